@@ -1,0 +1,145 @@
+"""The ``weakseg`` command: studies (and, later, training and evaluation) without the GUI.
+
+Errors are one line on stderr and a non-zero exit; warnings are one line each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from . import __version__
+from .errors import WeaksegError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    warnings.showwarning = _one_line_warning
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except WeaksegError as exc:
+        print(f"weakseg: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("weakseg: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="weakseg", description="Annotation-efficient lesion segmentation (napari-weakseg).")
+    parser.add_argument("--version", action="version", version=f"napari-weakseg {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    study = sub.add_parser("study", help="create or inspect a study folder").add_subparsers(title="study commands", metavar="ACTION")
+    create = study.add_parser("create", help="build a study from images (and masks)",
+                              description="Build a study folder. Per-image options (--mask, --roi-mask, --name) apply to the --image before them.")
+    create.add_argument("out", type=Path, help="new study folder (must not exist or be empty)")
+    create.add_argument("--image", action=_CaseOption, required=True, metavar="PATH[,PATH...]",
+                        help="a NIfTI file or a folder of 2D images; comma-joined paths are channels of one case; repeat for more cases")
+    create.add_argument("--mask", action=_CaseOption, metavar="PATH", help="full or partial lesion mask of the preceding image")
+    create.add_argument("--roi-mask", action=_CaseOption, metavar="PATH", help="region (e.g. brain mask) outside which slices stay unknown")
+    create.add_argument("--name", action=_CaseOption, metavar="NAME", help="name of the preceding image in the study")
+    create.add_argument("--axis", type=int, default=0, choices=(0, 1, 2), help="slicing axis in napari order (0 = NIfTI k, the axial axis of most scans)")
+    create.add_argument("--tags-from-masks", action="store_true", help="tag every slice presence/absence from its mask")
+    create.add_argument("--keep-masks", metavar="FRACTION|N", help="keep masks only on a random subset (0.1 or 10%% = fraction, 3 = count)")
+    create.add_argument("--per", choices=("slice", "volume"), default="slice", help="unit drawn by --keep-masks (default: slice)")
+    create.add_argument("--seed", type=int, default=0, help="random seed for --keep-masks")
+    create.set_defaults(run=_study_create)
+
+    show = study.add_parser("show", help="print tag and annotation counts per image")
+    show.add_argument("study", type=Path)
+    show.set_defaults(run=_study_show)
+
+    demo = sub.add_parser("demo", help="open napari with the synthetic phantom and the plugin's widgets")
+    demo.add_argument("--headless", action="store_true", help="do the same work without showing a window (needs an X server or Xvfb)")
+    demo.add_argument("--screenshot", type=Path, help="save a screenshot of the window to this PNG")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+class _CaseOption(argparse.Action):
+    """--image starts a case; --mask/--roi-mask/--name attach to the last one."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        cases = getattr(namespace, "cases", None) or []
+        if self.dest == "image":
+            cases.append({"paths": [p for p in value.split(",") if p], "mask": None, "roi_mask": None, "name": None})
+        elif not cases:
+            parser.error(f"{option_string} must come after the --image it belongs to")
+        elif cases[-1][self.dest] is not None:
+            parser.error(f"{option_string} given twice for the same --image")
+        else:
+            cases[-1][self.dest] = value
+        namespace.cases = cases
+        setattr(namespace, self.dest, value)
+
+
+def _study_create(args) -> int:
+    from .io.case import load_case, load_mask
+    from .io.nifti import nifti_stem
+    from .study import Study, save_study
+    from .study.build import keep_masks, parse_amount, tags_from_masks
+    from .study.folder import check_new_folder
+
+    check_new_folder(args.out)
+    amount = parse_amount(args.keep_masks) if args.keep_masks is not None else None
+    stems = [nifti_stem(c["paths"][0]) for c in args.cases]
+    study = Study()
+    for case, stem in zip(args.cases, stems):
+        volume = load_case(case["paths"])
+        mask = load_mask(case["mask"], volume) if case["mask"] else None
+        roi = load_mask(case["roi_mask"], volume) if case["roi_mask"] else None
+        name = case["name"] or (stem if stems.count(stem) == 1 else Path(case["paths"][0]).resolve().parent.name)
+        im = study.add_image(volume, name=name, mask=mask, axis=args.axis)
+        if args.tags_from_masks:
+            if mask is None:
+                raise WeaksegError(f"--tags-from-masks: image {name} has no --mask")
+            tags_from_masks(im, roi)
+        elif mask is not None:
+            study.mask_painted(im)  # slices with lesion pixels become presence
+        print(f"added {im.name}: {len(volume.channel_names)} channel(s), shape {volume.shape}", file=sys.stderr)
+    if amount is not None:
+        keep_masks(study, amount, args.per, args.seed)
+    save_study(study, args.out)
+    _print_counts(study)
+    print(f"study written to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _study_show(args) -> int:
+    from .study import load_study
+
+    _print_counts(load_study(args.study))
+    return 0
+
+
+def _print_counts(study) -> None:
+    cols = ("slices", "presence", "absence", "unknown", "annotated")
+    width = max([5] + [len(im.name) for im in study.images])
+    print(f"{'image':<{width}}  " + "  ".join(f"{c:>9}" for c in cols))
+    for im in study.images:
+        c = im.counts()
+        print(f"{im.name:<{width}}  " + "  ".join(f"{c[k]:>9}" for k in cols))
+    if len(study.images) > 1:
+        c = study.counts()
+        print(f"{'total':<{width}}  " + "  ".join(f"{c[k]:>9}" for k in cols))
+
+
+def _demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(headless=args.headless, screenshot=args.screenshot)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"weakseg: warning: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""A case: one image (possibly several modalities as channels) with its geometry."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .image_folder import is_image_folder, read_image_folder
+from .nifti import is_nifti_path, nifti_stem, read_nifti, spacing_from_header
+
+
+@dataclass
+class Volume:
+    """An image in napari order with the geometry needed to write results back.
+
+    data:    (C, Z, Y, X) float32; C channels (modalities), Z slices.
+    affine:  (4, 4) voxel -> world affine of the source, NIfTI (i, j, k) order.
+    header:  the source NIfTI header, or None (image folders, synthetic data).
+    spacing: (sz, sy, sx) voxel size, in mm for NIfTI.
+    channel_names: one name per channel.
+    sources: the files the channels came from.
+    """
+
+    data: np.ndarray
+    affine: np.ndarray = field(default_factory=lambda: np.eye(4))
+    header: object | None = None
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    channel_names: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        if self.data.ndim != 4:
+            raise InputError(f"an image must be (C, Z, Y, X); got shape {self.data.shape}")
+        if not self.channel_names:
+            self.channel_names = [f"channel{c}" for c in range(self.data.shape[0])]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Spatial shape (Z, Y, X)."""
+        return tuple(self.data.shape[1:])
+
+
+def read_volume(path: str | os.PathLike) -> Volume:
+    """Read one NIfTI file or one folder of 2D images as a :class:`Volume`."""
+    path = Path(path)
+    if is_nifti_path(path):
+        data, affine, header = read_nifti(path)
+        if data.ndim == 3:
+            data = data[None]
+        names = [nifti_stem(path)] if data.shape[0] == 1 else [f"{nifti_stem(path)}[{c}]" for c in range(data.shape[0])]
+        return Volume(data, affine, header, spacing_from_header(header), names, [str(path)])
+    if path.is_dir() or is_image_folder(path):
+        stack, _ = read_image_folder(path)
+        return Volume(stack[None], sources=[str(path)], channel_names=[path.name])
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    raise InputError(f"{path.name}: not a NIfTI file (.nii, .nii.gz) or a folder of PNG/TIFF images")
+
+
+def load_case(paths: list[str | os.PathLike] | str) -> Volume:
+    """Read one or more files of the same case and stack them as channels.
+
+    All files must share the spatial shape; NIfTI files must also share the affine
+    (to 1e-3 mm), otherwise the modalities are not registered and stacking them
+    would be wrong.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    if not paths:
+        raise InputError("no image given")
+    vols = [read_volume(p) for p in paths]
+    first = vols[0]
+    for p, v in zip(paths[1:], vols[1:]):
+        if v.shape != first.shape:
+            raise InputError(f"{Path(p).name}: shape {v.shape} differs from {Path(paths[0]).name} {first.shape}; channels must share one grid")
+        if (v.header is None) != (first.header is None) or not np.allclose(v.affine, first.affine, atol=1e-3):
+            raise InputError(f"{Path(p).name}: its affine differs from {Path(paths[0]).name}; channels must be registered")
+    if len(vols) == 1:
+        return first
+    return Volume(
+        np.concatenate([v.data for v in vols], axis=0),
+        first.affine,
+        first.header,
+        first.spacing,
+        [n for v in vols for n in v.channel_names],
+        [s for v in vols for s in v.sources],
+    )
+
+
+def load_mask(path: str | os.PathLike, like: Volume) -> np.ndarray:
+    """Read a labels volume (Z, Y, X) that must lie on ``like``'s grid.
+
+    Returns a uint8 array (uint16 if labels exceed 255).
+    """
+    path = Path(path)
+    if is_nifti_path(path):
+        mask, affine, _ = read_nifti(path, labels=True)
+        if mask.ndim == 4:
+            raise InputError(f"{path.name}: a mask must be 3D; got 4D shape {mask.shape}")
+        if like.header is not None and not np.allclose(affine, like.affine, atol=1e-3):
+            raise InputError(f"{path.name}: its affine differs from the image's; the mask is not on the image grid")
+    elif path.is_dir():
+        stack, _ = read_image_folder(path, as_labels=True)
+        mask = stack
+    else:
+        raise InputError(f"{path.name}: a mask must be a NIfTI file or a folder of PNG/TIFF images")
+    if tuple(mask.shape) != tuple(like.shape):
+        raise InputError(f"{path.name}: mask shape {tuple(mask.shape)} does not match the image shape {tuple(like.shape)}")
+    return as_label_dtype(mask)
+
+
+def as_label_dtype(mask: np.ndarray) -> np.ndarray:
+    """Smallest unsigned integer type that holds the labels."""
+    top = int(mask.max(initial=0))
+    return mask.astype(np.uint8 if top <= 255 else np.uint16, copy=False)

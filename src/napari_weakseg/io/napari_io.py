@@ -1,0 +1,132 @@
+"""napari reader, writer and sample-data contributions (thin wrappers over the core IO).
+
+Errors never reach napari as tracebacks: they become one notification and the
+reader returns napari's "nothing to add" sentinel, so the viewer stays usable.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import WeaksegError
+from .case import Volume, as_label_dtype, read_volume
+from .image_folder import is_image_folder
+from .nifti import is_nifti_path, nifti_stem, read_nifti, write_nifti
+
+NOTHING = [(None,)]  # napari's sentinel: the file was handled, there is nothing to add
+MASK_STEM = re.compile(r"(mask|seg|label|annotation|truth|OTMultiClass|_gt$)", re.IGNORECASE)
+
+
+def get_reader(path):
+    """npe2 reader command: a reader for NIfTI files and folders of 2D images, else None."""
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    if not paths or not all(is_nifti_path(p) or is_image_folder(p) for p in paths):
+        return None
+    return read_paths
+
+
+def read_paths(path) -> list:
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    layers = []
+    for p in paths:
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                layers.extend(layer_data_for(p))
+            for w in caught:
+                _notify("warning", str(w.message))
+        except WeaksegError as exc:
+            _notify("error", str(exc))
+        except MemoryError:
+            _notify("error", f"{Path(p).name}: not enough memory to open it")
+    return layers or NOTHING
+
+
+def layer_data_for(path) -> list[tuple]:
+    """napari layer data for one NIfTI file or image folder (masks open as Labels)."""
+    path = Path(path)
+    if is_nifti_path(path) and MASK_STEM.search(nifti_stem(path)):
+        data, affine, header = read_nifti(path, labels=True)
+        if data.ndim == 3 and data.dtype.kind in "iu":
+            meta = {"name": nifti_stem(path), "scale": _scale(header), "metadata": nifti_metadata(affine, header, [str(path)])}
+            return [(as_label_dtype(data), meta, "labels")]
+    return volume_layer_data(read_volume(path), name=nifti_stem(path) if is_nifti_path(path) else path.name)
+
+
+def volume_layer_data(volume: Volume, name: str) -> list[tuple]:
+    """Layer data for a volume: one grey image layer per channel, only the first visible."""
+    meta = {
+        "scale": volume.spacing,
+        "metadata": nifti_metadata(volume.affine, volume.header, volume.sources),
+        "colormap": "gray",
+    }
+    if volume.data.shape[0] == 1:
+        return [(volume.data[0], {**meta, "name": name}, "image")]
+    names = [f"{name} {c}" if not c.startswith(name) else c for c in volume.channel_names]
+    visible = [i == 0 for i in range(len(names))]
+    return [(volume.data, {**meta, "name": names, "channel_axis": 0, "visible": visible, "blending": "translucent"}, "image")]
+
+
+def nifti_metadata(affine, header, sources) -> dict:
+    """What layers carry so that results can be written back on the source grid."""
+    return {"weakseg": {"affine": np.asarray(affine), "header": header, "sources": list(sources)}}
+
+
+def write_single_layer(path: str, data, attributes: dict) -> list[str]:
+    """npe2 writer for one image or labels layer to ``.nii``/``.nii.gz``.
+
+    Uses the source header kept in the layer's metadata when there is one (exact
+    affine/header round trip); otherwise builds the affine from the layer's scale
+    and translation.
+    """
+    if not is_nifti_path(path):
+        path = f"{path}.nii.gz"
+    info = (attributes.get("metadata") or {}).get("weakseg", {})
+    arr = np.asarray(data)
+    if arr.ndim not in (3, 4):
+        _notify("error", f"cannot write a {arr.ndim}D layer as NIfTI: expected 3D (or 4D with channels)")
+        return []
+    header = info.get("header")
+    if header is not None and tuple(header.get_data_shape()[:3]) != tuple(arr.shape[-3:][::-1]):
+        header = None  # the layer no longer matches its source grid
+    try:
+        write_nifti(path, arr, affine=info.get("affine") if header is not None else _affine(attributes), header=header)
+    except WeaksegError as exc:
+        _notify("error", str(exc))
+        return []
+    return [str(path)]
+
+
+def phantom_sample() -> list[tuple]:
+    """npe2 sample data: a two-channel phantom and its ground-truth lesion mask."""
+    from ..data.phantom import make_phantom
+
+    case = make_phantom(channels=2, seed=0)
+    layers = volume_layer_data(case.volume, "phantom")
+    meta = {"name": "phantom truth", "scale": case.volume.spacing, "metadata": nifti_metadata(case.volume.affine, None, []), "opacity": 0.5}
+    return layers + [(case.mask, meta, "labels")]
+
+
+def _scale(header) -> tuple[float, float, float]:
+    from .nifti import spacing_from_header
+
+    return spacing_from_header(header)
+
+
+def _affine(attributes: dict) -> np.ndarray:
+    scale = list(attributes.get("scale") or [1, 1, 1])[-3:]
+    translate = list(attributes.get("translate") or [0, 0, 0])[-3:]
+    aff = np.eye(4)
+    aff[:3, :3] = np.diag(scale[::-1])
+    aff[:3, 3] = translate[::-1]
+    return aff
+
+
+def _notify(kind: str, message: str) -> None:
+    from napari.utils.notifications import show_error, show_warning
+
+    (show_error if kind == "error" else show_warning)(message)

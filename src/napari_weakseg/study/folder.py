@@ -1,0 +1,166 @@
+"""The study folder: a versioned JSON manifest plus NIfTI files, saved atomically.
+
+Layout (documented in docs/study-format.md)::
+
+    STUDY/study.json                   manifest (schema_version, tags, annotation state)
+    STUDY/images/<name>.nii.gz         the image, channels as a 4th axis; written once
+    STUDY/masks/<name>.r<rev>.nii.gz   sparse masks; a new revision per save
+
+A save writes new files under new names, then replaces ``study.json`` in one
+atomic rename, then deletes files no manifest refers to. A crash at any point
+leaves the previous or the new study, never a mix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..atomic import remove_stale_temporaries, write_json_atomic
+from ..errors import InputError, SchemaVersionError
+from ..io.case import Volume, as_label_dtype
+from ..io.nifti import read_nifti, spacing_from_header, write_nifti
+from .model import Study, StudyImage, Tag
+
+FORMAT = "napari-weakseg study"
+SCHEMA_VERSION = 1
+MANIFEST = "study.json"
+
+
+def save_study(study: Study, folder: str | os.PathLike | None = None) -> Path:
+    """Save ``study`` to ``folder`` (default: ``study.folder``) atomically; returns the folder."""
+    if folder is None and study.folder is None:
+        raise InputError("the study has no folder yet; choose where to save it")
+    folder = Path(folder) if folder is not None else study.folder
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: exists and is not a folder")
+    moving = study.folder is None or Path(study.folder).resolve() != folder.resolve()
+    if moving:
+        check_new_folder(folder)
+        study._files = {}
+        study._saved_mask_revisions = {}
+    folder.mkdir(parents=True, exist_ok=True)
+    edit_count = study._edit_count
+    entries = []
+    for im in study.images:
+        files = study._files.setdefault(im.name, {})
+        if "image" not in files or not (folder / files["image"]).is_file():
+            files["image"] = f"images/{im.name}.nii.gz"
+            data = im.volume.data[0] if im.volume.data.shape[0] == 1 else im.volume.data
+            write_nifti(folder / files["image"], data, affine=_affine(im.volume), header=im.volume.header)
+        if study._saved_mask_revisions.get(im.name) != im.mask_revision or not (folder / files.get("mask", "-")).is_file():
+            files["mask"] = f"masks/{im.name}.r{im.mask_revision}.nii.gz"
+            write_nifti(folder / files["mask"], im.mask, affine=_affine(im.volume), header=im.volume.header)
+        entries.append(_entry(im, files))
+    manifest = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "written_by": f"napari-weakseg {__version__}", "images": entries}
+    write_json_atomic(folder / MANIFEST, manifest)
+    # only now is the new state the study on disk
+    study.folder = folder
+    study._saved_count = edit_count
+    study._saved_mask_revisions = {im.name: int(e["mask_revision"]) for im, e in zip(study.images, entries)}
+    _collect_garbage(folder, entries)
+    return folder
+
+
+def load_study(folder: str | os.PathLike) -> Study:
+    """Load a study folder. Raises :class:`InputError` or :class:`SchemaVersionError` with a clear reason."""
+    folder = Path(folder)
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        raise InputError(f"{folder}: not a study folder (no {MANIFEST})")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{manifest_path}: unreadable manifest ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise InputError(f"{manifest_path}: not a napari-weakseg study manifest")
+    version = manifest.get("schema_version")
+    if version != SCHEMA_VERSION:
+        if isinstance(version, int) and version > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{folder.name}: study schema {version} was written by a newer napari-weakseg "
+                f"({manifest.get('written_by', '?')}); this version {__version__} reads schema {SCHEMA_VERSION}. Upgrade napari-weakseg."
+            )
+        raise SchemaVersionError(f"{folder.name}: study schema {version!r} is not supported (this version reads schema {SCHEMA_VERSION})")
+    study = Study(folder)
+    try:
+        for e in manifest["images"]:
+            study.images.append(_image_from_entry(folder, e))
+            study._files[e["name"]] = {"image": e["image_file"], "mask": e["mask_file"]}
+            study._saved_mask_revisions[e["name"]] = int(e["mask_revision"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{manifest_path}: malformed manifest ({type(exc).__name__}: {exc})") from None
+    remove_stale_temporaries(folder)
+    for sub in ("images", "masks"):
+        remove_stale_temporaries(folder / sub)
+    return study
+
+
+def _entry(im: StudyImage, files: dict) -> dict:
+    v = im.volume
+    return {
+        "name": im.name,
+        "image_file": files["image"],
+        "mask_file": files["mask"],
+        "mask_revision": im.mask_revision,
+        "channels": list(v.channel_names),
+        "sources": list(v.sources),
+        "shape_zyx": list(v.shape),
+        "spacing_zyx": [float(s) for s in v.spacing],
+        "slice_axis": im.axis,
+        "tags": "".join(Tag(t).char for t in im.tags),
+        "confirmed_empty": [int(s) for s in np.flatnonzero(im.confirmed_empty)],
+        "annotated": [int(s) for s in np.flatnonzero(im.annotated())],  # derived; for readers of the manifest
+    }
+
+
+def _image_from_entry(folder: Path, e: dict) -> StudyImage:
+    data, affine, header = read_nifti(_file(folder, e["image_file"]))
+    data = data[None] if data.ndim == 3 else data
+    if list(data.shape[1:]) != list(e["shape_zyx"]):
+        raise InputError(f"{e['image_file']}: shape {data.shape[1:]} differs from the manifest's {e['shape_zyx']}")
+    volume = Volume(data, affine, header, spacing_from_header(header), list(e["channels"]), list(e.get("sources", [])))
+    mask, _, _ = read_nifti(_file(folder, e["mask_file"]), labels=True)
+    tags = np.array(["upa".index(c) for c in e["tags"]], np.uint8)
+    im = StudyImage(e["name"], volume, as_label_dtype(mask), int(e["slice_axis"]), tags, None, int(e["mask_revision"]))
+    im.confirmed_empty[np.asarray(e["confirmed_empty"], dtype=np.int64)] = True
+    return im
+
+
+def _file(folder: Path, rel: str) -> Path:
+    path = folder / rel
+    if not path.is_file():
+        raise InputError(f"{folder.name}: {rel} is missing; the study folder is incomplete")
+    return path
+
+
+def _affine(v: Volume) -> np.ndarray:
+    if v.header is not None:
+        return v.affine
+    sz, sy, sx = v.spacing
+    return np.diag([sx, sy, sz, 1.0])
+
+
+def check_new_folder(folder: str | os.PathLike) -> None:
+    """Refuse to write a study into a folder that holds anything (another study included)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: exists and is not a folder")
+    if (folder / MANIFEST).is_file():
+        raise InputError(f"{folder}: already holds another study; choose an empty or new folder")
+    if folder.is_dir() and any(folder.iterdir()):
+        raise InputError(f"{folder}: the folder is not empty; choose an empty or new folder")
+
+
+def _collect_garbage(folder: Path, entries: list[dict]) -> None:
+    keep = {folder / e[k] for e in entries for k in ("image_file", "mask_file")}
+    for sub in ("images", "masks"):
+        d = folder / sub
+        if d.is_dir():
+            for p in d.iterdir():
+                if p.is_file() and p not in keep:
+                    p.unlink(missing_ok=True)

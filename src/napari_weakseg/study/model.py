@@ -1,0 +1,286 @@
+"""The Study model: what a user annotates and what training reads.
+
+Per image: a slicing axis, one tag per slice (presence / absence / unknown), a
+labels volume of sparse masks, and which slices are *annotated*. A slice is
+annotated when it is tagged presence and either has painted mask pixels or was
+explicitly confirmed as "annotated, no lesion". Absence slices are known to be
+empty and need no mask. Every tag/annotation edit can be undone.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+
+import numpy as np
+from psygnal import Signal
+
+from ..errors import InputError
+from ..io.case import Volume, as_label_dtype
+
+
+class Tag(IntEnum):
+    UNKNOWN = 0
+    PRESENCE = 1
+    ABSENCE = 2
+
+    @property
+    def char(self) -> str:
+        return "upa"[self]
+
+    @classmethod
+    def parse(cls, value) -> "Tag":
+        if isinstance(value, Tag):
+            return value
+        text = str(value).strip().lower()
+        for tag in cls:
+            if text in (tag.name.lower(), tag.char):
+                return tag
+        raise InputError(f"unknown tag {value!r}; use presence, absence or unknown")
+
+
+@dataclass
+class Edit:
+    """What an undoable edit changed on one image (the old values)."""
+
+    image: int
+    slices: np.ndarray
+    tags: np.ndarray
+    confirmed_empty: np.ndarray
+    mask_slices: np.ndarray | None = None  # (len(slices), ...) when the edit touched the mask
+
+
+@dataclass
+class StudyImage:
+    """One image of a study.
+
+    volume:  the image, (C, Z, Y, X).
+    mask:    (Z, Y, X) integer labels; pixels > 0 are lesion.
+    tags:    (n_slices,) uint8 :class:`Tag` values along ``axis``.
+    confirmed_empty: (n_slices,) bool, presence slices confirmed "annotated, no lesion".
+    """
+
+    name: str
+    volume: Volume
+    mask: np.ndarray
+    axis: int = 0
+    tags: np.ndarray = None
+    confirmed_empty: np.ndarray = None
+    mask_revision: int = 0
+    _content: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if self.axis not in (0, 1, 2):
+            raise InputError(f"slice axis must be 0, 1 or 2; got {self.axis}")
+        if tuple(self.mask.shape) != self.volume.shape:
+            raise InputError(f"{self.name}: mask shape {tuple(self.mask.shape)} does not match the image shape {self.volume.shape}")
+        n = self.n_slices
+        self.tags = np.zeros(n, np.uint8) if self.tags is None else np.asarray(self.tags, np.uint8)
+        self.confirmed_empty = np.zeros(n, bool) if self.confirmed_empty is None else np.asarray(self.confirmed_empty, bool)
+        if len(self.tags) != n or len(self.confirmed_empty) != n:
+            raise InputError(f"{self.name}: {len(self.tags)} tags for {n} slices")
+
+    @property
+    def n_slices(self) -> int:
+        return self.volume.shape[self.axis]
+
+    def mask_slice(self, index: int) -> np.ndarray:
+        """The 2D mask of one slice (a view)."""
+        return np.take(self.mask, index, axis=self.axis) if self.axis else self.mask[index]
+
+    def image_slice(self, index: int) -> np.ndarray:
+        """(C, H, W) image of one slice (a view)."""
+        return np.take(self.volume.data, index, axis=self.axis + 1)
+
+    def has_content(self) -> np.ndarray:
+        """(n_slices,) bool: the slice has painted mask pixels. Cached until the mask changes."""
+        if self._content is None:
+            other = tuple(a for a in range(3) if a != self.axis)
+            self._content = (self.mask > 0).any(axis=other)
+        return self._content
+
+    def annotated(self) -> np.ndarray:
+        """(n_slices,) bool: presence slices whose mask is known."""
+        return (self.tags == Tag.PRESENCE) & (self.has_content() | self.confirmed_empty)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "slices": self.n_slices,
+            "presence": int((self.tags == Tag.PRESENCE).sum()),
+            "absence": int((self.tags == Tag.ABSENCE).sum()),
+            "unknown": int((self.tags == Tag.UNKNOWN).sum()),
+            "annotated": int(self.annotated().sum()),
+        }
+
+    def mask_changed(self) -> None:
+        self._content = None
+        self.mask_revision += 1
+
+
+def safe_name(name: str) -> str:
+    """A name usable as a file name: letters, digits, '.', '_' and '-'."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "image"
+    return name
+
+
+class Study:
+    """A set of images with tags and sparse masks. ``changed(image_index)`` fires on every edit."""
+
+    changed = Signal(int)
+
+    def __init__(self, folder: str | Path | None = None):
+        self.images: list[StudyImage] = []
+        self.folder = Path(folder) if folder else None
+        self._undo: list[Edit] = []
+        self._edit_count = 0  # bumps on every change; compared with the saved count
+        self._saved_count = 0
+        self._saved_mask_revisions: dict[str, int] = {}
+        self._files: dict[str, dict] = {}  # name -> files written in the folder
+
+    # --- building -----------------------------------------------------------
+    def add_image(self, volume: Volume, name: str | None = None, mask: np.ndarray | None = None, axis: int = 0) -> StudyImage:
+        """Add an image; ``mask`` (Z, Y, X) is optional. Returns the new :class:`StudyImage`."""
+        name = self.unique_name(safe_name(name or (volume.channel_names[0] if volume.channel_names else "image")))
+        mask = np.zeros(volume.shape, np.uint8) if mask is None else as_label_dtype(np.asarray(mask))
+        img = StudyImage(name, volume, mask, axis)
+        self.images.append(img)
+        self._touch(len(self.images) - 1)
+        return img
+
+    def unique_name(self, name: str) -> str:
+        taken = {im.name for im in self.images}
+        candidate, k = name, 2
+        while candidate in taken:
+            candidate, k = f"{name}_{k}", k + 1
+        return candidate
+
+    def index_of(self, image: int | str | StudyImage) -> int:
+        if isinstance(image, StudyImage):
+            return self.images.index(image)
+        if isinstance(image, str):
+            for i, im in enumerate(self.images):
+                if im.name == image:
+                    return i
+            raise InputError(f"no image named {image!r} in this study")
+        if not 0 <= image < len(self.images):
+            raise InputError(f"image index {image} out of range (the study has {len(self.images)})")
+        return image
+
+    # --- edits (all undoable) -------------------------------------------------
+    def set_tags(self, image, slices, tag) -> None:
+        """Tag ``slices`` (an int, a list or a ``range``) of ``image`` as ``tag``.
+
+        Tagging a slice absence erases its painted mask (absence means no lesion);
+        undo brings the paint back.
+        """
+        i = self.index_of(image)
+        im = self.images[i]
+        tag = Tag.parse(tag)
+        idx = self._slice_indices(im, slices)
+        erase = idx[im.has_content()[idx]] if tag == Tag.ABSENCE else idx[:0]
+        self._record(i, idx, with_mask=len(erase) > 0)
+        im.tags[idx] = tag
+        if tag != Tag.PRESENCE:
+            im.confirmed_empty[idx] = False
+        if len(erase):
+            for s in erase:
+                self._mask_view(im, s)[...] = 0
+            im.mask_changed()
+        self._touch(i)
+
+    def clear_tags(self, image) -> None:
+        """Set every slice of ``image`` to unknown (undoable)."""
+        im = self.images[self.index_of(image)]
+        self.set_tags(image, range(im.n_slices), Tag.UNKNOWN)
+
+    def confirm_empty(self, image, slices, value: bool = True) -> None:
+        """Mark presence slices as "annotated, no lesion" (or take that back).
+
+        Refused for slices that are not presence or that have painted pixels.
+        """
+        i = self.index_of(image)
+        im = self.images[i]
+        idx = self._slice_indices(im, slices)
+        if value:
+            if (im.tags[idx] != Tag.PRESENCE).any():
+                raise InputError("only presence slices can be marked 'annotated, no lesion'")
+            if im.has_content()[idx].any():
+                raise InputError("the slice has painted lesion pixels; erase them before marking it 'no lesion'")
+        self._record(i, idx)
+        im.confirmed_empty[idx] = value
+        self._touch(i)
+
+    def mask_painted(self, image, slices) -> list[int]:
+        """Tell the study that the user painted on ``slices`` (the mask array was changed in place).
+
+        Unknown slices that now hold lesion pixels become presence (painting a lesion
+        says it is visible). Returns the absence slices that were painted on, which
+        the caller should warn about (see :meth:`set_tags` to retag them).
+        """
+        i = self.index_of(image)
+        im = self.images[i]
+        idx = self._slice_indices(im, slices)
+        im.mask_changed()
+        content = im.has_content()[idx]
+        newly_presence = idx[content & (im.tags[idx] == Tag.UNKNOWN)]
+        if len(newly_presence):
+            self._record(i, newly_presence)
+            im.tags[newly_presence] = Tag.PRESENCE
+        im.confirmed_empty[idx[content]] = False
+        self._touch(i)
+        return [int(s) for s in idx[content & (im.tags[idx] == Tag.ABSENCE)]]
+
+    def undo(self) -> bool:
+        """Undo the last tag/annotation edit. Returns False when there is nothing to undo."""
+        if not self._undo:
+            return False
+        e = self._undo.pop()
+        im = self.images[e.image]
+        im.tags[e.slices] = e.tags
+        im.confirmed_empty[e.slices] = e.confirmed_empty
+        if e.mask_slices is not None:
+            for s, old in zip(e.slices, e.mask_slices):
+                self._mask_view(im, s)[...] = old
+            im.mask_changed()
+        self._touch(e.image)
+        return True
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    # --- derived -----------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        total = {"images": len(self.images), "slices": 0, "presence": 0, "absence": 0, "unknown": 0, "annotated": 0}
+        for im in self.images:
+            for k, v in im.counts().items():
+                total[k] += v
+        return total
+
+    @property
+    def modified(self) -> bool:
+        """True when there are changes not yet saved."""
+        return self._edit_count != self._saved_count
+
+    # --- helpers -------------------------------------------------------------------
+    def _slice_indices(self, im: StudyImage, slices) -> np.ndarray:
+        idx = np.atleast_1d(np.asarray(list(slices) if isinstance(slices, range) else slices, dtype=np.int64))
+        if idx.size and (idx.min() < 0 or idx.max() >= im.n_slices):
+            raise InputError(f"slice out of range 0..{im.n_slices - 1}")
+        return np.unique(idx)
+
+    @staticmethod
+    def _mask_view(im: StudyImage, s: int) -> np.ndarray:
+        return np.moveaxis(im.mask, im.axis, 0)[s]
+
+    def _record(self, i: int, idx: np.ndarray, with_mask: bool = False) -> None:
+        im = self.images[i]
+        masks = np.stack([self._mask_view(im, s).copy() for s in idx]) if with_mask else None
+        self._undo.append(Edit(i, idx.copy(), im.tags[idx].copy(), im.confirmed_empty[idx].copy(), masks))
+        del self._undo[:-200]  # bounded history
+
+    def _touch(self, i: int) -> None:
+        self._edit_count += 1
+        self.changed.emit(i)

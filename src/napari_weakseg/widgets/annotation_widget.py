@@ -1,0 +1,464 @@
+"""Dock widget: tag slices as presence / absence, paint masks, keep the study saved.
+
+Thin over the core: every edit goes through :class:`~napari_weakseg.study.Study`
+(which keeps the undo history); this widget maps napari's current slice to a
+slice index, shows the state, and autosaves.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+from napari.layers import Image, Labels
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import QEvent, QObject, QTimer
+from qtpy.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QFileDialog,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..errors import WeaksegError
+from ..study import Study, Tag, load_study, save_study
+from .slice_overview import SliceOverview
+from .study_layers import add_layers, volume_from_layers
+
+# napari binds plain letters, Shift+letters and many Ctrl combos; Alt+digits/N/Z are free
+# (napari's menu mnemonics are Alt+F/V/L/P/W/H).
+SHORTCUTS = {
+    "presence": "Alt-1",
+    "absence": "Alt-2",
+    "unknown": "Alt-3",
+    "no_lesion": "Alt-N",
+    "undo": "Alt-Z",
+}
+AUTOSAVE_DELAY_MS = 1500
+
+
+def default_study_home() -> Path:
+    """Where studies that were never saved are autosaved (``$WEAKSEG_HOME`` overrides)."""
+    return Path(os.environ.get("WEAKSEG_HOME", Path.home() / ".napari-weakseg")) / "unsaved"
+
+
+class _CloseWatcher(QObject):
+    """Saves before the main window closes (dock widgets get no close event of their own)."""
+
+    def __init__(self, callback):
+        super().__init__()
+        self._callback = callback
+
+    def eventFilter(self, obj, event):  # noqa: N802
+        if event.type() == QEvent.Type.Close:
+            self._callback()
+        return False
+
+
+class AnnotationWidget(QWidget):
+    def __init__(self, napari_viewer):
+        super().__init__()
+        self.viewer = napari_viewer
+        self.study: Study | None = None
+        self.current = 0  # index of the study image being annotated
+        self.layers: dict[str, tuple[list[Image], Labels]] = {}
+        self._painted_absence: list[int] = []
+        self._last_error = ""
+
+        self._autosave = QTimer(self)
+        self._autosave.setSingleShot(True)
+        self._autosave.setInterval(AUTOSAVE_DELAY_MS)
+        self._autosave.timeout.connect(self.save_now)
+        self._close_watcher = _CloseWatcher(self.flush)
+        self._watched_window = None
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.flush)
+
+        self._build_ui()
+        self._bind_keys()
+        self.viewer.dims.events.current_step.connect(self._refresh_position)
+        self._refresh()
+
+    # ------------------------------------------------------------------ UI
+    def _build_ui(self) -> None:
+        root = QVBoxLayout(self)
+
+        box = QGroupBox("Study")
+        g = QGridLayout(box)
+        self.new_btn = QPushButton("New from selected layers")
+        self.new_btn.setToolTip("Selected image layers become the channels of one image; a selected labels layer becomes its mask")
+        self.open_btn = QPushButton("Open…")
+        self.save_btn = QPushButton("Save")
+        self.save_as_btn = QPushButton("Save as…")
+        self.image_combo = QComboBox()
+        self.image_combo.setToolTip("The study image you are annotating")
+        self.folder_label = QLabel("No study. Select image layers and click 'New from selected layers', or open one.")
+        self.folder_label.setWordWrap(True)
+        g.addWidget(self.new_btn, 0, 0, 1, 2)
+        g.addWidget(self.open_btn, 0, 2)
+        g.addWidget(self.save_btn, 1, 0)
+        g.addWidget(self.save_as_btn, 1, 1)
+        g.addWidget(self.image_combo, 1, 2)
+        g.addWidget(self.folder_label, 2, 0, 1, 3)
+        root.addWidget(box)
+
+        box = QGroupBox("Current slice")
+        g = QGridLayout(box)
+        self.slice_label = QLabel("-")
+        self.presence_btn = QPushButton(f"Presence ({SHORTCUTS['presence']})")
+        self.absence_btn = QPushButton(f"Absence ({SHORTCUTS['absence']})")
+        self.unknown_btn = QPushButton(f"Unknown ({SHORTCUTS['unknown']})")
+        self.no_lesion_btn = QPushButton(f"Annotated, no lesion ({SHORTCUTS['no_lesion']})")
+        self.no_lesion_btn.setToolTip("Confirm that this presence slice's mask is complete although nothing is painted")
+        self.undo_btn = QPushButton(f"Undo tag ({SHORTCUTS['undo']})")
+        g.addWidget(self.slice_label, 0, 0, 1, 3)
+        g.addWidget(self.presence_btn, 1, 0)
+        g.addWidget(self.absence_btn, 1, 1)
+        g.addWidget(self.unknown_btn, 1, 2)
+        g.addWidget(self.no_lesion_btn, 2, 0, 1, 2)
+        g.addWidget(self.undo_btn, 2, 2)
+        root.addWidget(box)
+
+        self.banner = QWidget()
+        hb = QHBoxLayout(self.banner)
+        hb.setContentsMargins(0, 0, 0, 0)
+        self.banner_label = QLabel()
+        self.banner_label.setWordWrap(True)
+        self.banner_label.setStyleSheet("color: #ffb347")
+        self.retag_btn = QPushButton("Retag as presence")
+        hb.addWidget(self.banner_label, 1)
+        hb.addWidget(self.retag_btn)
+        self.banner.setVisible(False)
+        root.addWidget(self.banner)
+
+        box = QGroupBox("Range of slices")
+        h = QHBoxLayout(box)
+        self.range_from = QSpinBox()
+        self.range_to = QSpinBox()
+        self.range_tag = QComboBox()
+        self.range_tag.addItems(["presence", "absence", "unknown"])
+        self.range_btn = QPushButton("Tag")
+        self.clear_btn = QPushButton("Clear all tags")
+        for w in (QLabel("from"), self.range_from, QLabel("to"), self.range_to, self.range_tag, self.range_btn, self.clear_btn):
+            h.addWidget(w)
+        root.addWidget(box)
+
+        box = QGroupBox("Overview")
+        v = QVBoxLayout(box)
+        self.overview = SliceOverview()
+        self.counts_label = QLabel("-")
+        v.addWidget(self.overview)
+        v.addWidget(self.counts_label)
+        root.addWidget(box)
+        self.status_label = QLabel("")
+        self.status_label.setWordWrap(True)
+        root.addWidget(self.status_label)
+        root.addStretch(1)
+
+        self.new_btn.clicked.connect(lambda: self.new_study_from_layers())
+        self.open_btn.clicked.connect(self._open_dialog)
+        self.save_btn.clicked.connect(lambda: self.save_now())
+        self.save_as_btn.clicked.connect(self._save_as_dialog)
+        self.image_combo.currentIndexChanged.connect(self._select_image)
+        self.presence_btn.clicked.connect(lambda: self.tag_current(Tag.PRESENCE))
+        self.absence_btn.clicked.connect(lambda: self.tag_current(Tag.ABSENCE))
+        self.unknown_btn.clicked.connect(lambda: self.tag_current(Tag.UNKNOWN))
+        self.no_lesion_btn.clicked.connect(lambda: self.confirm_no_lesion())
+        self.undo_btn.clicked.connect(lambda: self.undo())
+        self.retag_btn.clicked.connect(self.retag_painted_absence)
+        self.range_btn.clicked.connect(lambda: self.tag_range(self.range_from.value(), self.range_to.value(), self.range_tag.currentText()))
+        self.clear_btn.clicked.connect(lambda: self.clear_tags())
+        self.overview.slice_clicked.connect(self.go_to_slice)
+
+    def _bind_keys(self) -> None:
+        actions = {
+            "presence": lambda v: self.tag_current(Tag.PRESENCE),
+            "absence": lambda v: self.tag_current(Tag.ABSENCE),
+            "unknown": lambda v: self.tag_current(Tag.UNKNOWN),
+            "no_lesion": lambda v: self.confirm_no_lesion(),
+            "undo": lambda v: self.undo(),
+        }
+        for name, fn in actions.items():
+            self.viewer.bind_key(SHORTCUTS[name], fn, overwrite=True)
+
+    # ------------------------------------------------------------ study life
+    def new_study_from_layers(self, layers=None) -> bool:
+        """Start a study from image layers (channels) and an optional labels layer (mask).
+
+        ``layers`` defaults to the viewer's selection (or the active layer). The study
+        is autosaved under :func:`default_study_home` until saved elsewhere.
+        """
+        self.flush()
+        layers = list(layers if layers is not None else self.viewer.layers.selection)
+        if not layers and self.viewer.layers:
+            layers = [self.viewer.layers[-1]]
+        images = [l for l in layers if isinstance(l, Image)]
+        labels = [l for l in layers if isinstance(l, Labels)]
+
+        def build():
+            volume, mask = volume_from_layers(images, labels[0] if labels else None)
+            study = Study()
+            name = images[0].name.split(" ")[0] if len(images) > 1 else images[0].name
+            im = study.add_image(volume, name=name, mask=mask)
+            if mask is not None:
+                study.mask_painted(im)  # painted slices become presence + annotated
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            save_study(study, default_study_home() / f"{im.name}-{stamp}")
+            return study
+
+        study = self._guard(build)
+        if study is None:
+            return False
+        self._remove_layers(keep=images)
+        self._set_study(study, reuse_images=images)
+        show_info(f"New study autosaved in {study.folder}; use 'Save as…' to choose its folder")
+        return True
+
+    def open_study(self, folder) -> bool:
+        """Open a study folder, replacing the current study (which is saved first)."""
+        self.flush()
+        study = self._guard(lambda: load_study(folder))
+        if study is None:
+            return False
+        self._remove_layers()
+        self._set_study(study)
+        return True
+
+    def save_now(self, folder=None) -> bool:
+        """Save the study (to ``folder`` for 'Save as'). Returns False and notifies on failure."""
+        self._autosave.stop()
+        if self.study is None:
+            return False
+        old = self.study.folder
+        if folder is None and not self.study.modified and old is not None and (old / "study.json").is_file():
+            return True
+        if self._guard(lambda: save_study(self.study, folder)) is None:
+            return False
+        if folder is not None and old is not None and old.is_relative_to(default_study_home()) and old != self.study.folder:
+            shutil.rmtree(old, ignore_errors=True)  # the autosave copy is no longer needed
+        self._refresh_status()
+        return True
+
+    def flush(self) -> None:
+        """Save pending changes now (on close / quit)."""
+        if self.study is not None and self.study.modified:
+            self.save_now()
+
+    def _set_study(self, study: Study, reuse_images=None) -> None:
+        if self.study is not None:
+            self.study.changed.disconnect(self._on_study_changed)
+        self.study, self.layers = None, {}  # nothing to show while layers are added
+        layers = {}
+        for i, im in enumerate(study.images):
+            if i == 0 and reuse_images:
+                first = reuse_images[0]
+                scale = first.scale[-3:] if first.ndim >= 3 else (1.0, *first.scale)
+                mask_layer = self.viewer.add_labels(im.mask, name=f"{im.name} mask", scale=scale, metadata=first.metadata, opacity=0.6)
+                layers[im.name] = (list(reuse_images), mask_layer)
+            else:
+                layers[im.name] = add_layers(self.viewer, im)
+            mask_layer = layers[im.name][1]
+            mask_layer.events.paint.connect(lambda e, i=i: self._on_paint(i))
+            mask_layer.bind_key("Control-Z", lambda layer, i=i: self._labels_history(i, "undo"), overwrite=True)
+            mask_layer.bind_key("Control-Shift-Z", lambda layer, i=i: self._labels_history(i, "redo"), overwrite=True)
+        self.study, self.layers = study, layers
+        study.changed.connect(self._on_study_changed)
+        self.image_combo.blockSignals(True)
+        self.image_combo.clear()
+        self.image_combo.addItems([im.name for im in study.images])
+        self.image_combo.blockSignals(False)
+        self._select_image(0)
+
+    def _remove_layers(self, keep=()) -> None:
+        for image_layers, mask_layer in self.layers.values():
+            for layer in [*image_layers, mask_layer]:
+                if layer not in keep and layer in self.viewer.layers:
+                    self.viewer.layers.remove(layer)
+        self.layers = {}
+
+    def _select_image(self, index: int) -> None:
+        if self.study is None or not self.study.images:
+            return
+        self.current = int(index)
+        im = self.study.images[self.current]
+        for name, (image_layers, mask_layer) in self.layers.items():
+            mine = name == im.name
+            mask_layer.visible = mine
+            image_layers[0].visible = mine
+            for layer in image_layers[1:]:
+                layer.visible = layer.visible and mine
+        mask_layer = self.mask_layer
+        self.viewer.layers.selection.active = mask_layer
+        mask_layer.mode = "paint"
+        mask_layer.selected_label = 1
+        for spin in (self.range_from, self.range_to):
+            spin.setRange(0, im.n_slices - 1)
+        self.range_to.setValue(im.n_slices - 1)
+        self._refresh()
+
+    # ------------------------------------------------------------------ edits
+    @property
+    def image(self):
+        return self.study.images[self.current] if self.study is not None and self.study.images else None
+
+    @property
+    def mask_layer(self) -> Labels | None:
+        im = self.image
+        return self.layers[im.name][1] if im is not None else None
+
+    def current_slice(self) -> int:
+        """Index of the slice shown in the viewer, along the study image's slicing axis."""
+        im = self.image
+        if im is None:
+            return -1
+        layer = self.mask_layer
+        pos = layer.world_to_data(self.viewer.dims.point[-layer.ndim:])
+        return int(np.clip(round(pos[im.axis]), 0, im.n_slices - 1))
+
+    def go_to_slice(self, index: int) -> None:
+        im = self.image
+        if im is None:
+            return
+        layer = self.mask_layer
+        pos = np.array(layer.world_to_data(self.viewer.dims.point[-layer.ndim:]), float)
+        pos[im.axis] = index
+        world = layer.data_to_world(pos)
+        axis = self.viewer.dims.ndim - layer.ndim + im.axis
+        self.viewer.dims.set_point(axis, world[im.axis])
+
+    def tag_current(self, tag) -> None:
+        if self.image is not None:
+            self._guard(lambda: self.study.set_tags(self.current, self.current_slice(), tag))
+
+    def tag_range(self, start: int, stop: int, tag) -> None:
+        """Tag slices ``start``..``stop`` (both included)."""
+        if self.image is not None:
+            lo, hi = sorted((int(start), int(stop)))
+            self._guard(lambda: self.study.set_tags(self.current, range(lo, hi + 1), tag))
+
+    def clear_tags(self) -> None:
+        if self.image is not None:
+            self._guard(lambda: self.study.clear_tags(self.current))
+
+    def confirm_no_lesion(self) -> None:
+        """Toggle "annotated, no lesion" on the current presence slice."""
+        im = self.image
+        if im is not None:
+            s = self.current_slice()
+            self._guard(lambda: self.study.confirm_empty(self.current, s, not im.confirmed_empty[s]))
+
+    def undo(self) -> None:
+        if self.study is not None and not self.study.undo():
+            show_info("Nothing to undo")
+        if self.mask_layer is not None:
+            self.mask_layer.refresh()
+
+    def retag_painted_absence(self) -> None:
+        """Answer to the warning after painting on absence slices: tag them presence."""
+        if self._painted_absence and self.image is not None:
+            slices = list(self._painted_absence)
+            mask = self.image.mask.copy()  # retagging must not erase the paint that prompted it
+            self.study.set_tags(self.current, slices, Tag.PRESENCE)
+            self.image.mask[...] = mask
+            self.study.mask_painted(self.current)
+        self._painted_absence = []
+        self.banner.setVisible(False)
+
+    # ------------------------------------------------------------- reactions
+    def _on_paint(self, index: int) -> None:
+        absent = self._guard(lambda: self.study.mask_painted(index))
+        if index == self.current and absent:
+            self._painted_absence = absent
+            which = ", ".join(map(str, absent))
+            text = f"You painted on slice {which}, tagged absence (no lesion). Retag as presence, or erase the paint."
+            self.banner_label.setText(text)
+            self.banner.setVisible(True)
+            show_warning(text)
+
+    def _labels_history(self, index: int, which: str) -> None:
+        layer = self.layers[self.study.images[index].name][1]
+        getattr(layer, which)()
+        self._guard(lambda: self.study.mask_painted(index))
+
+    def _on_study_changed(self, index: int) -> None:
+        if self.study is not None and self.study.modified:
+            self._autosave.start()
+        if index == self.current:
+            self._refresh()
+
+    def _refresh_position(self, event=None) -> None:
+        if self.image is not None:
+            self._refresh()
+
+    def _refresh(self) -> None:
+        im = self.image
+        enabled = im is not None
+        for w in (self.presence_btn, self.absence_btn, self.unknown_btn, self.no_lesion_btn, self.undo_btn,
+                  self.range_btn, self.clear_btn, self.save_btn, self.save_as_btn):
+            w.setEnabled(enabled)
+        if im is None:
+            return
+        s = self.current_slice()
+        annotated = im.annotated()
+        state = Tag(int(im.tags[s])).name.lower()
+        if annotated[s]:
+            state += ", annotated" + (" (no lesion)" if im.confirmed_empty[s] else "")
+        self.slice_label.setText(f"Slice {s} of {im.n_slices - 1} (axis {im.axis}): {state}")
+        self.no_lesion_btn.setEnabled(int(im.tags[s]) == Tag.PRESENCE)
+        self.undo_btn.setEnabled(self.study.can_undo)
+        self.overview.set_state(im.tags, annotated, s)
+        c = im.counts()
+        self.counts_label.setText(
+            f"presence {c['presence']} · absence {c['absence']} · unknown {c['unknown']} · annotated {c['annotated']}"
+        )
+        self._refresh_status()
+
+    def _refresh_status(self) -> None:
+        if self.study is None:
+            return
+        folder = self.study.folder
+        where = f"Study folder: {folder}" + (" (autosave; use 'Save as…' to keep it elsewhere)" if folder and folder.is_relative_to(default_study_home()) else "")
+        self.folder_label.setText(where)
+        self.status_label.setText("Unsaved changes…" if self.study.modified else f"Saved {time.strftime('%H:%M:%S')}")
+
+    def _guard(self, fn):
+        """Run ``fn``; a user-facing error becomes a notification (returns None)."""
+        try:
+            return fn()
+        except WeaksegError as exc:
+            self._last_error = str(exc)
+            show_error(str(exc))
+        except OSError as exc:
+            self._last_error = f"could not write the study: {exc}"
+            show_error(self._last_error)
+        return None
+
+    # --------------------------------------------------------------- dialogs
+    def _open_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open study folder")
+        if folder:
+            self.open_study(folder)
+
+    def _save_as_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Save study into an empty folder")
+        if folder:
+            self.save_now(Path(folder))
+
+    # ------------------------------------------------------------- lifecycle
+    def showEvent(self, event):  # noqa: N802
+        super().showEvent(event)
+        window = self.window()
+        if window is not self and window is not self._watched_window:
+            window.installEventFilter(self._close_watcher)
+            self._watched_window = window

@@ -1,0 +1,25 @@
+"""Shared fixtures. torch is imported before Qt (see docs/architecture.md)."""
+
+import os
+
+import torch  # noqa: F401  (import order: torch before Qt avoids OpenMP/Qt clashes)
+import numpy as np
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _weakseg_home(tmp_path, monkeypatch):
+    """Autosaves of never-saved studies go to a per-test folder, not the user's home."""
+    monkeypatch.setenv("WEAKSEG_HOME", str(tmp_path / "weakseg-home"))
+
+
+@pytest.fixture
+def phantom():
+    from napari_weakseg.data import make_phantom
+
+    return make_phantom(shape=(16, 48, 48), channels=2, seed=1)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
