@@ -26,13 +26,23 @@ def main(argv: list[str] | None = None) -> int:
     except WeaksegError as exc:
         print(f"weakseg: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # e.g. the output folder cannot be created, disk full
+        print(f"weakseg: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("weakseg: interrupted", file=sys.stderr)
         return 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are one line too (sub-commands inherit this class)."""
+
+    def error(self, message):
+        self.exit(2, f"weakseg: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="weakseg", description="Annotation-efficient lesion segmentation (napari-weakseg).")
+    parser = _Parser(prog="weakseg", description="Annotation-efficient lesion segmentation (napari-weakseg).")
     parser.add_argument("--version", action="version", version=f"napari-weakseg {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -55,6 +65,32 @@ def build_parser() -> argparse.ArgumentParser:
     show = study.add_parser("show", help="print tag and annotation counts per image")
     show.add_argument("study", type=Path)
     show.set_defaults(run=_study_show)
+
+    digits = sub.add_parser("digits", help="build a study of the cluttered-digits synthetic task from MNIST",
+                            description="Build a study of the cluttered-digits task (Vorontsov et al.): one image whose slices are "
+                                        "digit images over clutter (presence) or clutter alone (absence), with masks kept on a few.")
+    digits.add_argument("out", type=Path, help="new study folder (must not exist or be empty)")
+    digits.add_argument("--mnist", type=Path, required=True, metavar="PATH", help="MNIST .npz with x_train, y_train, x_test, y_test")
+    digits.add_argument("--task", default="48-simple", metavar="NAME", help="48-simple (48x48, 8 clutter crops; default), 48-hard (24) or 128 (128x128, 80)")
+    digits.add_argument("--split", choices=("train", "test"), default="train", help="MNIST split the digits and the clutter come from (default: train)")
+    digits.add_argument("--presence", type=int, default=1000, metavar="N", help="images with a digit (default: 1000)")
+    digits.add_argument("--absence", type=int, default=1000, metavar="N", help="images of clutter alone (default: 1000)")
+    digits.add_argument("--label-fraction", type=float, default=0.01, metavar="F",
+                        help="fraction of the presence images that keep their mask (default: 0.01; at least one when > 0)")
+    digits.add_argument("--label-digit", type=int, metavar="D", help="draw the masked images only among those showing digit D")
+    digits.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    digits.add_argument("--truth", type=Path, metavar="PATH", help="also write every image's ground-truth mask to this .nii.gz")
+    digits.set_defaults(run=_digits)
+
+    evaluate = sub.add_parser("evaluate", help="score predicted masks against ground truth (Dice, ASSD)",
+                              description="Score predictions against ground truth. PRED and TRUTH are each a NIfTI file, "
+                                          "a folder of NIfTI files (paired by name) or a folder of 2D images.")
+    evaluate.add_argument("pred", type=Path, help="predicted mask(s); any value > 0 is lesion")
+    evaluate.add_argument("truth", type=Path, help="ground-truth mask(s)")
+    evaluate.add_argument("--labels", metavar="L[,L...]", help="truth labels that count as lesion (default: any label > 0), e.g. 1,2,4")
+    evaluate.add_argument("--per-slice", action="store_true", help="slices along axis 0 are separate 2D images (default for folders of 2D images)")
+    evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
+    evaluate.set_defaults(run=_evaluate)
 
     demo = sub.add_parser("demo", help="open napari with the synthetic phantom and the plugin's widgets")
     demo.add_argument("--headless", action="store_true", help="do the same work without showing a window (needs an X server or Xvfb)")
@@ -106,7 +142,7 @@ def _study_create(args) -> int:
         print(f"added {im.name}: {len(volume.channel_names)} channel(s), shape {volume.shape}", file=sys.stderr)
     if amount is not None:
         keep_masks(study, amount, args.per, args.seed)
-    save_study(study, args.out)
+    save_study(study, args.out)  # a failed first save removes what it wrote
     _print_counts(study)
     print(f"study written to {args.out}", file=sys.stderr)
     return 0
@@ -129,6 +165,38 @@ def _print_counts(study) -> None:
     if len(study.images) > 1:
         c = study.counts()
         print(f"{'total':<{width}}  " + "  ".join(f"{c[k]:>9}" for k in cols))
+
+
+def _digits(args) -> int:
+    from .data.digits import build_digits_study
+
+    study = build_digits_study(args.out, args.mnist, args.task, args.split, args.presence, args.absence,
+                               args.label_fraction, args.label_digit, args.seed, args.truth)
+    _print_counts(study)
+    print(f"study written to {args.out}", file=sys.stderr)
+    if args.truth is not None:
+        print(f"ground truth written to {args.truth}", file=sys.stderr)
+    return 0
+
+
+def _evaluate(args) -> int:
+    import json
+
+    from .training.metrics import evaluate_files, format_table, pair_inputs, to_json_ready
+
+    labels = None
+    if args.labels is not None:
+        try:
+            labels = [int(v) for v in args.labels.split(",") if v.strip()]
+        except ValueError:
+            raise WeaksegError(f"--labels {args.labels!r}: give whole numbers separated by commas, e.g. 1,2,4") from None
+        if not labels:
+            raise WeaksegError("--labels: give at least one label")
+    cases = pair_inputs(args.pred, args.truth)
+    result = evaluate_files([c[1] for c in cases], [c[2] for c in cases], labels,
+                            per_slice=True if args.per_slice else None, names=[c[0] for c in cases])
+    print(json.dumps(to_json_ready(result), indent=1) if args.json else format_table(result))
+    return 0
 
 
 def _demo(args) -> int:

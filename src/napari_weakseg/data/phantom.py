@@ -98,6 +98,10 @@ def _lesion_blob(rng: np.random.Generator, shape, allowed: np.ndarray) -> np.nda
     """One deformed ellipsoid inside ``allowed`` (a boolean volume)."""
     nz, ny, nx = shape
     candidates = np.argwhere(ndi.binary_erosion(allowed, iterations=3))
+    if not len(candidates):  # a small phantom: no centre 3 voxels inside the brain
+        candidates = np.argwhere(allowed)
+    if not len(candidates):
+        raise ValueError(f"phantom shape {shape} is too small to hold lesions")
     cz, cy, cx = candidates[rng.integers(len(candidates))]
     r_in = rng.uniform(4, 14) * nx / 96
     ry, rx = r_in * rng.uniform(0.6, 1.0), r_in

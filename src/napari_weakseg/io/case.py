@@ -52,10 +52,10 @@ def read_volume(path: str | os.PathLike) -> Volume:
         if data.ndim == 3:
             data = data[None]
         names = [nifti_stem(path)] if data.shape[0] == 1 else [f"{nifti_stem(path)}[{c}]" for c in range(data.shape[0])]
-        return Volume(data, affine, header, spacing_from_header(header), names, [str(path)])
+        return Volume(data, affine, header, spacing_from_header(header), names, [str(path.resolve())])
     if path.is_dir() or is_image_folder(path):
         stack, _ = read_image_folder(path)
-        return Volume(stack[None], sources=[str(path)], channel_names=[path.name])
+        return Volume(stack[None], sources=[str(path.resolve())], channel_names=[path.name])
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
     raise InputError(f"{path.name}: not a NIfTI file (.nii, .nii.gz) or a folder of PNG/TIFF images")

@@ -91,7 +91,8 @@ def _to_plane(im: np.ndarray, f: Path, as_labels: bool) -> np.ndarray:
             return (rgb.max(axis=-1) > 0).astype(np.uint16)
         from skimage.color import rgb2gray
 
-        return rgb2gray(rgb).astype(np.float32) * (255.0 if rgb.dtype == np.uint8 else 1.0)
+        top = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "iu" else 1.0  # keep the stored range
+        return rgb2gray(rgb).astype(np.float32) * top
     if im.ndim != 2:
         raise InputError(f"{f.name}: expected a 2D grey or colour image; got shape {im.shape}")
     if as_labels:

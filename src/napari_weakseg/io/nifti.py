@@ -88,9 +88,10 @@ def read_nifti(path: str | os.PathLike, *, labels: bool = False):
         if arr.dtype.kind == "f":
             if not np.isfinite(arr).all():
                 raise InputError(f"{path.name}: a mask with NaN/Inf values")
-            if not np.array_equal(arr, np.round(arr)):
+            rounded = np.round(arr)
+            if np.abs(arr - rounded).max(initial=0) > 1e-3:  # tolerate float storage noise (0.99999997)
                 raise InputError(f"{path.name}: a mask must hold whole-number labels")
-            arr = arr.astype(np.int32)
+            arr = rounded.astype(np.int32)
         if arr.min(initial=0) < 0:
             raise InputError(f"{path.name}: a mask with negative labels")
     else:
@@ -137,6 +138,11 @@ def write_nifti(path: str | os.PathLike, data: np.ndarray, affine=None, header=N
         # keep the header's own qform/sform, not ones recomputed from a rounded affine
         img.set_qform(header.get_qform(), int(header["qform_code"]))
         img.set_sform(header.get_sform(), int(header["sform_code"]))
+        # set_qform recomputes the quaternion from the matrix, which can move the last
+        # bit (NIfTI-2 stores it as float64): copy the stored fields verbatim
+        for key in ("quatern_b", "quatern_c", "quatern_d", "qoffset_x", "qoffset_y", "qoffset_z", "srow_x", "srow_y", "srow_z"):
+            img.header[key] = header[key]
+        img.header["pixdim"][:4] = header["pixdim"][:4]
     else:
         img = nib.Nifti1Image(arr, np.eye(4) if affine is None else np.asarray(affine, dtype=float))
         img.set_qform(img.affine, 1)

@@ -43,8 +43,27 @@ def save_study(study: Study, folder: str | os.PathLike | None = None) -> Path:
         check_new_folder(folder)
         study._files = {}
         study._saved_mask_revisions = {}
+    existed = folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     edit_count = study._edit_count
+    try:
+        entries = _write_files(study, folder)
+        manifest = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "written_by": f"napari-weakseg {__version__}", "images": entries}
+        write_json_atomic(folder / MANIFEST, manifest)
+    except BaseException:
+        if moving:  # a first save into this folder leaves nothing half-written behind
+            _empty_folder(folder, remove=not existed)
+        raise
+    # only now is the new state the study on disk
+    study.folder = folder
+    study._saved_count = edit_count
+    study._saved_mask_revisions = {im.name: int(e["mask_revision"]) for im, e in zip(study.images, entries)}
+    _collect_garbage(folder, entries)
+    return folder
+
+
+def _write_files(study: Study, folder: Path) -> list[dict]:
+    """Write new image files and new mask revisions; return the manifest entries."""
     entries = []
     for im in study.images:
         files = study._files.setdefault(im.name, {})
@@ -56,14 +75,17 @@ def save_study(study: Study, folder: str | os.PathLike | None = None) -> Path:
             files["mask"] = f"masks/{im.name}.r{im.mask_revision}.nii.gz"
             write_nifti(folder / files["mask"], im.mask, affine=_affine(im.volume), header=im.volume.header)
         entries.append(_entry(im, files))
-    manifest = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "written_by": f"napari-weakseg {__version__}", "images": entries}
-    write_json_atomic(folder / MANIFEST, manifest)
-    # only now is the new state the study on disk
-    study.folder = folder
-    study._saved_count = edit_count
-    study._saved_mask_revisions = {im.name: int(e["mask_revision"]) for im, e in zip(study.images, entries)}
-    _collect_garbage(folder, entries)
-    return folder
+    return entries
+
+
+def _empty_folder(folder: Path, remove: bool) -> None:
+    import shutil
+
+    if remove:
+        shutil.rmtree(folder, ignore_errors=True)
+    elif folder.is_dir():
+        for p in folder.iterdir():
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
 def load_study(folder: str | os.PathLike) -> Study:

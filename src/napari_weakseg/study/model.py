@@ -212,8 +212,10 @@ class Study:
         im.confirmed_empty[idx] = value
         self._touch(i)
 
-    def mask_painted(self, image, slices) -> list[int]:
+    def mask_painted(self, image, slices=None) -> list[int]:
         """Tell the study that the user painted on ``slices`` (the mask array was changed in place).
+
+        ``slices`` defaults to every slice of the image (e.g. after an undo of the paint).
 
         Unknown slices that now hold lesion pixels become presence (painting a lesion
         says it is visible). Returns the absence slices that were painted on, which
@@ -221,7 +223,7 @@ class Study:
         """
         i = self.index_of(image)
         im = self.images[i]
-        idx = self._slice_indices(im, slices)
+        idx = self._slice_indices(im, range(im.n_slices) if slices is None else slices)
         im.mask_changed()
         content = im.has_content()[idx]
         newly_presence = idx[content & (im.tags[idx] == Tag.UNKNOWN)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -79,8 +80,16 @@ class AnnotationWidget(QWidget):
         self._autosave.setSingleShot(True)
         self._autosave.setInterval(AUTOSAVE_DELAY_MS)
         self._autosave.timeout.connect(self.save_now)
+        # napari emits a Labels layer's paint event before it writes the pixels when the
+        # edit is not grouped (polygon tool, scripted layer.paint): read the mask once
+        # control is back in the event loop, when every edit is in the array.
+        self._pending_paint: set[int] = set()
+        self._paint_timer = QTimer(self)
+        self._paint_timer.setSingleShot(True)
+        self._paint_timer.setInterval(0)
+        self._paint_timer.timeout.connect(self._process_paint)
         self._close_watcher = _CloseWatcher(self.flush)
-        self._watched_window = None
+        self._watched_window = None  # weakref: a strong one would keep the closed window alive
         app = QApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.flush)
@@ -200,7 +209,9 @@ class AnnotationWidget(QWidget):
         is autosaved under :func:`default_study_home` until saved elsewhere.
         """
         self.flush()
-        layers = list(layers if layers is not None else self.viewer.layers.selection)
+        if layers is None:  # in layer-list order: the selection is an unordered set
+            layers = [l for l in self.viewer.layers if l in self.viewer.layers.selection]
+        layers = list(layers)
         if not layers and self.viewer.layers:
             layers = [self.viewer.layers[-1]]
         images = [l for l in layers if isinstance(l, Image)]
@@ -214,7 +225,10 @@ class AnnotationWidget(QWidget):
             if mask is not None:
                 study.mask_painted(im)  # painted slices become presence + annotated
             stamp = time.strftime("%Y%m%d-%H%M%S")
-            save_study(study, default_study_home() / f"{im.name}-{stamp}")
+            folder, k = default_study_home() / f"{im.name}-{stamp}", 2
+            while folder.exists():  # another study of that name started within the same second
+                folder, k = default_study_home() / f"{im.name}-{stamp}-{k}", k + 1
+            save_study(study, folder)
             return study
 
         study = self._guard(build)
@@ -237,6 +251,7 @@ class AnnotationWidget(QWidget):
 
     def save_now(self, folder=None) -> bool:
         """Save the study (to ``folder`` for 'Save as'). Returns False and notifies on failure."""
+        self._process_paint()
         self._autosave.stop()
         if self.study is None:
             return False
@@ -252,6 +267,7 @@ class AnnotationWidget(QWidget):
 
     def flush(self) -> None:
         """Save pending changes now (on close / quit)."""
+        self._process_paint()
         if self.study is not None and self.study.modified:
             self.save_now()
 
@@ -269,7 +285,7 @@ class AnnotationWidget(QWidget):
             else:
                 layers[im.name] = add_layers(self.viewer, im)
             mask_layer = layers[im.name][1]
-            mask_layer.events.paint.connect(lambda e, i=i: self._on_paint(i))
+            mask_layer.events.paint.connect(lambda e, i=i: self._queue_paint(i))
             mask_layer.bind_key("Control-Z", lambda layer, i=i: self._labels_history(i, "undo"), overwrite=True)
             mask_layer.bind_key("Control-Shift-Z", lambda layer, i=i: self._labels_history(i, "redo"), overwrite=True)
         self.study, self.layers = study, layers
@@ -302,9 +318,10 @@ class AnnotationWidget(QWidget):
         self.viewer.layers.selection.active = mask_layer
         mask_layer.mode = "paint"
         mask_layer.selected_label = 1
-        for spin in (self.range_from, self.range_to):
+        for spin, value in ((self.range_from, 0), (self.range_to, im.n_slices - 1)):
             spin.setRange(0, im.n_slices - 1)
-        self.range_to.setValue(im.n_slices - 1)
+            spin.setValue(value)
+            spin.lineEdit().setText(spin.textFromValue(value))  # Qt leaves an unchanged 0 blank
         self._refresh()
 
     # ------------------------------------------------------------------ edits
@@ -338,27 +355,32 @@ class AnnotationWidget(QWidget):
         self.viewer.dims.set_point(axis, world[im.axis])
 
     def tag_current(self, tag) -> None:
+        self._process_paint()
         if self.image is not None:
             self._guard(lambda: self.study.set_tags(self.current, self.current_slice(), tag))
 
     def tag_range(self, start: int, stop: int, tag) -> None:
         """Tag slices ``start``..``stop`` (both included)."""
+        self._process_paint()
         if self.image is not None:
             lo, hi = sorted((int(start), int(stop)))
             self._guard(lambda: self.study.set_tags(self.current, range(lo, hi + 1), tag))
 
     def clear_tags(self) -> None:
+        self._process_paint()
         if self.image is not None:
             self._guard(lambda: self.study.clear_tags(self.current))
 
     def confirm_no_lesion(self) -> None:
         """Toggle "annotated, no lesion" on the current presence slice."""
+        self._process_paint()
         im = self.image
         if im is not None:
             s = self.current_slice()
             self._guard(lambda: self.study.confirm_empty(self.current, s, not im.confirmed_empty[s]))
 
     def undo(self) -> None:
+        self._process_paint()
         if self.study is not None and not self.study.undo():
             show_info("Nothing to undo")
         if self.mask_layer is not None:
@@ -366,6 +388,7 @@ class AnnotationWidget(QWidget):
 
     def retag_painted_absence(self) -> None:
         """Answer to the warning after painting on absence slices: tag them presence."""
+        self._process_paint()
         if self._painted_absence and self.image is not None:
             slices = list(self._painted_absence)
             mask = self.image.mask.copy()  # retagging must not erase the paint that prompted it
@@ -376,20 +399,38 @@ class AnnotationWidget(QWidget):
         self.banner.setVisible(False)
 
     # ------------------------------------------------------------- reactions
+    def _queue_paint(self, index: int) -> None:
+        self._pending_paint.add(index)
+        self._paint_timer.start()
+
+    def _process_paint(self) -> None:
+        self._paint_timer.stop()
+        pending, self._pending_paint = sorted(self._pending_paint), set()
+        for index in pending:
+            if self.study is not None and index < len(self.study.images):
+                self._on_paint(index)
+
     def _on_paint(self, index: int) -> None:
         absent = self._guard(lambda: self.study.mask_painted(index))
-        if index == self.current and absent:
+        if index != self.current:
+            return
+        if absent:
+            new = absent != self._painted_absence
             self._painted_absence = absent
             which = ", ".join(map(str, absent))
             text = f"You painted on slice {which}, tagged absence (no lesion). Retag as presence, or erase the paint."
             self.banner_label.setText(text)
             self.banner.setVisible(True)
-            show_warning(text)
+            if new:
+                show_warning(text)
+        elif absent is not None:  # the paint on absence slices was erased or undone
+            self._painted_absence = []
+            self.banner.setVisible(False)
 
     def _labels_history(self, index: int, which: str) -> None:
         layer = self.layers[self.study.images[index].name][1]
         getattr(layer, which)()
-        self._guard(lambda: self.study.mask_painted(index))
+        self._on_paint(index)
 
     def _on_study_changed(self, index: int) -> None:
         if self.study is not None and self.study.modified:
@@ -459,6 +500,7 @@ class AnnotationWidget(QWidget):
     def showEvent(self, event):  # noqa: N802
         super().showEvent(event)
         window = self.window()
-        if window is not self and window is not self._watched_window:
+        watched = self._watched_window() if self._watched_window is not None else None
+        if window is not self and window is not watched:
             window.installEventFilter(self._close_watcher)
-            self._watched_window = window
+            self._watched_window = weakref.ref(window)

@@ -1,0 +1,34 @@
+"""The package installs as a napari plugin: manifest valid, contributions present, console script works."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import napari_weakseg
+
+
+def test_npe2_manifest_validates():
+    npe2 = Path(sys.executable).with_name("npe2")
+    result = subprocess.run([str(npe2), "validate", "napari_weakseg"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "valid" in result.stdout + result.stderr
+
+
+def test_manifest_contributions_resolve():
+    from npe2 import PluginManifest
+
+    manifest = PluginManifest.from_distribution("napari-weakseg")
+    commands = {c.id: c for c in manifest.contributions.commands}
+    for cmd in commands.values():  # every python_name imports
+        module, _, attr = cmd.python_name.partition(":")
+        assert getattr(__import__(module, fromlist=[attr]), attr)
+    assert [w.display_name for w in manifest.contributions.widgets] == ["Tag slices and paint masks"]
+    assert {tuple(w.layer_types) for w in manifest.contributions.writers} == {("labels",), ("image",)}
+    assert manifest.contributions.sample_data[0].key == "phantom"
+
+
+def test_console_script_version():
+    script = Path(sys.executable).with_name("weakseg")
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"napari-weakseg {napari_weakseg.__version__}"
