@@ -7,6 +7,15 @@ import numpy as np
 import pytest
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """Tiny networks run fastest on one thread, and do not fight other jobs (or Qt) for the two cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def _weakseg_home(tmp_path, monkeypatch):
     """Autosaves of never-saved studies go to a per-test folder, not the user's home."""

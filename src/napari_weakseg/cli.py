@@ -92,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
     evaluate.set_defaults(run=_evaluate)
 
+    from .model_commands import add_bench_parser, add_parsers
+
+    add_parsers(sub)
+    add_bench_parser(sub)
+
     demo = sub.add_parser("demo", help="open napari with the synthetic phantom and the plugin's widgets")
     demo.add_argument("--headless", action="store_true", help="do the same work without showing a window (needs an X server or Xvfb)")
     demo.add_argument("--screenshot", type=Path, help="save a screenshot of the window to this PNG")

@@ -64,6 +64,8 @@ def read_nifti(path: str | os.PathLike, *, labels: bool = False):
     try:
         img = nib.load(str(path))
     except Exception as exc:  # nibabel raises many types for foreign/corrupt files
+        if _gzip_truncated(path):
+            raise InputError(f"{path.name}: the file is truncated (its compressed data ends early); copy it again") from None
         raise InputError(f"{path.name}: not a readable NIfTI file ({_reason(exc)})") from None
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         raise InputError(f"{path.name}: not a NIfTI image (found {type(img).__name__})")
@@ -152,6 +154,24 @@ def write_nifti(path: str | os.PathLike, data: np.ndarray, affine=None, header=N
 
 def type_for_header(header):
     return nib.Nifti2Image if isinstance(header, nib.Nifti2Header) else nib.Nifti1Image
+
+
+def _gzip_truncated(path: Path) -> bool:
+    """True for a gzip file whose stream ends before its end marker."""
+    import gzip
+    import zlib
+
+    if not str(path).lower().endswith(".gz"):
+        return False
+    try:
+        with gzip.open(path, "rb") as fh:
+            while fh.read(1 << 20):
+                pass
+    except EOFError:
+        return True
+    except (OSError, zlib.error):
+        return False
+    return False
 
 
 def _reason(exc: Exception) -> str:

@@ -1,0 +1,1 @@
+"""Benchmarks: they measure and write reports (JSON + Markdown + PNG); tests assert behaviour elsewhere."""

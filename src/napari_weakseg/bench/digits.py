@@ -1,0 +1,175 @@
+"""The cluttered-digits suite: every method, same data, same step budget, several seeds.
+
+Writes ``results.json``, ``report.md`` and PNG figures to the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.digits import get_task, make_cluttered_digits
+from ..errors import InputError
+from ..training.metrics import pooled_dice
+
+ALL_METHODS = ("seg-only", "ae", "mean-teacher", "genseg", "genseg-sepdec")
+
+
+@dataclass
+class Profile:
+    tasks: tuple[str, ...]
+    preset: str
+    steps: int
+    n_train: int  # presence and absence images each
+    n_test: int
+    label_fraction: float = 0.01
+    label_digit: int | None = 9
+    overrides: dict = field(default_factory=dict)
+
+
+PROFILES = {
+    # reduced scale for a 2-core CPU: small network, 48x48 task only, a few hundred steps
+    "cpu": Profile(tasks=("48-simple",), preset="quick", steps=400, n_train=2000, n_test=500,
+                   overrides={"input_size": None, "batch_size": 8, "annotated_per_batch": 4}),
+    # the paper's architecture and all three tasks, for an accelerator
+    "gpu": Profile(tasks=("48-simple", "48-hard", "128"), preset="paper", steps=20000, n_train=10000, n_test=2000,
+                   overrides={"input_size": None}),
+}
+
+
+def run_digits_suite(mnist: Path, out: Path, profile: "str | Profile" = "cpu", seeds: int = 3, steps: int | None = None,
+                     methods: tuple[str, ...] = ALL_METHODS, device: str = "auto", log=print, work: Path | None = None) -> dict:
+    """Train and test every method on every task of the profile; returns (and writes) the results."""
+    from ..study.folder import check_new_folder
+    from ..training.trainer import resolve_device
+    from .hardware import machine_description, matmul_flops_per_s
+
+    if isinstance(profile, Profile):  # a custom profile (tests, experiments)
+        prof, profile = profile, "custom"
+    elif profile in PROFILES:
+        prof = PROFILES[profile]
+    else:
+        raise InputError(f"unknown profile {profile!r}; use cpu or gpu")
+    if not Path(mnist).is_file():
+        raise InputError(f"{mnist}: MNIST file not found (expected e.g. DATA/mnist/mnist_15k.npz)")
+    steps = steps or prof.steps
+    dev = resolve_device(device)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(work) if work else out / "work"  # studies and run folders (checkpoints): large, not part of the report
+    peak = matmul_flops_per_s(dev)
+    results = {"suite": "digits", "profile": profile, "steps": steps, "seeds": seeds, "methods": list(methods),
+               "machine": machine_description(dev), "matmul_flops_per_s": peak,
+               "command": " ".join(["weakseg", *sys.argv[1:]]) if sys.argv and "weakseg" in sys.argv[0] else None,
+               "settings": {"n_train_each": prof.n_train, "n_test_each": prof.n_test, "label_fraction": prof.label_fraction,
+                            "label_digit": prof.label_digit, "preset": prof.preset, "overrides": prof.overrides},
+               "runs": []}
+    for task_name in prof.tasks:
+        task = get_task(task_name)
+        test = make_cluttered_digits(mnist, "test", prof.n_test, prof.n_test, task.size, task.n_clutter, seed=10_000, crop=task.crop)
+        for seed in range(seeds):
+            study_dir = work / f"{task.name}-seed{seed}" / "study"
+            if not (study_dir / "study.json").is_file():
+                check_new_folder(study_dir)
+                from ..data.digits import build_digits_study
+
+                build_digits_study(study_dir, mnist, task, "train", prof.n_train, prof.n_train, prof.label_fraction,
+                                   prof.label_digit, seed=seed)
+            for method in methods:
+                log(f"[bench] {task.name} seed {seed}: {method}")
+                run = _train_and_test(study_dir, work / f"{task.name}-seed{seed}" / method, method, prof, steps, seed, dev, test)
+                run.update(task=task.name, seed=seed, method=method)
+                results["runs"].append(run)
+                (out / "results.json").write_text(json.dumps(results, indent=1))
+    results["summary"] = summarise(results)
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    from .report import write_digits_report
+
+    write_digits_report(results, out)
+    return results
+
+
+def _train_and_test(study_dir: Path, run_dir: Path, method: str, prof: Profile, steps: int, seed: int, dev, test) -> dict:
+    import shutil
+
+    from ..inference import TrainedModel
+    from ..study import load_study
+    from ..training.events import Failed, Progress
+    from ..training.trainer import Trainer, TrainConfig
+    from .hardware import training_step_flops
+
+    shutil.rmtree(run_dir, ignore_errors=True)
+    study = load_study(study_dir)
+    step_times, last = [], [time.perf_counter()]
+
+    def on_event(event):
+        if isinstance(event, Progress):
+            now = time.perf_counter()
+            step_times.append(now - last[0])
+            last[0] = now
+
+    config = TrainConfig(method=method, preset=prof.preset, steps=steps, device=str(dev), seed=seed, val_fraction=0.0,
+                         checkpoint_every=max(steps, 1), overrides=prof.overrides)
+    trainer = Trainer(study, run_dir, config, on_event=on_event)
+    t0 = time.perf_counter()
+    result = trainer.run()
+    wall = time.perf_counter() - t0
+    if isinstance(result, Failed):
+        raise RuntimeError(f"{method} failed: {result.message}\n{result.details}")
+    model = TrainedModel.load(run_dir, which="last", device=str(dev))
+    t1 = time.perf_counter()
+    prob = model.predict_volume(test.images[None].astype(np.float32))["prob"]
+    infer = time.perf_counter() - t1
+    pred = prob >= model.config.threshold
+    presence = test.presence
+    # FLOPs of one real training step (one batch of the same shape), counted once per run
+    batch = trainer._batch(_sampler_for(trainer), torch.Generator().manual_seed(0))
+    flops = training_step_flops(model.method.train(), batch)
+    median_step = statistics.median(step_times[len(step_times) // 5 :]) if step_times else float("nan")
+    return {
+        "dice_pooled": pooled_dice(zip(pred, test.masks)),
+        "dice_pooled_presence": pooled_dice(zip(pred[presence], test.masks[presence])),
+        "false_positive_pixels_absence": int(pred[~presence].sum()),
+        "train_seconds": wall,
+        "median_step_s": median_step,
+        "pairs_per_s": trainer.method_config.batch_size / median_step,
+        "step_flops": flops,
+        "achieved_flops_per_s": flops / median_step,
+        "inference_s_per_slice": infer / len(test.images),
+        "metrics_file": str(run_dir / "metrics.jsonl"),
+    }
+
+
+def _sampler_for(trainer):
+    from ..data.slices import PairSampler
+
+    mc = trainer.method_config
+    return PairSampler(trainer.train_set, mc.batch_size, mc.annotated_per_batch, trainer.method_cls.sampling, seed=0)
+
+
+def summarise(results: dict) -> dict:
+    """Mean (std) over seeds per task and method, and throughput medians."""
+    summary = {}
+    peak = results["matmul_flops_per_s"]
+    for run in results["runs"]:
+        key = f"{run['task']}|{run['method']}"
+        summary.setdefault(key, []).append(run)
+    out = {}
+    for key, runs in summary.items():
+        dice = [r["dice_pooled"] for r in runs]
+        out[key] = {
+            "task": runs[0]["task"], "method": runs[0]["method"], "n": len(runs),
+            "dice_mean": float(np.mean(dice)), "dice_std": float(np.std(dice, ddof=1)) if len(dice) > 1 else 0.0,
+            "dice_presence_mean": float(np.mean([r["dice_pooled_presence"] for r in runs])),
+            "pairs_per_s": float(np.median([r["pairs_per_s"] for r in runs])),
+            "step_gflops": float(np.median([r["step_flops"] for r in runs]) / 1e9),
+            "flops_fraction_of_matmul": float(np.median([r["achieved_flops_per_s"] for r in runs]) / peak),
+        }
+    return out

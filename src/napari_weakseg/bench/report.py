@@ -1,0 +1,141 @@
+"""Markdown report and PNG figures from a suite's results.json (numbers come only from there)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+EXPECTED_ORDER = ("genseg", "mean-teacher", "ae", "seg-only")  # the paper's ordering (>=, >, >)
+
+
+def write_digits_report(results: dict, out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = results["summary"]
+    tasks = sorted({v["task"] for v in summary.values()})
+    methods = [m for m in results["methods"]]
+    figs = []
+    for task in tasks:
+        rows = [summary[f"{task}|{m}"] for m in methods if f"{task}|{m}" in summary]
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+        ax1.bar([r["method"] for r in rows], [r["dice_mean"] for r in rows], yerr=[r["dice_std"] for r in rows], color="#4c72b0", capsize=4)
+        ax1.set_ylabel("test Dice (pooled)")
+        ax1.set_title(f"cluttered digits {task}: Dice, mean ± std over {rows[0]['n']} seeds")
+        ax1.set_ylim(0, 1)
+        ax2.bar([r["method"] for r in rows], [r["pairs_per_s"] for r in rows], color="#55a868")
+        ax2.set_ylabel("training slice pairs / s")
+        ax2.set_title("training throughput (median)")
+        for ax in (ax1, ax2):
+            ax.tick_params(axis="x", rotation=30)
+        fig.tight_layout()
+        path = out / f"digits-{task}-dice.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        figs.append(path)
+        figs.append(_loss_curves(results, task, out, plt))
+
+    lines = [
+        "## Cluttered digits (Vorontsov et al., Table II setting)",
+        "",
+        f"Profile `{results['profile']}`: {results['steps']} training steps per run, {results['seeds']} seeds, "
+        f"{results['settings']['n_train_each']} presence + {results['settings']['n_train_each']} absence training images, "
+        f"{results['settings']['label_fraction']:.0%} of presence images annotated"
+        + (f" (digit {results['settings']['label_digit']} only)" if results["settings"]["label_digit"] is not None else "")
+        + f", test on {results['settings']['n_test_each']} + {results['settings']['n_test_each']} images of the MNIST test split. "
+        f"Preset `{results['settings']['preset']}` with overrides `{json.dumps(results['settings']['overrides'])}`."
+        + (" **Reduced scale** (CPU): smaller network and far fewer steps than the paper." if results["profile"] == "cpu" else ""),
+        "",
+        f"Machine: {results['machine'].get('cpu') or results['machine'].get('gpu')}, {results['machine']['cpu_count']} cores, "
+        f"torch {results['machine']['torch']} on `{results['machine']['device']}`; its dense float32 matmul (1024²) measured in the "
+        f"same run: **{results['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s**.",
+        "",
+    ]
+    if results.get("command"):
+        lines += [f"Command: `{results['command']}`", ""]
+    for task in tasks:
+        lines += [f"### {task}", "", "| method | test Dice mean (std) | Dice on presence images | slice pairs/s | GFLOP/step | achieved / matmul FLOP/s |",
+                  "|---|---|---|---|---|---|"]
+        for m in methods:
+            r = summary.get(f"{task}|{m}")
+            if r:
+                lines.append(f"| {m} | {r['dice_mean']:.3f} ({r['dice_std']:.3f}) | {r['dice_presence_mean']:.3f} | {r['pairs_per_s']:.1f} | "
+                             f"{r['step_gflops']:.2f} | {r['flops_fraction_of_matmul']:.1%} |")
+        lines += ["", f"![Dice and throughput](digits-{task}-dice.png)", "", f"![Loss curves](digits-{task}-losses.png)", ""]
+        lines += ordering_verdict(summary, task)
+    lines += ["Dice is pooled over all test images (presence and absence: false positives on absence images count). "
+              "Throughput counts slice pairs (one presence + one absence slice) per second; seg-only trains on annotated "
+              "slices only, so its figure counts those. FLOPs are counted by `torch.utils.flop_counter` for one training "
+              "step (forward and backward of every phase) and divided by the median step time.", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def ordering_verdict(summary: dict, task: str) -> list[str]:
+    """Does genseg >= mean-teacher > ae > seg-only hold (on mean Dice)?"""
+    means = [summary[f"{task}|{m}"]["dice_mean"] for m in EXPECTED_ORDER if f"{task}|{m}" in summary]
+    if len(means) < len(EXPECTED_ORDER):
+        return []
+    holds = means[0] >= means[1] > means[2] > means[3]
+    text = " ≥ ".join(f"{m} {v:.3f}" for m, v in zip(EXPECTED_ORDER, means))
+    return [f"Expected ordering genseg ≥ mean-teacher > ae > seg-only: **{'holds' if holds else 'does not hold'}** ({text}).", ""]
+
+
+def _loss_curves(results: dict, task: str, out: Path, plt) -> Path:
+    runs = [r for r in results["runs"] if r["task"] == task and r["seed"] == 0]
+    fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 2.8), squeeze=False)
+    for ax, run in zip(axes[0], runs):
+        steps, curves = [], {}
+        for line in Path(run["metrics_file"]).read_text().splitlines():
+            e = json.loads(line)
+            if e["event"] == "progress":
+                steps.append(e["step"])
+                for k, v in e["losses"].items():
+                    curves.setdefault(k, []).append(v)
+        for k, v in curves.items():
+            if k.endswith("_loss"):  # a phase's weighted total: its terms are plotted
+                continue
+            ax.plot(*_smooth(steps, v), label=k, lw=1)
+        ax.set_title(run["method"], fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.set_yscale("symlog", linthresh=0.1)  # the generator's hinge term can be negative
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    path = out / f"digits-{task}-losses.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _smooth(steps, v, k: int = 20):
+    """Trailing moving average over ``k`` steps (no edge artefacts)."""
+    v = np.asarray(v, float)
+    if len(v) < k:
+        return steps, v
+    return steps[k - 1 :], np.convolve(v, np.ones(k) / k, mode="valid")
+
+
+def update_docs_section(docs_path: Path, key: str, report_dir: Path) -> Path:
+    """Put ``report_dir/report.md`` into ``docs_path`` between ``<!-- bench:KEY -->`` markers
+    (image links rewritten relative to the docs file); other sections stay as they are."""
+    import os
+
+    docs_path = Path(docs_path)
+    body = (Path(report_dir) / "report.md").read_text()
+    rel = Path(os.path.relpath(Path(report_dir).resolve(), docs_path.parent.resolve()))
+    body = body.replace("](digits-", f"]({rel.as_posix()}/digits-")
+    start, end = f"<!-- bench:{key}:start -->", f"<!-- bench:{key}:end -->"
+    block = f"{start}\n{body.rstrip()}\n\nFull numbers: [{rel.as_posix()}/results.json]({rel.as_posix()}/results.json).\n{end}"
+    text = docs_path.read_text() if docs_path.is_file() else "# Benchmarks\n"
+    if start in text and end in text:
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    docs_path.parent.mkdir(parents=True, exist_ok=True)
+    docs_path.write_text(text)
+    return docs_path

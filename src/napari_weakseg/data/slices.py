@@ -1,0 +1,201 @@
+"""Training data from a Study: tagged slices as tensors, intensity normalisation, P/A batches.
+
+Shapes: images (N, C, S, S) float32 normalised; masks (N, 1, S, S) float32 0/1
+(lesion = label > 0); ``presence``/``annotated`` (N,) bool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..errors import InputError
+from ..study.model import Study, Tag
+
+
+@dataclass
+class Normaliser:
+    """Per-channel linear map of the 1st..99th percentile (over the study's tagged slices) to [-1, 1]."""
+
+    low: list[float]
+    high: list[float]
+
+    @classmethod
+    def fit(cls, study: Study, max_voxels: int = 2_000_000, seed: int = 0) -> "Normaliser":
+        rng = np.random.default_rng(seed)
+        chans = study.images[0].volume.data.shape[0]
+        samples = [[] for _ in range(chans)]
+        for im in study.images:
+            data = im.volume.data.reshape(chans, -1)
+            take = rng.choice(data.shape[1], size=min(data.shape[1], max_voxels // len(study.images)), replace=False)
+            for c in range(chans):
+                samples[c].append(data[c, take])
+        low, high = [], []
+        for c in range(chans):
+            v = np.concatenate(samples[c])
+            lo, hi = np.percentile(v, [1, 99])
+            if hi - lo < 1e-6:
+                hi = lo + 1.0
+            low.append(float(lo))
+            high.append(float(hi))
+        return cls(low, high)
+
+    def apply(self, x: np.ndarray | torch.Tensor, channel_axis: int = 0):
+        """Normalise an array whose ``channel_axis`` holds the channels."""
+        shape = [1] * x.ndim
+        shape[channel_axis] = len(self.low)
+        lo = np.asarray(self.low, np.float32).reshape(shape)
+        hi = np.asarray(self.high, np.float32).reshape(shape)
+        if isinstance(x, torch.Tensor):
+            lo, hi = torch.as_tensor(lo, device=x.device), torch.as_tensor(hi, device=x.device)
+        return (x - lo) / (hi - lo) * 2 - 1
+
+    def to_dict(self) -> dict:
+        return {"kind": "percentile-1-99", "low": self.low, "high": self.high}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Normaliser":
+        return cls(list(d["low"]), list(d["high"]))
+
+
+@dataclass
+class SliceSet:
+    images: torch.Tensor  # (N, C, S, S)
+    masks: torch.Tensor  # (N, 1, S, S)
+    presence: torch.Tensor  # (N,) bool
+    annotated: torch.Tensor  # (N,) bool
+    source: list[tuple[int, int]]  # (image index, slice index) of each row
+
+    def subset(self, rows) -> "SliceSet":
+        rows = torch.as_tensor(rows, dtype=torch.long)
+        return SliceSet(self.images[rows], self.masks[rows], self.presence[rows], self.annotated[rows], [self.source[i] for i in rows.tolist()])
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def resize_slices(x: torch.Tensor, size: int | None, multiple: int, mode: str = "bilinear") -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, S, S) with S = ``size``; with ``size=None`` pad (reflect) to a multiple."""
+    if size is not None:
+        if mode == "nearest":
+            return F.interpolate(x, size=(size, size), mode="nearest")
+        return F.interpolate(x, size=(size, size), mode=mode, align_corners=False)
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    return F.pad(x, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "constant")
+
+
+def study_slices(study: Study, normaliser: Normaliser, size: int | None, multiple: int) -> SliceSet:
+    """Every presence/absence slice of the study, normalised and resized."""
+    images, masks, presence, annotated, source = [], [], [], [], []
+    chans = None
+    for i, im in enumerate(study.images):
+        c = im.volume.data.shape[0]
+        if chans is None:
+            chans = c
+        elif c != chans:
+            raise InputError(f"{im.name}: {c} channel(s), but the study's first image has {chans}; all images need the same channels")
+        rows = np.flatnonzero(im.tags != Tag.UNKNOWN)
+        if not len(rows):
+            continue
+        ann = im.annotated()
+        vol = np.moveaxis(im.volume.data, im.axis + 1, 1)[:, rows]  # (C, n, H, W)
+        msk = np.moveaxis(im.mask, im.axis, 0)[rows]  # (n, H, W)
+        x = torch.from_numpy(np.ascontiguousarray(normaliser.apply(vol).transpose(1, 0, 2, 3), dtype=np.float32))
+        m = torch.from_numpy((msk > 0).astype(np.float32))[:, None]
+        images.append(resize_slices(x, size, multiple))
+        masks.append((resize_slices(m, size, multiple, "bilinear") > 0.5).float() if size else resize_slices(m, None, multiple))
+        presence.append(torch.from_numpy(im.tags[rows] == Tag.PRESENCE))
+        annotated.append(torch.from_numpy(ann[rows]))
+        source += [(i, int(r)) for r in rows]
+    if not images:
+        raise InputError("the study has no tagged slices; tag some slices presence or absence first")
+    return SliceSet(torch.cat(images), torch.cat(masks), torch.cat(presence), torch.cat(annotated), source)
+
+
+def split_validation(slices: SliceSet, fraction: float, seed: int = 0) -> tuple[SliceSet, SliceSet | None]:
+    """Hold out ``fraction`` of the annotated slices of each image (at least one if the image has 2+).
+
+    Returns (train, validation); validation is None when nothing can be held out.
+    """
+    if fraction <= 0:
+        return slices, None
+    rng = np.random.default_rng(seed)
+    held = []
+    images = sorted({img for img, _ in slices.source})
+    for img in images:
+        rows = [r for r, (i, _) in enumerate(slices.source) if i == img and bool(slices.annotated[r])]
+        k = int(round(fraction * len(rows)))
+        if len(rows) >= 2:
+            k = min(max(k, 1), len(rows) - 1)
+        else:
+            k = 0
+        held += list(rng.choice(rows, size=k, replace=False)) if k else []
+    if not held:
+        return slices, None
+    keep = sorted(set(range(len(slices))) - set(held))
+    return slices.subset(keep), slices.subset(sorted(held))
+
+
+class PairSampler:
+    """Yields index batches: B presence rows (``annotated_per_batch`` of them annotated) and B absence rows.
+
+    Each epoch shuffles the presence and the absence rows; the shorter list is
+    resampled to match the longer. Under DDP, rank r of W takes every W-th row of
+    the same permutation, so ranks see disjoint shards.
+    """
+
+    def __init__(self, slices: SliceSet, batch_size: int, annotated_per_batch: int = 0, mode: str = "pairs",
+                 seed: int = 0, rank: int = 0, world: int = 1):
+        self.p_rows = torch.nonzero(slices.presence).flatten()
+        self.a_rows = torch.nonzero(~slices.presence).flatten()
+        self.ann_rows = torch.nonzero(slices.presence & slices.annotated).flatten()
+        self.batch_size, self.mode = batch_size, mode
+        self.k_ann = min(annotated_per_batch, batch_size) if len(self.ann_rows) else 0
+        self.rank, self.world = rank, world
+        self.gen = torch.Generator().manual_seed(seed)
+        self.epoch = 0
+        if mode == "annotated" and not len(self.ann_rows):
+            raise InputError("this method needs annotated slices: paint a mask on some presence slices")
+        if mode == "pairs" and (not len(self.p_rows) or not len(self.a_rows)):
+            raise InputError("this method needs both presence and absence slices; tag some slices of each")
+        self._queue: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def steps_per_epoch(self) -> int:
+        n = len(self.ann_rows) if self.mode == "annotated" else max(len(self.p_rows), len(self.a_rows))
+        return max(1, n // (self.batch_size * self.world))
+
+    def _epoch(self):
+        if self.mode == "annotated":
+            p = self._shuffle(self.ann_rows, max(len(self.ann_rows), self.world))  # every rank gets a row
+            a = p
+        else:
+            n = max(len(self.p_rows), len(self.a_rows), self.world)
+            p, a = self._shuffle(self.p_rows, n), self._shuffle(self.a_rows, n)
+        per_rank = max(1, len(p) // self.world)  # every rank gets as many batches
+        p, a = p[self.rank :: self.world][:per_rank], a[self.rank :: self.world][:per_rank]
+        b = self.batch_size
+        n_batches = max(1, per_rank // b)
+        for j in range(n_batches):
+            pb = p[j * b : (j + 1) * b]
+            if len(pb) < b:  # fewer rows than a batch: draw with replacement
+                pb = pb[torch.randint(len(pb), (b,), generator=self.gen)]
+            ab = a[j * b : (j + 1) * b] if len(a) >= (j + 1) * b else a[torch.randint(len(a), (b,), generator=self.gen)]
+            if self.k_ann and self.mode == "pairs":
+                pb = pb.clone()
+                pb[: self.k_ann] = self.ann_rows[torch.randint(len(self.ann_rows), (self.k_ann,), generator=self.gen)]
+            self._queue.append((pb, ab))
+        self.epoch += 1
+
+    def _shuffle(self, rows: torch.Tensor, n: int) -> torch.Tensor:
+        reps = -(-n // len(rows))
+        perm = torch.cat([rows[torch.randperm(len(rows), generator=self.gen)] for _ in range(reps)])
+        return perm[:n]
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self._queue:
+            self._epoch()
+        return self._queue.pop(0)

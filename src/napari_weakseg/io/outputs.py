@@ -1,0 +1,51 @@
+"""Writing model outputs on the input's grid: NIfTI with the source affine/header, or PNG/TIFF per slice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .case import Volume
+from .nifti import write_nifti
+
+
+def write_volume_outputs(out_dir: Path, name: str, volume: Volume, outputs: dict[str, np.ndarray], threshold: float) -> list[Path]:
+    """``<name>_seg.nii.gz`` (labels), ``_prob``, ``_healthy``, ``_residual`` (and ``_lesion_sample``).
+
+    outputs: prob (Z, Y, X); healthy/residual (C, Z, Y, X). Single-channel images give 3D files.
+    """
+    written = []
+    header, affine = volume.header, volume.affine
+    seg = (outputs["prob"] >= threshold).astype(np.uint8)
+    written.append(write_nifti(out_dir / f"{name}_seg.nii.gz", seg, affine=affine, header=header))
+    written.append(write_nifti(out_dir / f"{name}_prob.nii.gz", outputs["prob"].astype(np.float32), affine=affine, header=header))
+    for key in ("healthy", "residual", "lesion_sample"):
+        if key in outputs:
+            arr = outputs[key].astype(np.float32)
+            written.append(write_nifti(out_dir / f"{name}_{key}.nii.gz", arr[0] if arr.shape[0] == 1 else arr, affine=affine, header=header))
+    return written
+
+
+def write_folder_outputs(out_dir: Path, name: str, info: dict, outputs: dict[str, np.ndarray], threshold: float) -> list[Path]:
+    """One file per input image, cropped back to its own size: ``<name>_seg/<stem>.png`` (0/255),
+    ``<name>_prob/<stem>.png`` (8-bit), ``<name>_healthy|residual/<stem>.tif`` (float32)."""
+    import tifffile
+    from skimage import io as skio
+
+    written = []
+    for i, (src, (h, w)) in enumerate(zip(info["files"], info["shapes"])):
+        stem = Path(src).stem
+        prob = outputs["prob"][i, :h, :w]
+        for key, arr in (("seg", ((prob >= threshold) * 255).astype(np.uint8)), ("prob", np.round(prob * 255).astype(np.uint8))):
+            path = out_dir / f"{name}_{key}" / f"{stem}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            skio.imsave(str(path), arr, check_contrast=False)
+            written.append(path)
+        for key in ("healthy", "residual", "lesion_sample"):
+            if key in outputs:
+                path = out_dir / f"{name}_{key}" / f"{stem}.tif"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tifffile.imwrite(path, outputs[key][0, i, :h, :w].astype(np.float32))
+                written.append(path)
+    return written

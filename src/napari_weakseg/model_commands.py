@@ -1,0 +1,176 @@
+"""``weakseg train`` and ``weakseg predict``: the Trainer and inference from a terminal."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from .errors import InputError, WeaksegError
+
+
+def run_train(args) -> int:
+    from .study import load_study
+    from .training.events import Failed, Finished, Progress, Started, Validated
+    from .training.trainer import Trainer, TrainConfig
+
+    overrides = {}
+    if args.config:
+        try:
+            overrides = json.loads(Path(args.config).read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{args.config}: not a readable JSON config ({exc})") from None
+    if args.out.exists() and (args.out / "run.json").is_file() and not args.resume:
+        raise InputError(f"{args.out} already holds a run; use --resume to continue it or choose another --out")
+    study = load_study(args.study)
+    config = TrainConfig(method=args.method, preset=args.preset, steps=args.steps, epochs=args.epochs, device=args.device,
+                         seed=args.seed, deterministic=args.deterministic, val_fraction=args.val_fraction,
+                         patience=args.patience, overrides=overrides)
+    bar = _ProgressPrinter()
+    trainer = Trainer(study, args.out, config, on_event=bar, resume=args.resume, init_weights=args.init)
+    result = trainer.run()
+    bar.close()
+    if isinstance(result, Failed):
+        raise WeaksegError(result.message)
+    if trainer.dist.is_main:
+        best = f", best validation Dice {result.best_dice:.3f}" if result.best_dice is not None else ""
+        print(f"{result.reason} at step {result.step}{best}; run in {result.run_dir}", file=sys.stderr)
+    return 0
+
+
+class _ProgressPrinter:
+    """A tqdm bar on a terminal; one line per 10 % otherwise (logs, CI)."""
+
+    def __init__(self):
+        self.bar = None
+        self.tty = sys.stderr.isatty()
+        self.last_decile = -1
+
+    def __call__(self, event) -> None:
+        from .training.events import Progress, Started, Validated
+
+        if isinstance(event, Started):
+            print(f"training {event.method} on {event.device}: {event.train_slices} training / {event.val_slices} validation slices, "
+                  f"{event.total_steps} steps" + (f", resumed at step {event.resumed_from}" if event.resumed_from else ""), file=sys.stderr)
+            if self.tty:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=event.total_steps, initial=event.resumed_from, unit="step", file=sys.stderr)
+        elif isinstance(event, Progress):
+            main = {k: v for k, v in event.losses.items() if k.endswith("loss")}
+            if self.bar is not None:
+                self.bar.update(event.step - self.bar.n)
+                self.bar.set_postfix({k: f"{v:.3f}" for k, v in main.items()} | {"pairs/s": f"{event.pairs_per_s:.1f}"})
+            elif event.step * 10 // event.total_steps > self.last_decile:
+                self.last_decile = event.step * 10 // event.total_steps
+                losses = " ".join(f"{k}={v:.3f}" for k, v in main.items())
+                print(f"step {event.step}/{event.total_steps} {losses} {event.pairs_per_s:.1f} pairs/s eta {event.eta_s:.0f}s", file=sys.stderr)
+        elif isinstance(event, Validated):
+            msg = f"validation Dice {event.dice:.3f} (best {event.best_dice:.3f})"
+            (self.bar.write(msg) if self.bar is not None else print(msg, file=sys.stderr))
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run_predict(args) -> int:
+    from .inference import TrainedModel
+    from .io.case import load_case
+    from .io.image_folder import read_image_folder
+    from .io.nifti import is_nifti_path, nifti_stem
+    from .io.outputs import write_folder_outputs, write_volume_outputs
+
+    model = TrainedModel.load(args.run_dir, which=args.which, device=_device(args.device))
+    paths = [p for p in args.image.split(",") if p]
+    volume = load_case(paths)
+    name = args.name or (nifti_stem(paths[0]) if is_nifti_path(paths[0]) else Path(paths[0]).name)
+    outputs = model.predict_volume(volume.data, axis=args.axis, lesion_samples=args.lesion_samples)
+    args.out.mkdir(parents=True, exist_ok=True)
+    threshold = args.threshold if args.threshold is not None else model.config.threshold
+    if Path(paths[0]).is_dir():
+        _, info = read_image_folder(paths[0])
+        written = write_folder_outputs(args.out, name, info, outputs, threshold)
+    else:
+        written = write_volume_outputs(args.out, name, volume, outputs, threshold)
+    print(f"wrote {len(written)} file(s) to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _device(name: str) -> str:
+    from .training.trainer import resolve_device
+
+    return str(resolve_device(name))
+
+
+def add_parsers(sub) -> None:
+    """The train and predict sub-commands (called by cli.build_parser)."""
+    train = sub.add_parser("train", help="train a method on a study")
+    train.add_argument("study", type=Path, help="study folder")
+    train.add_argument("--method", required=True, help="genseg, genseg-sepdec, seg-only, ae or mean-teacher")
+    train.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, metrics.jsonl)")
+    train.add_argument("--preset", choices=("quick", "paper"), default="quick", help="quick: small, CPU-friendly; paper: published architecture")
+    group = train.add_mutually_exclusive_group()
+    group.add_argument("--steps", type=int, help="optimisation steps (default 300)")
+    group.add_argument("--epochs", type=int, help="passes over the presence/absence slices")
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--deterministic", action="store_true", help="deterministic algorithms (slower)")
+    train.add_argument("--val-fraction", type=float, default=0.2, help="annotated slices held out per image for validation")
+    train.add_argument("--patience", type=int, default=0, help="stop after this many validations without improvement (0: never)")
+    train.add_argument("--config", type=Path, help="JSON with method-config overrides, e.g. {\"lr\": 5e-4, \"net\": {\"base\": 16}}")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.add_argument("--init", type=Path, metavar="CHECKPOINT", help="warm start from these weights (e.g. RUN/best.pt)")
+    train.set_defaults(run=run_train)
+
+    predict = sub.add_parser("predict", help="segment an image with a trained run")
+    predict.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="run folder written by weakseg train")
+    predict.add_argument("image", help="NIfTI file or folder of 2D images; comma-joined paths = channels")
+    predict.add_argument("--out", type=Path, required=True, help="output folder")
+    predict.add_argument("--name", help="output name prefix (default: the image's name)")
+    predict.add_argument("--threshold", type=float, help="probability threshold for the labels output (default 0.5)")
+    predict.add_argument("--axis", type=int, default=0, choices=(0, 1, 2), help="slicing axis (napari order)")
+    predict.add_argument("--which", choices=("best", "last"), default="best", help="checkpoint to use")
+    predict.add_argument("--device", default="auto")
+    predict.add_argument("--lesion-samples", action="store_true", help="also write absence->presence samples (genseg)")
+    predict.set_defaults(run=run_predict)
+
+
+def run_bench(args) -> int:
+    from .bench.digits import ALL_METHODS, run_digits_suite, summarise
+    from .bench.report import update_docs_section, write_digits_report
+
+    if args.report_only:  # regenerate report.md, figures and the docs section from results.json
+        path = args.out / "results.json"
+        if not path.is_file():
+            raise InputError(f"{path}: no results to report; run the suite first")
+        results = json.loads(path.read_text())
+        results["summary"] = summarise(results)
+        write_digits_report(results, args.out)
+    else:
+        if args.data is None:
+            raise InputError("--data is required (the folder holding mnist/mnist_15k.npz)")
+        methods = tuple(m for m in args.methods.split(",") if m) if args.methods else ALL_METHODS
+        mnist = args.data / "mnist" / "mnist_15k.npz" if args.data.is_dir() else args.data
+        results = run_digits_suite(mnist, args.out, args.profile, args.seeds, args.steps, methods, args.device,
+                                   log=lambda m: print(m, file=sys.stderr), work=args.work)
+    if args.docs:
+        update_docs_section(args.docs, f"{args.suite}-{results['profile']}", args.out)
+    print(f"report: {args.out / 'report.md'} ({len(results['runs'])} runs)", file=sys.stderr)
+    return 0
+
+
+def add_bench_parser(sub) -> None:
+    bench = sub.add_parser("bench", help="run a benchmark suite and write results.json, report.md and figures")
+    bench.add_argument("suite", choices=("digits",), help="digits: cluttered MNIST, all methods (more suites to come)")
+    bench.add_argument("--data", type=Path, help="data folder (holding mnist/mnist_15k.npz) or the .npz itself")
+    bench.add_argument("--out", type=Path, required=True, help="output folder")
+    bench.add_argument("--profile", choices=("cpu", "gpu"), default="cpu", help="cpu: reduced scale for a small CPU; gpu: the paper's scale")
+    bench.add_argument("--seeds", type=int, default=3)
+    bench.add_argument("--steps", type=int, help="override the profile's training steps")
+    bench.add_argument("--methods", help="comma-separated subset of methods")
+    bench.add_argument("--device", default="auto")
+    bench.add_argument("--work", type=Path, help="folder for the studies and run folders (default OUT/work)")
+    bench.add_argument("--docs", type=Path, help="also put the report into this Markdown file (e.g. docs/benchmarks.md)")
+    bench.add_argument("--report-only", action="store_true", help="only regenerate the report from OUT/results.json")
+    bench.set_defaults(run=run_bench)

@@ -1,0 +1,1 @@
+"""Network building blocks (no losses, no training loops)."""

@@ -1,0 +1,61 @@
+"""Run folders and checkpoints that load without executing code.
+
+RUN_DIR/run.json     method, configs, intensity normalisation, versions (JSON)
+RUN_DIR/last.pt      everything needed to resume (weights, optimisers, step, RNG)
+RUN_DIR/best.pt      weights of the best validation step
+Weights are plain tensors loaded with ``torch.load(weights_only=True)``: no pickled
+code runs. Every file is written atomically (temporary file + rename), so a run
+killed at any moment resumes from the last complete checkpoint.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import torch
+
+from .. import __version__
+from ..atomic import write_bytes_atomic, write_json_atomic
+from ..errors import InputError
+
+RUN_FORMAT = "napari-weakseg run"
+
+
+def save_tensors(path: Path, obj: dict) -> Path:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return write_bytes_atomic(path, buf.getvalue())
+
+
+def load_tensors(path: Path, device="cpu") -> dict:
+    """Load a checkpoint file safely (``weights_only=True``); a clear error if it is not one."""
+    if not path.is_file():
+        raise InputError(f"{path}: checkpoint missing")
+    try:
+        obj = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # corrupted, truncated, or a pickle with code in it
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path.name}: not a usable napari-weakseg checkpoint ({first})") from None
+    if not isinstance(obj, dict) or "model" not in obj:
+        raise InputError(f"{path.name}: not a napari-weakseg checkpoint (no model weights)")
+    return obj
+
+
+def write_run_info(run_dir: Path, info: dict) -> Path:
+    return write_json_atomic(run_dir / "run.json", {"format": RUN_FORMAT, "version": __version__, **info})
+
+
+def read_run_info(run_dir: str | Path) -> dict:
+    run_dir = Path(run_dir)
+    path = run_dir / "run.json"
+    if not path.is_file():
+        raise InputError(f"{run_dir}: not a training run folder (no run.json)")
+    try:
+        info = json.loads(path.read_text())
+    except ValueError as exc:
+        raise InputError(f"{path}: unreadable ({exc})") from None
+    if info.get("format") != RUN_FORMAT:
+        raise InputError(f"{path}: not a napari-weakseg run")
+    return info

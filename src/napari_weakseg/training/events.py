@@ -1,0 +1,82 @@
+"""What the Trainer tells its caller (GUI, CLI, benchmarks). Each event is also a JSON line in metrics.jsonl."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Event:
+    kind = "event"
+
+    def to_json(self) -> dict:
+        d = {k: v for k, v in asdict(self).items() if k != "outputs"}
+        return {"event": self.kind, **d}
+
+
+@dataclass
+class Started(Event):
+    kind = "started"
+    method: str
+    device: str
+    total_steps: int
+    train_slices: int
+    val_slices: int
+    world_size: int = 1
+    resumed_from: int = 0
+    note: str = ""
+
+
+@dataclass
+class Progress(Event):
+    kind = "progress"
+    step: int
+    total_steps: int
+    epoch: int
+    losses: dict
+    pairs_per_s: float
+    eta_s: float
+
+
+@dataclass
+class Validated(Event):
+    kind = "validated"
+    step: int
+    dice: float
+    best_dice: float
+    improved: bool
+
+
+@dataclass
+class Preview(Event):
+    """Outputs for one requested slice, each (C or 1, H, W) on the slice's own grid (numpy)."""
+
+    kind = "preview"
+    step: int
+    image: int
+    slice: int
+    outputs: dict = field(default_factory=dict)
+
+
+@dataclass
+class Checkpointed(Event):
+    kind = "checkpoint"
+    step: int
+    path: str
+    best: bool
+
+
+@dataclass
+class Finished(Event):
+    kind = "finished"
+    step: int
+    reason: str  # completed | stopped | early-stopped
+    best_dice: float | None
+    run_dir: str
+
+
+@dataclass
+class Failed(Event):
+    kind = "failed"
+    message: str
+    details: str = ""

@@ -1,0 +1,312 @@
+"""The Trainer: one training loop for every method, used by the GUI, the CLI and the benchmarks.
+
+It snapshots the study at start (later edits do not touch a running job), reports
+events through a callback, validates on held-out annotated slices, keeps the best
+checkpoint, stops early, honours ``stop()`` within one step, and resumes from the
+last complete checkpoint. Under ``torchrun`` it trains with DistributedDataParallel.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import threading
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..errors import InputError, WeaksegError
+from ..methods import METHODS, MethodConfig, build_method, merge, preset
+from ..study.model import Study
+from .checkpoint import load_tensors, read_run_info, save_tensors, write_run_info
+from .distributed import DistInfo, all_reduce_mean, setup_distributed, wrap_ddp
+from .events import Checkpointed, Event, Failed, Finished, Preview, Progress, Started, Validated
+from ..data.augment import augment
+from ..data.slices import Normaliser, PairSampler, split_validation, study_slices
+
+
+@dataclass
+class TrainConfig:
+    method: str = "genseg"
+    preset: str = "quick"
+    steps: int | None = None  # total optimisation steps (default: 300, or from epochs)
+    epochs: int | None = None
+    device: str = "auto"
+    seed: int = 0
+    deterministic: bool = False
+    val_fraction: float = 0.2
+    val_every: int = 50
+    patience: int = 0  # validations without improvement before stopping; 0 = never
+    checkpoint_every: int = 50
+    overrides: dict = field(default_factory=dict)  # method-config overrides (e.g. from --config)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA, then MPS, then CPU; an unavailable device is a clear error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("device cuda requested, but no CUDA GPU is available")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise InputError("device mps requested, but MPS is not available")
+    return dev
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+class Trainer:
+    def __init__(self, study: Study, run_dir: str | Path, config: TrainConfig, on_event: Callable[[Event], None] | None = None,
+                 resume: bool = False, init_weights: str | Path | None = None):
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.on_event = on_event
+        self.resume = resume
+        self.init_weights = Path(init_weights) if init_weights else None
+        self._stop = threading.Event()
+        self._preview_request: tuple[int, int] | None = None
+        self.dist: DistInfo = setup_distributed()
+        if config.method not in METHODS:
+            raise InputError(f"unknown method {config.method!r}; choose one of: {', '.join(METHODS)}")
+        if not study.images:
+            raise InputError("the study has no images")
+        self.method_cls = METHODS[config.method]
+        channels = study.images[0].volume.data.shape[0]
+        self.method_config = merge(preset(config.preset, channels), config.overrides)
+        self.device = self.dist.device if self.dist.world > 1 else resolve_device(config.device)
+        self._snapshot(study)
+
+    # --- data ------------------------------------------------------------------
+    def _snapshot(self, study: Study) -> None:
+        """Copy what training needs now; later edits of the study do not affect this run."""
+        mc = self.method_config
+        if self.resume and (self.run_dir / "run.json").is_file():
+            self.normaliser = Normaliser.from_dict(read_run_info(self.run_dir)["normaliser"])
+        else:
+            self.normaliser = Normaliser.fit(study, seed=self.config.seed)
+        slices = study_slices(study, self.normaliser, mc.input_size, 2**mc.net.depth)
+        counts = study.counts()
+        if self.method_cls.needs_absence and not int((~slices.presence).sum()):
+            raise InputError(f"method {self.config.method} needs absence slices, and the study has none; tag healthy slices absence")
+        if self.method_cls.needs_annotations and not int((slices.presence & slices.annotated).sum()):
+            raise InputError(f"method {self.config.method} needs annotated slices: paint the lesion on some presence slices")
+        self.train_set, self.val_set = split_validation(slices, self.config.val_fraction, self.config.seed)
+        self.study_info = {
+            "folder": str(study.folder) if study.folder else None,
+            "images": [im.name for im in study.images],
+            "channels": list(study.images[0].volume.channel_names),
+            "counts": counts,
+            "input_shape_hw": list(slices.images.shape[-2:]),
+        }
+        # for previews: the raw slices are read from this snapshot, not the live study
+        self._volumes = [im.volume.data.copy() for im in study.images]
+        self._axes = [im.axis for im in study.images]
+
+    # --- control ------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the run to stop; it finishes the current step, saves, and returns."""
+        self._stop.set()
+
+    def request_preview(self, image: int, slice_index: int) -> None:
+        """Emit a :class:`Preview` of this slice at the next step boundary."""
+        self._preview_request = (int(image), int(slice_index))
+
+    def _emit(self, event: Event) -> None:
+        if not self.dist.is_main:
+            return
+        if not isinstance(event, Preview):
+            with open(self.run_dir / "metrics.jsonl", "a") as fh:
+                fh.write(json.dumps(event.to_json()) + "\n")
+        if self.on_event is not None:
+            self.on_event(event)
+
+    # --- the loop ---------------------------------------------------------------
+    def run(self) -> Finished | Failed:
+        """Train to the end (or until stopped). Never raises: failures become a :class:`Failed` event."""
+        try:
+            return self._run()
+        except WeaksegError as exc:
+            event = Failed(str(exc))
+        except Exception as exc:  # reported, never swallowed silently
+            event = Failed(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        finally:
+            if self.config.deterministic:  # a process-wide switch: leave it as we found it
+                torch.use_deterministic_algorithms(False)
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+        self._emit(event)
+        return event
+
+    def _run(self) -> Finished:
+        cfg, mc = self.config, self.method_config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        seed_everything(cfg.seed, cfg.deterministic)
+        method = build_method(cfg.method, mc).to(self.device)
+        optimizers = method.make_optimizers()
+        state = {"step": 0, "epoch": 0, "best_dice": None, "best_step": None, "bad_validations": 0}
+        if self.resume and not (self.run_dir / "last.pt").is_file():
+            raise InputError(f"{self.run_dir}: no checkpoint to resume from (last.pt is missing)")
+        if self.resume:
+            ckpt = load_tensors(self.run_dir / "last.pt", self.device)
+            self._check_same_run()
+            method.load_state_dict(ckpt["model"])
+            for phase, opt in optimizers.items():
+                opt.load_state_dict(ckpt["optim"][phase])
+            state.update({k: ckpt[k] for k in state if k in ckpt})
+        elif self.init_weights is not None:  # warm start (retraining): weights only
+            method.load_state_dict(load_tensors(self.init_weights, self.device)["model"])
+        total = self._total_steps()
+        if self.dist.is_main:
+            write_run_info(self.run_dir, self._run_info(state))
+        torch.manual_seed(cfg.seed + 1000 * self.dist.rank + state["step"])  # per-rank noise (u, dropout)
+        sampler = PairSampler(self.train_set, mc.batch_size, mc.annotated_per_batch, self.method_cls.sampling,
+                              seed=cfg.seed + state["epoch"], rank=self.dist.rank, world=self.dist.world)
+        aug_gen = torch.Generator().manual_seed(cfg.seed + 7919 * (self.dist.rank + 1) + state["step"])
+        model = wrap_ddp(method, self.dist)
+        self._emit(Started(cfg.method, str(self.device), total, len(self.train_set), len(self.val_set or []),
+                           self.dist.world, state["step"], self._note()))
+        t_last, ema = time.perf_counter(), None
+        reason = "completed"
+        step_start = state["step"]
+        while state["step"] < total:
+            if self._stop.is_set():
+                reason = "stopped"
+                break
+            batch = self._batch(sampler, aug_gen)
+            method.train()
+            losses = {}
+            for phase in method.phases:
+                optimizers[phase].zero_grad(set_to_none=True)
+                out = model(batch, phase)
+                out["loss"].backward()
+                optimizers[phase].step()
+                losses.update({k if k != "loss" else f"{phase}_loss": float(v.detach()) for k, v in out.items()})
+            method.after_step()
+            state["step"] += 1
+            state["epoch"] = sampler.epoch
+            now = time.perf_counter()
+            dt, t_last = now - t_last, now
+            ema = dt if ema is None else 0.9 * ema + 0.1 * dt
+            if not all(math.isfinite(v) for v in losses.values()):
+                raise WeaksegError(f"training diverged at step {state['step']} (a loss became NaN/Inf); try a lower learning rate")
+            pairs_per_s = mc.batch_size * self.dist.world / max(ema, 1e-9)
+            self._emit(Progress(state["step"], total, state["epoch"], losses, pairs_per_s, ema * (total - state["step"])))
+            if self._preview_request is not None:
+                self._preview(method, state["step"])
+            last = state["step"] == total
+            if self.val_set is not None and (state["step"] % cfg.val_every == 0 or last):
+                if self._validate(method, state) and cfg.patience and state["bad_validations"] >= cfg.patience:
+                    reason = "early-stopped"
+                    self._checkpoint(method, optimizers, state)
+                    break
+            if state["step"] % cfg.checkpoint_every == 0 or last:
+                self._checkpoint(method, optimizers, state)
+        if reason == "stopped" and state["step"] > step_start:
+            self._checkpoint(method, optimizers, state)
+        if self.val_set is None and self.dist.is_main and (self.run_dir / "last.pt").is_file():
+            save_tensors(self.run_dir / "best.pt", {"model": method.state_dict(), "step": state["step"]})
+        event = Finished(state["step"], reason, state["best_dice"], str(self.run_dir))
+        self._emit(event)
+        return event
+
+    def _total_steps(self) -> int:
+        cfg = self.config
+        if cfg.steps is not None and cfg.epochs is not None:
+            raise InputError("give either steps or epochs, not both")
+        if cfg.epochs is not None:
+            probe = PairSampler(self.train_set, self.method_config.batch_size, 0, self.method_cls.sampling, world=self.dist.world)
+            return max(1, cfg.epochs * probe.steps_per_epoch())
+        return cfg.steps if cfg.steps is not None else 300
+
+    def _batch(self, sampler: PairSampler, gen: torch.Generator) -> dict:
+        p_rows, a_rows = sampler.next()
+        ts = self.train_set
+        P, M, L, A = ts.images[p_rows], ts.masks[p_rows], ts.annotated[p_rows], ts.images[a_rows]
+        if self.method_config.augment:
+            P, M = augment(P, M, gen)
+            A, _ = augment(A, None, gen)
+        dev = self.device
+        return {"P": P.to(dev), "A": A.to(dev), "M": M.to(dev), "L": (L & ts.presence[p_rows]).to(dev)}
+
+    @torch.no_grad()
+    def _validate(self, method, state: dict) -> bool:
+        """Pooled Dice on the held-out annotated slices. Returns True if it did not improve."""
+        method.eval()
+        inter, total = 0.0, 0.0
+        for start in range(0, len(self.val_set), 16):
+            x = self.val_set.images[start : start + 16].to(self.device)
+            m = self.val_set.masks[start : start + 16].to(self.device)
+            pred = (method.predict(x)["prob"] >= self.method_config.threshold).float()
+            inter += float((pred * m).sum())
+            total += float(pred.sum() + m.sum())
+        dice = all_reduce_mean(1.0 if total == 0 else 2 * inter / total, self.dist)
+        improved = state["best_dice"] is None or dice > state["best_dice"]
+        if improved:
+            state.update(best_dice=dice, best_step=state["step"], bad_validations=0)
+            if self.dist.is_main:
+                save_tensors(self.run_dir / "best.pt", {"model": method.state_dict(), "step": state["step"], "dice": dice})
+        else:
+            state["bad_validations"] += 1
+        self._emit(Validated(state["step"], dice, state["best_dice"], improved))
+        return not improved
+
+    def _checkpoint(self, method, optimizers, state: dict) -> None:
+        if not self.dist.is_main:
+            return
+        path = save_tensors(self.run_dir / "last.pt", {
+            "model": method.state_dict(),
+            "optim": {k: o.state_dict() for k, o in optimizers.items()},
+            **state,
+        })
+        write_run_info(self.run_dir, self._run_info(state))
+        self._emit(Checkpointed(state["step"], str(path), False))
+
+    @torch.no_grad()
+    def _preview(self, method, step: int) -> None:
+        from ..inference import predict_slices
+
+        image, index = self._preview_request
+        self._preview_request = None
+        vol = self._volumes[image]
+        sl = np.take(vol, index, axis=self._axes[image] + 1)  # (C, H, W)
+        outputs = predict_slices(method, self.normaliser, self.method_config, sl[None], self.device)
+        self._emit(Preview(step, image, index, {k: v[0] for k, v in outputs.items()}))
+
+    def _run_info(self, state: dict | None = None) -> dict:
+        return {
+            "method": self.config.method,
+            "method_config": self.method_config.to_dict(),
+            "train_config": self.config.to_dict(),
+            "normaliser": self.normaliser.to_dict(),
+            "study": self.study_info,
+            "torch": torch.__version__,
+            "state": {k: v for k, v in (state or {}).items()},
+        }
+
+    def _check_same_run(self) -> None:
+        info = read_run_info(self.run_dir)
+        if info.get("method") != self.config.method:
+            raise InputError(f"{self.run_dir}: was trained with method {info.get('method')}, not {self.config.method}; cannot resume")
+
+    def _note(self) -> str:
+        return "the study was copied at start: edits made during training apply to the next run"

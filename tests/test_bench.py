@@ -1,0 +1,67 @@
+"""The digits benchmark end to end at toy scale: it trains, tests, and its report matches results.json."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from napari_weakseg.bench.digits import Profile, run_digits_suite
+from napari_weakseg.bench.hardware import matmul_flops_per_s, training_step_flops
+from napari_weakseg.bench.report import update_docs_section
+from napari_weakseg.methods import build_method, merge, preset
+
+
+
+
+@pytest.fixture
+def fake_mnist(tmp_path):
+    rng = np.random.default_rng(0)
+    def digits(n):
+        x = np.zeros((n, 28, 28), np.uint8)
+        x[:, 8:20, 10:18] = rng.integers(150, 255, size=(n, 12, 8))
+        return x, np.arange(n) % 10
+    xtr, ytr = digits(60)
+    xte, yte = digits(30)
+    path = tmp_path / "mnist.npz"
+    np.savez(path, x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+    return path
+
+
+TINY = {"input_size": None, "batch_size": 2, "annotated_per_batch": 1, "disc_base": 4,
+        "net": {"base": 4, "depth": 2, "max_channels": 8, "code_channels": 8, "unique_channels": 4}}
+
+
+def test_digits_suite_writes_a_report_that_matches_its_results(tmp_path, fake_mnist):
+    prof = Profile(tasks=("48-simple",), preset="quick", steps=3, n_train=20, n_test=6, label_fraction=0.2, label_digit=None, overrides=TINY)
+    out = tmp_path / "out"
+    results = run_digits_suite(fake_mnist, out, prof, seeds=2, methods=("seg-only", "genseg"), device="cpu", log=lambda m: None)
+    saved = json.loads((out / "results.json").read_text())
+    assert len(saved["runs"]) == 4 and saved["matmul_flops_per_s"] > 0
+    for run in saved["runs"]:
+        assert 0 <= run["dice_pooled"] <= 1 and run["step_flops"] > 0 and run["pairs_per_s"] > 0
+    report = (out / "report.md").read_text()
+    for method in ("seg-only", "genseg"):
+        s = saved["summary"][f"48-simple|{method}"]
+        dice = [r["dice_pooled"] for r in saved["runs"] if r["method"] == method]
+        assert s["dice_mean"] == pytest.approx(np.mean(dice))
+        row = re.search(rf"\| {method} \| ([0-9.]+) \(([0-9.]+)\)", report)
+        assert row and float(row.group(1)) == pytest.approx(s["dice_mean"], abs=5e-4)
+    for name in ("digits-48-simple-dice.png", "digits-48-simple-losses.png"):
+        assert (out / name).stat().st_size > 1000
+    docs = update_docs_section(tmp_path / "docs" / "benchmarks.md", "digits-cpu", out)
+    text = docs.read_text()
+    assert "<!-- bench:digits-cpu:start -->" in text and "../out/digits-48-simple-dice.png" in text
+    update_docs_section(docs, "digits-cpu", out)  # replaced, not appended
+    assert docs.read_text().count("bench:digits-cpu:start") == 1
+
+
+def test_flop_counts_and_matmul_peak_are_measured():
+    cfg = merge(preset("quick", 1), TINY)
+    batch = {"P": torch.randn(2, 1, 16, 16), "A": torch.randn(2, 1, 16, 16), "M": torch.zeros(2, 1, 16, 16), "L": torch.ones(2, dtype=torch.bool)}
+    small = training_step_flops(build_method("seg-only", cfg), batch)
+    big = training_step_flops(build_method("seg-only", cfg), {k: (torch.cat([v, v]) if k != "L" else torch.cat([v, v])) for k, v in batch.items()})
+    assert small > 0 and big == pytest.approx(2 * small, rel=0.01)  # FLOPs scale with the batch
+    assert training_step_flops(build_method("genseg", cfg), batch) > small  # translation costs more
+    assert matmul_flops_per_s(torch.device("cpu"), n=128, repeats=3) > 1e6
