@@ -10,6 +10,7 @@ import numpy as np
 
 PLUGIN = "napari-weakseg"
 ANNOTATION_WIDGET = "Tag slices and paint masks"
+TRAINING_WIDGET = "Train and inspect"
 
 
 def build_demo_study(folder: Path, seed: int = 0) -> Path:
@@ -27,14 +28,16 @@ def build_demo_study(folder: Path, seed: int = 0) -> Path:
 
 
 def run_demo(headless: bool = False, screenshot: Path | None = None) -> int:
-    """Open the demo. ``headless``: build everything, report, close (for servers and CI)."""
+    """Open the demo (both docks, tabbed). ``headless``: build everything, report, close (for servers and CI)."""
     import napari
 
     from .data.phantom import make_phantom
     from .widgets.annotation_widget import default_study_home
 
     viewer = napari.Viewer(title="napari-weakseg demo", show=not headless)
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, ANNOTATION_WIDGET)
+    tag_dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, ANNOTATION_WIDGET)
+    viewer.window.add_plugin_dock_widget(PLUGIN, TRAINING_WIDGET, tabify=True)
+    tag_dock.raise_()  # start on the tagging tab
     folder = build_demo_study(default_study_home() / f"demo-{time.strftime('%Y%m%d-%H%M%S')}")
     widget.open_study(folder)
     truth = make_phantom(channels=2, seed=0).mask

@@ -130,7 +130,7 @@ def _train_and_test(study_dir: Path, run_dir: Path, method: str, prof: Profile, 
     pred = prob >= model.config.threshold
     presence = test.presence
     # FLOPs of one real training step (one batch of the same shape), counted once per run
-    batch = trainer._batch(_sampler_for(trainer), torch.Generator().manual_seed(0))
+    batch = trainer.sample_batch(_sampler_for(trainer), torch.Generator().manual_seed(0))
     flops = training_step_flops(model.method.train(), batch)
     median_step = statistics.median(step_times[len(step_times) // 5 :]) if step_times else float("nan")
     return {

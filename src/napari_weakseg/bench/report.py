@@ -51,8 +51,9 @@ def write_digits_report(results: dict, out: Path) -> Path:
         + (" **Reduced scale** (CPU): smaller network and far fewer steps than the paper." if results["profile"] == "cpu" else ""),
         "",
         f"Machine: {results['machine'].get('cpu') or results['machine'].get('gpu')}, {results['machine']['cpu_count']} cores, "
-        f"torch {results['machine']['torch']} on `{results['machine']['device']}`; its dense float32 matmul (1024²) measured in the "
-        f"same run: **{results['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s**.",
+        f"torch {results['machine']['torch']} on `{results['machine']['device']}` with {results['machine']['torch_threads']} "
+        f"thread(s); its dense float32 matmul (1024²) with the same threads, measured in the same run: "
+        f"**{results['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s**.",
         "",
     ]
     if results.get("command"):

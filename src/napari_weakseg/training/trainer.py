@@ -192,7 +192,7 @@ class Trainer:
             if self._stop.is_set():
                 reason = "stopped"
                 break
-            batch = self._batch(sampler, aug_gen)
+            batch = self.sample_batch(sampler, aug_gen)
             method.train()
             losses = {}
             for phase in method.phases:
@@ -238,7 +238,8 @@ class Trainer:
             return max(1, cfg.epochs * probe.steps_per_epoch())
         return cfg.steps if cfg.steps is not None else 300
 
-    def _batch(self, sampler: PairSampler, gen: torch.Generator) -> dict:
+    def sample_batch(self, sampler: PairSampler, gen: torch.Generator) -> dict:
+        """One training batch (augmented, on the device) from ``sampler``."""
         p_rows, a_rows = sampler.next()
         ts = self.train_set
         P, M, L, A = ts.images[p_rows], ts.masks[p_rows], ts.annotated[p_rows], ts.images[a_rows]

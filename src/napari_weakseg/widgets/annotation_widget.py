@@ -33,6 +33,7 @@ from qtpy.QtWidgets import (
 
 from ..errors import WeaksegError
 from ..study import Study, Tag, load_study, save_study
+from .session import session_for
 from .slice_overview import SliceOverview
 from .study_layers import add_layers, volume_from_layers
 
@@ -53,8 +54,8 @@ def default_study_home() -> Path:
     return Path(os.environ.get("WEAKSEG_HOME", Path.home() / ".napari-weakseg")) / "unsaved"
 
 
-class _CloseWatcher(QObject):
-    """Saves before the main window closes (dock widgets get no close event of their own)."""
+class CloseWatcher(QObject):
+    """Calls back before the main window closes (dock widgets get no close event of their own)."""
 
     def __init__(self, callback):
         super().__init__()
@@ -64,6 +65,16 @@ class _CloseWatcher(QObject):
         if event.type() == QEvent.Type.Close:
             self._callback()
         return False
+
+
+def watch_window_close(widget: QWidget, watcher: CloseWatcher, watched):
+    """Install ``watcher`` on the top-level window of a docked ``widget`` once; returns a weakref to it."""
+    window = widget.window()
+    current = watched() if watched is not None else None
+    if window is not widget and window is not current:
+        window.installEventFilter(watcher)
+        return weakref.ref(window)
+    return watched
 
 
 class AnnotationWidget(QWidget):
@@ -88,7 +99,7 @@ class AnnotationWidget(QWidget):
         self._paint_timer.setSingleShot(True)
         self._paint_timer.setInterval(0)
         self._paint_timer.timeout.connect(self._process_paint)
-        self._close_watcher = _CloseWatcher(self.flush)
+        self._close_watcher = CloseWatcher(self.flush)
         self._watched_window = None  # weakref: a strong one would keep the closed window alive
         app = QApplication.instance()
         if app is not None:
@@ -96,6 +107,7 @@ class AnnotationWidget(QWidget):
 
         self._build_ui()
         self._bind_keys()
+        session_for(self.viewer).annotation = self
         self.viewer.dims.events.current_step.connect(self._refresh_position)
         self._refresh()
 
@@ -289,6 +301,9 @@ class AnnotationWidget(QWidget):
             mask_layer.bind_key("Control-Z", lambda layer, i=i: self._labels_history(i, "undo"), overwrite=True)
             mask_layer.bind_key("Control-Shift-Z", lambda layer, i=i: self._labels_history(i, "redo"), overwrite=True)
         self.study, self.layers = study, layers
+        session = session_for(self.viewer)
+        session.annotation = self
+        session.study_changed.emit()
         study.changed.connect(self._on_study_changed)
         self.image_combo.blockSignals(True)
         self.image_combo.clear()
@@ -499,8 +514,4 @@ class AnnotationWidget(QWidget):
     # ------------------------------------------------------------- lifecycle
     def showEvent(self, event):  # noqa: N802
         super().showEvent(event)
-        window = self.window()
-        watched = self._watched_window() if self._watched_window is not None else None
-        if window is not self and window is not watched:
-            window.installEventFilter(self._close_watcher)
-            self._watched_window = weakref.ref(window)
+        self._watched_window = watch_window_close(self, self._close_watcher, self._watched_window)

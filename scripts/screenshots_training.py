@@ -1,0 +1,74 @@
+"""Screenshots of the training dock from the real GUI: train genseg on the demo phantom, run the model.
+
+Run under Xvfb:  xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots_training.py [STEPS]
+Prints the time from Train to the end of Run model and the Dice of the segmentation against the phantom's truth.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch  # noqa: F401  (before Qt)
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "images"
+
+
+def main(steps: int = 200) -> int:
+    os.environ.setdefault("WEAKSEG_HOME", tempfile.mkdtemp(prefix="weakseg-shots-"))
+    import napari
+    import numpy as np
+
+    from napari_weakseg.data.phantom import make_phantom
+    from napari_weakseg.demo import ANNOTATION_WIDGET, PLUGIN, TRAINING_WIDGET, build_demo_study
+    from napari_weakseg.training.metrics import dice
+
+    app = napari.qt.get_qapp()
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1400, 900)
+    _, ann = viewer.window.add_plugin_dock_widget(PLUGIN, ANNOTATION_WIDGET)
+    _, train = viewer.window.add_plugin_dock_widget(PLUGIN, TRAINING_WIDGET, tabify=True)
+    ann.open_study(build_demo_study(Path(os.environ["WEAKSEG_HOME"]) / "shots-training"))
+    lesion_slices = np.flatnonzero(ann.image.tags == 1)
+    ann.go_to_slice(int(lesion_slices[len(lesion_slices) // 2]))
+    train.steps.setValue(steps)
+    done = []
+    train.finished.connect(done.append)
+    t0 = time.perf_counter()
+    train.start_training()
+    while not done:
+        app.processEvents()
+        time.sleep(0.05)
+    t_train = time.perf_counter() - t0
+    worker = train.run_model()
+    finished = []
+    worker.finished.connect(lambda: finished.append(1))
+    while not finished:
+        app.processEvents()
+        time.sleep(0.05)
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.05)
+    t_all = time.perf_counter() - t0
+    seg = viewer.layers["phantom segmentation"].data
+    truth = make_phantom(channels=2, seed=0).mask
+    print(f"{done[0]}; train {t_train:.0f} s, train + run model {t_all:.0f} s; Dice vs truth {dice(seg, truth):.3f}", file=sys.stderr)
+    for name in ("phantom healthy", "phantom segmentation probability", "phantom mask", "phantom segmentation"):
+        viewer.layers[name].visible = False
+    viewer.layers.selection.active = viewer.layers["phantom residual"]
+    app.processEvents()
+    viewer.screenshot(str(OUT / "training.png"), canvas_only=False)
+    viewer.layers["phantom residual"].visible = False
+    viewer.layers["phantom segmentation"].visible = True
+    viewer.layers["phantom healthy"].visible = True
+    app.processEvents()
+    viewer.screenshot(str(OUT / "healthy-and-segmentation.png"), canvas_only=False)
+    viewer.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 200))

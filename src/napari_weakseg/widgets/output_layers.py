@@ -1,0 +1,76 @@
+"""The model's output layers: created once per image, updated in place, on the source image's grid."""
+
+from __future__ import annotations
+
+import numpy as np
+
+HEALTHY, RESIDUAL, PROB, SEG, LESION = "healthy", "residual", "segmentation probability", "segmentation", "synthetic lesion"
+
+
+def layer_name(image_name: str, what: str) -> str:
+    return f"{image_name} {what}"
+
+
+def show_outputs(viewer, image_name: str, source_layer, outputs: dict[str, np.ndarray], threshold: float) -> dict:
+    """Create or update the output layers of one study image.
+
+    outputs: prob (Z, Y, X); healthy / residual / lesion_sample (C, Z, Y, X) -- the first
+    channel is shown (the one the source layer shows). Returns {what: layer}.
+    """
+    meta = dict(scale=source_layer.scale, translate=source_layer.translate, metadata=source_layer.metadata)
+    layers = {}
+    if "healthy" in outputs:
+        layers[HEALTHY] = _image(viewer, layer_name(image_name, HEALTHY), outputs["healthy"][0], meta, colormap="gray",
+                                 contrast_limits=source_layer.contrast_limits)
+    if "residual" in outputs:
+        res = outputs["residual"][0]
+        top = float(np.percentile(np.abs(res), 99.5)) or 1e-6
+        layers[RESIDUAL] = _image(viewer, layer_name(image_name, RESIDUAL), res, meta, colormap="PiYG",
+                                  contrast_limits=(-top, top))  # diverging, centred on 0
+    if "lesion_sample" in outputs:
+        layers[LESION] = _image(viewer, layer_name(image_name, LESION), outputs["lesion_sample"][0], meta, colormap="gray",
+                                contrast_limits=source_layer.contrast_limits)
+    prob = outputs["prob"].astype(np.float32)
+    layers[PROB] = _image(viewer, layer_name(image_name, PROB), prob, meta, colormap="magma", contrast_limits=(0.0, 1.0),
+                          blending="additive", opacity=0.6)
+    seg = (prob >= threshold).astype(np.uint8)
+    name = layer_name(image_name, SEG)
+    if name in viewer.layers:
+        viewer.layers[name].data = seg
+        layers[SEG] = viewer.layers[name]
+    else:
+        layers[SEG] = viewer.add_labels(seg, name=name, opacity=0.5, **meta)
+    return layers
+
+
+def update_threshold(viewer, image_name: str, threshold: float) -> None:
+    """Re-threshold the segmentation layer from the probability layer, in place."""
+    prob, seg = layer_name(image_name, PROB), layer_name(image_name, SEG)
+    if prob in viewer.layers and seg in viewer.layers:
+        viewer.layers[seg].data = (np.asarray(viewer.layers[prob].data) >= threshold).astype(np.uint8)
+
+
+def update_slice(viewer, image_name: str, axis: int, index: int, outputs: dict[str, np.ndarray], threshold: float) -> None:
+    """Write one slice's outputs (a live preview) into existing output layers."""
+    pieces = {PROB: outputs.get("prob", None), HEALTHY: outputs.get("healthy"), RESIDUAL: outputs.get("residual")}
+    for what, arr in pieces.items():
+        name = layer_name(image_name, what)
+        if arr is None or name not in viewer.layers:
+            continue
+        layer = viewer.layers[name]
+        np.moveaxis(layer.data, axis, 0)[index] = arr[0]
+        layer.refresh()
+    if PROB in pieces and pieces[PROB] is not None and layer_name(image_name, SEG) in viewer.layers:
+        seg = viewer.layers[layer_name(image_name, SEG)]
+        np.moveaxis(seg.data, axis, 0)[index] = (pieces[PROB][0] >= threshold)
+        seg.refresh()
+
+
+def _image(viewer, name: str, data: np.ndarray, meta: dict, **kwargs):
+    if name in viewer.layers:
+        layer = viewer.layers[name]
+        layer.data = data
+        for k, v in kwargs.items():
+            setattr(layer, k, v)
+        return layer
+    return viewer.add_image(data, name=name, **meta, **kwargs)

@@ -1,0 +1,390 @@
+"""Dock widget: train any method in a background process, watch its losses, show its outputs.
+
+Thin over the core: the study comes from the tagging dock, training is
+:class:`~napari_weakseg.training.worker.TrainingProcess`, outputs come from
+:class:`~napari_weakseg.inference.TrainedModel`. No method is special-cased.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from napari.qt.threading import thread_worker
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import Qt, QTimer, Signal
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..errors import WeaksegError
+from ..training.events import Checkpointed, Failed, Finished, Preview, Progress, Started, Validated
+from .annotation_widget import CloseWatcher, watch_window_close
+from .loss_plot import LossPlot
+from .output_layers import show_outputs, update_slice, update_threshold
+from .session import session_for
+
+METHOD_NAMES = ("genseg", "genseg-sepdec", "seg-only", "ae", "mean-teacher")
+POLL_MS = 100
+
+
+def available_devices() -> list[tuple[str, str]]:
+    """(value, label) pairs: auto (with what it resolves to), CPU, each CUDA device, MPS."""
+    import torch
+
+    devices = []
+    if torch.cuda.is_available():
+        devices += [(f"cuda:{i}", f"CUDA {i}: {torch.cuda.get_device_name(i)}") for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append(("mps", "Apple MPS"))
+    auto = devices[0][1] if devices else "CPU"
+    return [("auto", f"auto ({auto})"), ("cpu", "CPU"), *devices]
+
+
+class TrainingWidget(QWidget):
+    finished = Signal(object)  # the Finished or Failed event of a run
+
+    def __init__(self, napari_viewer):
+        super().__init__()
+        self.viewer = napari_viewer
+        self.session = session_for(napari_viewer)
+        self.job = None
+        self.run_dir: Path | None = None
+        self.last_run: Path | None = None
+        self.overrides: dict = {}  # extra method-config overrides (advanced use, tests)
+        self._started_at = 0.0
+        self._total = 0
+        self._preview_at = None
+        self._close_watcher = CloseWatcher(self.shutdown)
+        self._watched_window = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(POLL_MS)
+        self._timer.timeout.connect(self._poll)
+        self._build_ui()
+        self.session.study_changed.connect(self._refresh)
+        self._refresh()
+
+    # ------------------------------------------------------------------ UI
+    def _build_ui(self) -> None:
+        root = QVBoxLayout(self)
+        self.study_label = QLabel()
+        self.study_label.setWordWrap(True)
+        root.addWidget(self.study_label)
+
+        box = QGroupBox("Method")
+        form = QFormLayout(box)
+        self.method = QComboBox()
+        self.method.addItems(METHOD_NAMES)
+        self.preset = QComboBox()
+        self.preset.addItems(["quick", "paper"])
+        self.steps = _spin(1, 1_000_000, 300)
+        self.input_size = _spin(0, 1024, 64, "0 = native size")
+        self.width = _spin(2, 256, 8)
+        self.seg_weight = _dspin(0.0, 1e4, 10.0, 3)
+        self.lr = _dspin(1e-6, 1.0, 1e-3, 6)
+        self.seed = _spin(0, 2**31 - 1, 0)
+        self.device = QComboBox()
+        for value, label in available_devices():
+            self.device.addItem(label, value)
+        for label, w in (("method", self.method), ("preset", self.preset), ("steps", self.steps), ("input size", self.input_size),
+                         ("width", self.width), ("labelled-loss weight", self.seg_weight), ("learning rate", self.lr),
+                         ("seed", self.seed), ("device", self.device)):
+            form.addRow(label, w)
+        self.advanced = QGroupBox("Advanced")
+        self.advanced.setCheckable(True)
+        self.advanced.setChecked(False)
+        adv = QFormLayout(self.advanced)
+        self.batch = _spin(1, 512, 8)
+        self.ann_per_batch = _spin(0, 512, 2)
+        self.val_fraction = _dspin(0.0, 0.9, 0.2, 2)
+        self.augment = QCheckBox()
+        self.augment.setChecked(True)
+        for label, w in (("batch size", self.batch), ("annotated per batch", self.ann_per_batch),
+                         ("validation fraction", self.val_fraction), ("augmentation", self.augment)):
+            adv.addRow(label, w)
+        form.addRow(self.advanced)
+        root.addWidget(box)
+        self.preset.currentTextChanged.connect(self._apply_preset)
+
+        row = QHBoxLayout()
+        self.train_btn = QPushButton("Train")
+        self.stop_btn = QPushButton("Stop")
+        self.resume_btn = QPushButton("Resume")
+        for b in (self.train_btn, self.stop_btn, self.resume_btn):
+            row.addWidget(b)
+        root.addLayout(row)
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m steps")
+        self.status = QLabel("idle")
+        self.status.setWordWrap(True)
+        root.addWidget(self.progress)
+        root.addWidget(self.status)
+        self.plot = LossPlot()
+        root.addWidget(self.plot)
+
+        box = QGroupBox("Outputs")
+        v = QVBoxLayout(box)
+        row = QHBoxLayout()
+        self.run_btn = QPushButton("Run model")
+        self.lesion_btn = QPushButton("Synthetic lesions")
+        self.lesion_btn.setToolTip("absence -> presence with a random lesion code (genseg methods)")
+        row.addWidget(self.run_btn)
+        row.addWidget(self.lesion_btn)
+        v.addLayout(row)
+        row = QHBoxLayout()
+        self.threshold = QSlider(Qt.Orientation.Horizontal)
+        self.threshold.setRange(1, 99)
+        self.threshold.setValue(50)
+        self.threshold_label = QLabel("threshold 0.50")
+        row.addWidget(self.threshold_label)
+        row.addWidget(self.threshold)
+        v.addLayout(row)
+        self.model_label = QLabel("no model yet")
+        self.model_label.setWordWrap(True)
+        v.addWidget(self.model_label)
+        root.addWidget(box)
+        root.addStretch(1)
+
+        self.train_btn.clicked.connect(lambda: self.start_training())
+        self.stop_btn.clicked.connect(self.stop_training)
+        self.resume_btn.clicked.connect(lambda: self.start_training(resume=True))
+        self.run_btn.clicked.connect(lambda: self.run_model())
+        self.lesion_btn.clicked.connect(lambda: self.run_model(lesion_samples=True))
+        self.threshold.valueChanged.connect(self._threshold_changed)
+
+    def _apply_preset(self, name: str) -> None:
+        from ..methods import preset
+
+        cfg = preset(name)
+        self.input_size.setValue(cfg.input_size or 0)
+        self.width.setValue(cfg.net.base)
+        self.seg_weight.setValue(cfg.weights["seg"])
+        self.lr.setValue(cfg.lr)
+        self.batch.setValue(cfg.batch_size)
+        self.ann_per_batch.setValue(cfg.annotated_per_batch)
+
+    # -------------------------------------------------------------- training
+    @property
+    def annotation(self):
+        return self.session.annotation
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None
+
+    def train_config(self) -> dict:
+        overrides = {"input_size": self.input_size.value() or None, "lr": self.lr.value(), "net": {"base": self.width.value()},
+                     "weights": {"seg": self.seg_weight.value()}}
+        if self.advanced.isChecked():
+            overrides.update(batch_size=self.batch.value(), annotated_per_batch=self.ann_per_batch.value(),
+                             augment=self.augment.isChecked())
+        for key, value in self.overrides.items():
+            if isinstance(value, dict) and isinstance(overrides.get(key), dict):
+                overrides[key] = {**overrides[key], **value}
+            else:
+                overrides[key] = value
+        return {"method": self.method.currentText(), "preset": self.preset.currentText(), "steps": self.steps.value(),
+                "device": self.device.currentData(), "seed": self.seed.value(),
+                "val_fraction": self.val_fraction.value() if self.advanced.isChecked() else 0.2, "overrides": overrides}
+
+    def start_training(self, resume: bool = False, init_weights: str | None = None) -> bool:
+        """Save the study, then train in a background process. Refused while a run is going."""
+        from ..training.worker import JobSpec, TrainingProcess
+
+        if self.running:
+            show_error("A training run is already going; stop it first")
+            return False
+        ann = self.annotation
+        if ann is None or ann.study is None:
+            show_error("No study: create or open one in the 'Tag slices and paint masks' dock first")
+            return False
+        if not ann.save_now():
+            return False
+        if resume:
+            if self.last_run is None:
+                show_error("Nothing to resume: no earlier run in this session")
+                return False
+            run_dir = self.last_run
+        else:
+            run_dir = Path(ann.study.folder) / "runs" / f"{self.method.currentText()}-{time.strftime('%Y%m%d-%H%M%S')}"
+        config = self.train_config()
+        spec = JobSpec(str(ann.study.folder), str(run_dir), config, resume=resume, init_weights=init_weights,
+                       preview=(ann.current, ann.current_slice()))
+        self._preview_at = spec.preview
+        self.job = TrainingProcess(spec)
+        self.job.start()
+        self.run_dir = run_dir
+        self._started_at = time.perf_counter()
+        self.plot.clear()
+        self.progress.setRange(0, config["steps"])
+        self.progress.setValue(0)
+        self.status.setText("starting the training process (the study is copied: later edits apply to the next run)…")
+        self._timer.start()
+        self._refresh()
+        return True
+
+    def stop_training(self) -> None:
+        """Stop within one step; the last good checkpoint is kept."""
+        if self.job is not None:
+            self.job.stop()
+            self.status.setText("stopping after the current step…")
+
+    def _poll(self) -> None:
+        job = self.job
+        if job is None:
+            return
+        ann = self.annotation
+        if ann is not None and ann.image is not None:  # the live preview follows the slice on screen
+            where = (ann.current, ann.current_slice())
+            if where != self._preview_at:
+                job.set_preview(*where)
+                self._preview_at = where
+        for event in job.poll():
+            self._handle(event)
+            if isinstance(event, (Finished, Failed)):
+                self._end(event)
+                return
+        if not job.alive and self.job is job:
+            for event in job.poll():
+                self._handle(event)
+            self._end(Failed(f"the training process ended unexpectedly (exit code {job.process.exitcode})"))
+
+    def _handle(self, event) -> None:
+        if isinstance(event, Started):
+            self._total = event.total_steps
+            self.progress.setRange(0, event.total_steps)
+            self.progress.setValue(event.resumed_from)
+            self.status.setText(f"training {event.method} on {event.device}: {event.train_slices} slices")
+        elif isinstance(event, Progress):
+            self.progress.setValue(event.step)
+            self.plot.add_losses(event.step, event.losses)
+            self.status.setText(f"step {event.step}/{event.total_steps} · {event.pairs_per_s:.1f} pairs/s · "
+                                f"ETA {event.eta_s:.0f} s · {self.device.currentText()}")
+        elif isinstance(event, Validated):
+            self.plot.add_validation(event.step, event.dice)
+        elif isinstance(event, Preview):
+            ann = self.annotation
+            if ann is not None and event.image < len(ann.study.images):
+                im = ann.study.images[event.image]
+                update_slice(self.viewer, im.name, im.axis, event.slice, event.outputs, self.threshold.value() / 100)
+        elif isinstance(event, Checkpointed):
+            self.last_run = self.run_dir
+
+    def _end(self, event) -> None:
+        self._timer.stop()
+        job, self.job = self.job, None
+        job.join(10)
+        job.kill()  # never leaves a process behind; GPU memory goes back with it
+        if isinstance(event, Failed):
+            show_error(f"Training failed: {event.message}")
+            self.status.setText(f"failed: {event.message}")
+        else:
+            self.last_run = Path(event.run_dir)
+            best = f", best validation Dice {event.best_dice:.3f}" if event.best_dice is not None else ""
+            self.status.setText(f"{event.reason} at step {event.step}{best}")
+            show_info(f"Training {event.reason}; run saved in {event.run_dir}")
+        self._refresh()
+        self.finished.emit(event)
+
+    # --------------------------------------------------------------- outputs
+    def run_model(self, run_dir: str | Path | None = None, lesion_samples: bool = False):
+        """Predict the current image with the last (or given) run and show the output layers.
+
+        Runs in a worker thread; returns the worker (tests wait on it)."""
+        from ..inference import TrainedModel
+
+        ann = self.annotation
+        run_dir = Path(run_dir) if run_dir else self.last_run
+        if ann is None or ann.image is None or run_dir is None:
+            show_error("Train a model (or load one) and open a study first")
+            return None
+        im = ann.image
+        image_layers, _ = ann.layers[im.name]
+        threshold = self.threshold.value() / 100
+
+        @thread_worker
+        def predict():
+            model = TrainedModel.load(run_dir, device="cpu" if self.device.currentData() == "auto" else self.device.currentData())
+            return model.info, model.predict_volume(im.volume.data, axis=im.axis, lesion_samples=lesion_samples)
+
+        def done(result):
+            info, outputs = result
+            show_outputs(self.viewer, im.name, image_layers[0], outputs, threshold)
+            self.model_label.setText(f"model: {info['method']} ({Path(run_dir).name}), trained on {info['study']['folder']}")
+
+        def failed(exc):
+            show_error(str(exc) if isinstance(exc, WeaksegError) else f"Prediction failed: {exc}")
+
+        worker = predict()
+        worker.returned.connect(done)
+        worker.errored.connect(failed)
+        worker.start()
+        return worker
+
+    def _threshold_changed(self, value: int) -> None:
+        self.threshold_label.setText(f"threshold {value / 100:.2f}")
+        ann = self.annotation
+        if ann is not None and ann.image is not None:
+            update_threshold(self.viewer, ann.image.name, value / 100)
+
+    # --------------------------------------------------------------- state
+    def _refresh(self) -> None:
+        ann = self.annotation
+        has_study = ann is not None and ann.study is not None
+        self.study_label.setText(f"Study: {ann.study.folder}" if has_study else
+                                 "No study: create or open one in the 'Tag slices and paint masks' dock.")
+        self.train_btn.setEnabled(has_study and not self.running)
+        self.resume_btn.setEnabled(has_study and not self.running and self.last_run is not None)
+        self.stop_btn.setEnabled(self.running)
+        self.run_btn.setEnabled(has_study and self.last_run is not None)
+        self.lesion_btn.setEnabled(has_study and self.last_run is not None)
+
+    def closeEvent(self, event):  # noqa: N802
+        self.shutdown()
+        super().closeEvent(event)
+
+    def showEvent(self, event):  # noqa: N802
+        super().showEvent(event)
+        self._watched_window = watch_window_close(self, self._close_watcher, self._watched_window)
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop a running job cleanly (it checkpoints), waiting up to ``timeout`` s."""
+        if self.job is not None:
+            self.job.stop()
+            self.job.join(timeout)
+            for event in self.job.poll():
+                self._handle(event)
+            self.job.kill()
+            self.job = None
+            self._timer.stop()
+
+
+def _spin(lo: int, hi: int, value: int, special: str = "") -> QSpinBox:
+    w = QSpinBox()
+    w.setRange(lo, hi)
+    w.setValue(value)
+    if special:
+        w.setSpecialValueText(special)
+    return w
+
+
+def _dspin(lo: float, hi: float, value: float, decimals: int) -> QDoubleSpinBox:
+    w = QDoubleSpinBox()
+    w.setDecimals(decimals)
+    w.setRange(lo, hi)
+    w.setValue(value)
+    return w

@@ -1,0 +1,95 @@
+"""The training dock in a real viewer: a real training process, real output layers."""
+
+import numpy as np
+import pytest
+
+from napari_weakseg.demo import ANNOTATION_WIDGET, PLUGIN, build_demo_study
+from napari_weakseg.training.events import Failed, Finished
+from napari_weakseg.widgets.output_layers import HEALTHY, PROB, RESIDUAL, SEG
+
+TINY = {"input_size": 32, "batch_size": 2, "annotated_per_batch": 1, "disc_base": 4, "augment": False,
+        "net": {"base": 4, "depth": 2, "max_channels": 8, "code_channels": 8, "unique_channels": 4}}
+
+
+@pytest.fixture
+def docks(make_napari_viewer, tmp_path, monkeypatch):
+    import napari_weakseg.widgets.training_widget as tw
+
+    errors = []
+    monkeypatch.setattr(tw, "show_error", errors.append)
+    viewer = make_napari_viewer()
+    _, ann = viewer.window.add_plugin_dock_widget(PLUGIN, ANNOTATION_WIDGET)
+    _, train = viewer.window.add_plugin_dock_widget(PLUGIN, "Train and inspect")
+    ann.open_study(build_demo_study(tmp_path / "study"))
+    train.overrides = dict(TINY)
+    train.steps.setValue(4)
+    yield viewer, ann, train, errors
+    train.shutdown()
+
+
+def _wait_finished(qtbot, train, timeout=120_000):
+    with qtbot.waitSignal(train.finished, timeout=timeout) as blocker:
+        pass
+    return blocker.args[0]
+
+
+def test_train_then_show_outputs_updated_in_place(qtbot, docks):
+    viewer, ann, train, errors = docks
+    train.method.setCurrentText("genseg")
+    assert train.start_training()
+    assert not train.start_training()  # a second run while one is going is refused
+    assert errors and "already" in errors[-1]
+    event = _wait_finished(qtbot, train)
+    assert isinstance(event, Finished) and event.step == 4, event
+    assert train.progress.value() == 4 and train.plot.losses  # the loss plot got the terms
+    assert set(train.plot.losses) >= {"adv", "rec", "lat", "cyc", "seg"}
+    worker = train.run_model()
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        pass
+    qtbot.waitUntil(lambda: f"phantom {SEG}" in viewer.layers, timeout=10_000)
+    source = ann.layers["phantom"][0][0]
+    names = [f"phantom {w}" for w in (HEALTHY, RESIDUAL, PROB, SEG)]
+    for name in names:
+        layer = viewer.layers[name]
+        assert layer.data.shape == source.data.shape and np.allclose(layer.scale, source.scale)
+    residual = viewer.layers[f"phantom {RESIDUAL}"]
+    assert residual.contrast_limits[0] == pytest.approx(-residual.contrast_limits[1])  # centred on 0
+    n_layers = len(viewer.layers)
+    worker = train.run_model()  # a second run updates the same layers
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        pass
+    qtbot.wait(100)
+    assert len(viewer.layers) == n_layers
+    train.threshold.setValue(99)
+    seg = viewer.layers[f"phantom {SEG}"].data
+    prob = viewer.layers[f"phantom {PROB}"].data
+    assert np.array_equal(seg, (prob >= 0.99).astype(np.uint8))
+
+
+def test_stop_keeps_a_loadable_checkpoint(qtbot, docks):
+    from napari_weakseg.inference import TrainedModel
+
+    viewer, ann, train, errors = docks
+    train.method.setCurrentText("seg-only")
+    train.steps.setValue(100_000)
+    assert train.start_training()
+    qtbot.waitUntil(lambda: train.progress.value() >= 2, timeout=120_000)
+    train.stop_training()
+    event = _wait_finished(qtbot, train)
+    assert isinstance(event, Finished) and event.reason == "stopped"
+    assert TrainedModel.load(event.run_dir, which="last").method is not None
+    assert train.train_btn.isEnabled() and not train.running
+
+
+def test_a_failing_run_reports_and_the_dock_recovers(qtbot, docks):
+    viewer, ann, train, errors = docks
+    ann.tag_range(0, ann.image.n_slices - 1, "presence")  # no absence slice left
+    train.method.setCurrentText("genseg")
+    assert train.start_training()
+    event = _wait_finished(qtbot, train)
+    assert isinstance(event, Failed) and "absence" in event.message
+    assert any("absence" in e for e in errors)
+    assert train.train_btn.isEnabled() and not train.running
+    train.method.setCurrentText("seg-only")  # the widget is ready for another run
+    assert train.start_training()
+    assert isinstance(_wait_finished(qtbot, train), Finished)
