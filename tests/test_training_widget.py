@@ -93,3 +93,19 @@ def test_a_failing_run_reports_and_the_dock_recovers(qtbot, docks):
     train.method.setCurrentText("seg-only")  # the widget is ready for another run
     assert train.start_training()
     assert isinstance(_wait_finished(qtbot, train), Finished)
+
+
+def test_live_preview_fills_the_slice_on_screen(qtbot, docks):
+    viewer, ann, train, errors = docks
+    train.method.setCurrentText("genseg")
+    train.steps.setValue(6)
+    train.preview_every = 2
+    ann.go_to_slice(15)
+    assert train.start_training()
+    assert isinstance(_wait_finished(qtbot, train), Finished)
+    prob = viewer.layers[f"phantom {PROB}"].data  # created by the first preview
+    residual = viewer.layers[f"phantom {RESIDUAL}"]
+    assert prob.shape == ann.image.volume.shape
+    assert np.abs(prob[15]).sum() > 0  # the slice on screen was predicted
+    assert np.abs(prob[:15]).sum() == 0 and np.abs(prob[16:]).sum() == 0  # and only that slice
+    assert residual.contrast_limits[0] == pytest.approx(-residual.contrast_limits[1])

@@ -59,6 +59,9 @@ def update_slice(viewer, image_name: str, axis: int, index: int, outputs: dict[s
             continue
         layer = viewer.layers[name]
         np.moveaxis(layer.data, axis, 0)[index] = arr[0]
+        if what == RESIDUAL:  # keep the diverging colormap centred on 0 and scaled to what is shown
+            top = float(np.percentile(np.abs(arr[0]), 99.5)) or 1e-6
+            layer.contrast_limits = (-top, top)
         layer.refresh()
     if PROB in pieces and pieces[PROB] is not None and layer_name(image_name, SEG) in viewer.layers:
         seg = viewer.layers[layer_name(image_name, SEG)]

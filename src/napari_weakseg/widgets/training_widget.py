@@ -34,7 +34,7 @@ from ..errors import WeaksegError
 from ..training.events import Checkpointed, Failed, Finished, Preview, Progress, Started, Validated
 from .annotation_widget import CloseWatcher, watch_window_close
 from .loss_plot import LossPlot
-from .output_layers import show_outputs, update_slice, update_threshold
+from .output_layers import PROB, show_outputs, update_slice, update_threshold
 from .session import session_for
 
 METHOD_NAMES = ("genseg", "genseg-sepdec", "seg-only", "ae", "mean-teacher")
@@ -66,6 +66,7 @@ class TrainingWidget(QWidget):
         self.run_dir: Path | None = None
         self.last_run: Path | None = None
         self.overrides: dict = {}  # extra method-config overrides (advanced use, tests)
+        self.preview_every = 25  # steps between live previews of the slice on screen
         self._started_at = 0.0
         self._total = 0
         self._preview_at = None
@@ -223,7 +224,7 @@ class TrainingWidget(QWidget):
             run_dir = Path(ann.study.folder) / "runs" / f"{self.method.currentText()}-{time.strftime('%Y%m%d-%H%M%S')}"
         config = self.train_config()
         spec = JobSpec(str(ann.study.folder), str(run_dir), config, resume=resume, init_weights=init_weights,
-                       preview=(ann.current, ann.current_slice()))
+                       preview=(ann.current, ann.current_slice()), preview_every=self.preview_every)
         self._preview_at = spec.preview
         self.job = TrainingProcess(spec)
         self.job.start()
@@ -280,6 +281,10 @@ class TrainingWidget(QWidget):
             ann = self.annotation
             if ann is not None and event.image < len(ann.study.images):
                 im = ann.study.images[event.image]
+                if f"{im.name} {PROB}" not in self.viewer.layers:  # first preview: empty output layers to fill
+                    empty = {k: np.zeros((v.shape[0], *im.volume.shape), np.float32) for k, v in event.outputs.items() if k != "prob"}
+                    empty["prob"] = np.zeros(im.volume.shape, np.float32)
+                    show_outputs(self.viewer, im.name, ann.layers[im.name][0][0], empty, self.threshold.value() / 100)
                 update_slice(self.viewer, im.name, im.axis, event.slice, event.outputs, self.threshold.value() / 100)
         elif isinstance(event, Checkpointed):
             self.last_run = self.run_dir
