@@ -50,6 +50,14 @@ def test_digits_suite_writes_a_report_that_matches_its_results(tmp_path, fake_mn
         assert row and float(row.group(1)) == pytest.approx(s["dice_mean"], abs=5e-4)
     for name in ("digits-48-simple-dice.png", "digits-48-simple-losses.png"):
         assert (out / name).stat().st_size > 1000
+    # the report needs nothing but results.json: regenerate it without the run folders
+    import shutil
+
+    from napari_weakseg.bench.report import write_digits_report
+
+    shutil.rmtree(out / "work")
+    assert all(run["curve"]["steps"] == [1, 2, 3] for run in saved["runs"])
+    write_digits_report(saved, out)
     docs = update_docs_section(tmp_path / "docs" / "benchmarks.md", "digits-cpu", out)
     text = docs.read_text()
     assert "<!-- bench:digits-cpu:start -->" in text and "../out/digits-48-simple-dice.png" in text

@@ -145,7 +145,12 @@ def run_bench(args) -> int:
         if not path.is_file():
             raise InputError(f"{path}: no results to report; run the suite first")
         results = json.loads(path.read_text())
+        from .bench.report import read_curve
+
+        for run in results["runs"]:  # keep the curves inside results.json once read
+            run.setdefault("curve", read_curve(run["metrics_file"]))
         results["summary"] = summarise(results)
+        path.write_text(json.dumps(results, indent=1))
         write_digits_report(results, args.out)
     else:
         if args.data is None:
@@ -155,7 +160,7 @@ def run_bench(args) -> int:
         results = run_digits_suite(mnist, args.out, args.profile, args.seeds, args.steps, methods, args.device,
                                    log=lambda m: print(m, file=sys.stderr), work=args.work)
     if args.docs:
-        update_docs_section(args.docs, f"{args.suite}-{results['profile']}", args.out)
+        update_docs_section(args.docs, args.docs_key or f"{args.suite}-{results['profile']}", args.out)
     print(f"report: {args.out / 'report.md'} ({len(results['runs'])} runs)", file=sys.stderr)
     return 0
 
@@ -173,4 +178,5 @@ def add_bench_parser(sub) -> None:
     bench.add_argument("--work", type=Path, help="folder for the studies and run folders (default OUT/work)")
     bench.add_argument("--docs", type=Path, help="also put the report into this Markdown file (e.g. docs/benchmarks.md)")
     bench.add_argument("--report-only", action="store_true", help="only regenerate the report from OUT/results.json")
+    bench.add_argument("--docs-key", help="name of the section in --docs (default SUITE-PROFILE)")
     bench.set_defaults(run=run_bench)

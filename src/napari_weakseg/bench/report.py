@@ -40,7 +40,7 @@ def write_digits_report(results: dict, out: Path) -> Path:
         figs.append(_loss_curves(results, task, out, plt))
 
     lines = [
-        "## Cluttered digits (Vorontsov et al., Table II setting)",
+        f"## Cluttered digits: {results['steps']} steps × {results['seeds']} seed(s), {', '.join(methods)}",
         "",
         f"Profile `{results['profile']}`: {results['steps']} training steps per run, {results['seeds']} seeds, "
         f"{results['settings']['n_train_each']} presence + {results['settings']['n_train_each']} absence training images, "
@@ -91,13 +91,8 @@ def _loss_curves(results: dict, task: str, out: Path, plt) -> Path:
     runs = [r for r in results["runs"] if r["task"] == task and r["seed"] == 0]
     fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 2.8), squeeze=False)
     for ax, run in zip(axes[0], runs):
-        steps, curves = [], {}
-        for line in Path(run["metrics_file"]).read_text().splitlines():
-            e = json.loads(line)
-            if e["event"] == "progress":
-                steps.append(e["step"])
-                for k, v in e["losses"].items():
-                    curves.setdefault(k, []).append(v)
+        curve = run.get("curve") or read_curve(run["metrics_file"])
+        steps, curves = curve["steps"], curve["losses"]
         for k, v in curves.items():
             if k.endswith("_loss"):  # a phase's weighted total: its terms are plotted
                 continue
@@ -111,6 +106,21 @@ def _loss_curves(results: dict, task: str, out: Path, plt) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def read_curve(metrics_file: str | Path, max_points: int = 400) -> dict:
+    """Loss curves from a run's metrics.jsonl: {"steps": [...], "losses": {term: [...]}}, at most ``max_points``."""
+    steps, losses = [], {}
+    path = Path(metrics_file)
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            e = json.loads(line)
+            if e["event"] == "progress":
+                steps.append(e["step"])
+                for k, v in e["losses"].items():
+                    losses.setdefault(k, []).append(v)
+    stride = max(1, -(-len(steps) // max_points))
+    return {"steps": steps[::stride], "losses": {k: v[::stride] for k, v in losses.items()}}
 
 
 def _smooth(steps, v, k: int = 20):
