@@ -109,3 +109,61 @@ def test_live_preview_fills_the_slice_on_screen(qtbot, docks):
     assert np.abs(prob[15]).sum() > 0  # the slice on screen was predicted
     assert np.abs(prob[:15]).sum() == 0 and np.abs(prob[16:]).sum() == 0  # and only that slice
     assert residual.contrast_limits[0] == pytest.approx(-residual.contrast_limits[1])
+
+
+def test_accept_corrections_suggest_and_retrain(qtbot, docks):
+    viewer, ann, train, errors = docks
+    train.method.setCurrentText("seg-only")
+    assert train.start_training()
+    assert isinstance(_wait_finished(qtbot, train), Finished)
+    worker = train.run_model()
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        pass
+    qtbot.waitUntil(lambda: f"phantom {SEG}" in viewer.layers, timeout=10_000)
+    im = ann.image
+    seg = viewer.layers[f"phantom {SEG}"]
+    target = int(np.flatnonzero((im.tags == 1) & ~im.annotated())[0])
+    corrected = np.zeros(seg.data.shape[1:], np.uint8)
+    corrected[20:30, 40:50] = 1
+    seg.data[target] = corrected  # the user's correction of one slice
+    assert train.corrected_slices() == [target]
+    assert train.accept_corrections() == [target]
+    assert np.array_equal(im.mask[target] > 0, corrected > 0) and im.annotated()[target]
+    ann.undo()  # the tagging dock's undo takes the acceptance back
+    assert not im.annotated()[target] and not im.mask[target].any()
+
+    ranked = train.suggest()
+    scores = [h for _, h in ranked]
+    assert scores == sorted(scores, reverse=True) and ranked
+    assert all(im.tags[s] == 1 and not im.annotated()[s] for s, _ in ranked)
+    train.suggestions.setCurrentRow(0)
+    assert ann.current_slice() == ranked[0][0]
+    train.next_btn.click()
+    assert ann.current_slice() == ranked[1][0] if len(ranked) > 1 else True
+
+    first_run = train.last_run
+    train.retrain_steps.setValue(2)
+    assert train.retrain()
+    assert train.job.spec.init_weights.endswith("best.pt") and train.job.spec.config["steps"] == 2
+    assert isinstance(_wait_finished(qtbot, train), Finished)
+    assert train.last_run != first_run and train.steps.value() == 4  # the main step count is kept
+
+
+def test_save_and_load_a_model_with_its_provenance(qtbot, docks, tmp_path):
+    viewer, ann, train, errors = docks
+    train.method.setCurrentText("seg-only")
+    assert train.start_training()
+    assert isinstance(_wait_finished(qtbot, train), Finished)
+    assert "seg-only" in train.model_label.text() and str(ann.study.folder) in train.model_label.text()
+    assert train.save_model(tmp_path / "kept")
+    assert {p.name for p in (tmp_path / "kept").iterdir()} >= {"run.json", "best.pt", "last.pt"}
+    assert not train.save_model(tmp_path / "kept")  # not into a folder that holds something
+    train.last_run = None
+    assert not train.load_model(tmp_path / "nothing-here")
+    assert errors and "run.json" in errors[-1]
+    assert train.load_model(tmp_path / "kept")
+    assert "step 4 of 4" in train.model_label.text()
+    worker = train.run_model()  # the loaded model predicts
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        pass
+    qtbot.waitUntil(lambda: f"phantom {SEG}" in viewer.layers, timeout=10_000)

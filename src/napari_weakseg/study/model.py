@@ -195,6 +195,29 @@ class Study:
         im = self.images[self.index_of(image)]
         self.set_tags(image, range(im.n_slices), Tag.UNKNOWN)
 
+    def accept_masks(self, image, slices, masks: np.ndarray) -> None:
+        """Take ``masks`` (len(slices), H, W) as the annotation of ``slices`` (undoable).
+
+        The retraining loop's "accept as annotation": a slice with lesion pixels
+        becomes presence and annotated; an empty one becomes absence.
+        """
+        i = self.index_of(image)
+        im = self.images[i]
+        given = np.atleast_1d(np.asarray(list(slices) if isinstance(slices, range) else slices, dtype=np.int64))
+        idx = self._slice_indices(im, given)  # sorted, unique, in range
+        masks = np.asarray(masks)
+        if len(idx) != len(given) or masks.shape != (len(idx), *self._mask_view(im, 0).shape):
+            raise InputError(f"one mask of shape {self._mask_view(im, 0).shape} per distinct slice expected; got {masks.shape}")
+        masks = masks[np.argsort(given)]
+        self._record(i, idx, with_mask=True)
+        for s, m in zip(idx, masks):
+            self._mask_view(im, s)[...] = m
+        im.mask_changed()
+        content = im.has_content()[idx]
+        im.tags[idx] = np.where(content, Tag.PRESENCE, Tag.ABSENCE)
+        im.confirmed_empty[idx] = False
+        self._touch(i)
+
     def confirm_empty(self, image, slices, value: bool = True) -> None:
         """Mark presence slices as "annotated, no lesion" (or take that back).
 

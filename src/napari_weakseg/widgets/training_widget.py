@@ -22,6 +22,7 @@ from qtpy.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QListWidget,
     QProgressBar,
     QPushButton,
     QSlider,
@@ -34,7 +35,7 @@ from ..errors import WeaksegError
 from ..training.events import Checkpointed, Failed, Finished, Preview, Progress, Started, Validated
 from .annotation_widget import CloseWatcher, watch_window_close
 from .loss_plot import LossPlot
-from .output_layers import PROB, show_outputs, update_slice, update_threshold
+from .output_layers import PROB, SEG, show_outputs, update_slice, update_threshold
 from .session import session_for
 
 METHOD_NAMES = ("genseg", "genseg-sepdec", "seg-only", "ae", "mean-teacher")
@@ -154,11 +155,48 @@ class TrainingWidget(QWidget):
         row.addWidget(self.threshold_label)
         row.addWidget(self.threshold)
         v.addLayout(row)
+        row = QHBoxLayout()
+        self.load_btn = QPushButton("Load model…")
+        self.save_model_btn = QPushButton("Save model as…")
+        row.addWidget(self.load_btn)
+        row.addWidget(self.save_model_btn)
+        v.addLayout(row)
         self.model_label = QLabel("no model yet")
         self.model_label.setWordWrap(True)
         v.addWidget(self.model_label)
         root.addWidget(box)
+        self.load_btn.clicked.connect(self._load_dialog)
+        self.save_model_btn.clicked.connect(self._save_dialog)
+
+        box = QGroupBox("Correct and retrain")
+        v = QVBoxLayout(box)
+        row = QHBoxLayout()
+        self.accept_btn = QPushButton("Accept as annotation")
+        self.accept_btn.setToolTip("Copy the slices you corrected in the segmentation layer (or the current slice) into the study's masks; Undo tag (Alt-Z) takes it back")
+        self.retrain_btn = QPushButton("Retrain")
+        self.retrain_btn.setToolTip("Fine-tune the last model on the enlarged annotated set")
+        self.retrain_steps = _spin(1, 1_000_000, 100)
+        row.addWidget(self.accept_btn)
+        row.addWidget(self.retrain_btn)
+        row.addWidget(QLabel("steps"))
+        row.addWidget(self.retrain_steps)
+        v.addLayout(row)
+        row = QHBoxLayout()
+        self.suggest_btn = QPushButton("Suggest slices to annotate")
+        self.next_btn = QPushButton("Next")
+        row.addWidget(self.suggest_btn)
+        row.addWidget(self.next_btn)
+        v.addLayout(row)
+        self.suggestions = QListWidget()
+        self.suggestions.setMaximumHeight(110)
+        v.addWidget(self.suggestions)
+        root.addWidget(box)
         root.addStretch(1)
+        self.accept_btn.clicked.connect(lambda: self.accept_corrections())
+        self.retrain_btn.clicked.connect(lambda: self.retrain())
+        self.suggest_btn.clicked.connect(lambda: self.suggest())
+        self.next_btn.clicked.connect(self._next_suggestion)
+        self.suggestions.currentRowChanged.connect(self._go_to_suggestion)
 
         self.train_btn.clicked.connect(lambda: self.start_training())
         self.stop_btn.clicked.connect(self.stop_training)
@@ -288,6 +326,7 @@ class TrainingWidget(QWidget):
                 update_slice(self.viewer, im.name, im.axis, event.slice, event.outputs, self.threshold.value() / 100)
         elif isinstance(event, Checkpointed):
             self.last_run = self.run_dir
+            self.save_model_btn.setEnabled(True)
 
     def _end(self, event) -> None:
         self._timer.stop()
@@ -299,6 +338,7 @@ class TrainingWidget(QWidget):
             self.status.setText(f"failed: {event.message}")
         else:
             self.last_run = Path(event.run_dir)
+            self.load_model(self.last_run)
             best = f", best validation Dice {event.best_dice:.3f}" if event.best_dice is not None else ""
             self.status.setText(f"{event.reason} at step {event.step}{best}")
             show_info(f"Training {event.reason}; run saved in {event.run_dir}")
@@ -329,7 +369,7 @@ class TrainingWidget(QWidget):
         def done(result):
             info, outputs = result
             show_outputs(self.viewer, im.name, image_layers[0], outputs, threshold)
-            self.model_label.setText(f"model: {info['method']} ({Path(run_dir).name}), trained on {info['study']['folder']}")
+            self.model_label.setText(describe_model(info, Path(run_dir)))
 
         def failed(exc):
             show_error(str(exc) if isinstance(exc, WeaksegError) else f"Prediction failed: {exc}")
@@ -339,6 +379,126 @@ class TrainingWidget(QWidget):
         worker.errored.connect(failed)
         worker.start()
         return worker
+
+    # ------------------------------------------------------------- models
+    def load_model(self, run_dir: str | Path) -> bool:
+        """Use a saved run folder (from training or 'Save model as…') for Run model and Retrain."""
+        from ..training.checkpoint import read_run_info
+
+        try:
+            info = read_run_info(run_dir)
+        except WeaksegError as exc:
+            show_error(str(exc))
+            return False
+        self.last_run = Path(run_dir)
+        self.model_label.setText(describe_model(info, self.last_run))
+        self._refresh()
+        return True
+
+    def save_model(self, folder: str | Path) -> bool:
+        """Copy the last run's model (run.json, best.pt, last.pt) into a new or empty ``folder``."""
+        import shutil
+
+        folder = Path(folder)
+        if self.last_run is None:
+            show_error("No model to save: train or load one first")
+            return False
+        if folder.exists() and any(folder.iterdir()):
+            show_error(f"{folder}: choose an empty or new folder")
+            return False
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("run.json", "best.pt", "last.pt", "metrics.jsonl"):
+            if (self.last_run / name).is_file():
+                shutil.copy2(self.last_run / name, folder / name)
+        show_info(f"Model saved to {folder}")
+        return True
+
+    def _load_dialog(self) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        folder = QFileDialog.getExistingDirectory(self, "Open a model (run folder)")
+        if folder:
+            self.load_model(folder)
+
+    def _save_dialog(self) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        folder = QFileDialog.getExistingDirectory(self, "Save the model into an empty folder")
+        if folder:
+            self.save_model(folder)
+
+    # ------------------------------------------------------- correct, retrain
+    def corrected_slices(self) -> list[int]:
+        """Slices where the segmentation layer differs from the thresholded probability (the user's edits)."""
+        ann = self.annotation
+        im = ann.image if ann is not None else None
+        prob_name, seg_name = f"{im.name} {PROB}" if im else "", f"{im.name} {SEG}" if im else ""
+        if im is None or prob_name not in self.viewer.layers or seg_name not in self.viewer.layers:
+            return []
+        model_seg = np.asarray(self.viewer.layers[prob_name].data) >= self.threshold.value() / 100
+        edited = np.asarray(self.viewer.layers[seg_name].data) > 0
+        other = tuple(a for a in range(3) if a != im.axis)
+        return [int(s) for s in np.flatnonzero((model_seg != edited).any(axis=other))]
+
+    def accept_corrections(self, slices: list[int] | None = None) -> list[int]:
+        """Copy the segmentation layer's ``slices`` (default: the corrected ones, else the current slice)
+        into the study's masks as annotations. Undo with the tagging dock's Undo tag (Alt-Z)."""
+        ann = self.annotation
+        im = ann.image if ann is not None else None
+        seg_name = f"{im.name} {SEG}" if im else ""
+        if im is None or seg_name not in self.viewer.layers:
+            show_error("Run the model first: there is no segmentation layer to accept")
+            return []
+        slices = slices if slices is not None else (self.corrected_slices() or [ann.current_slice()])
+        seg = np.moveaxis(np.asarray(self.viewer.layers[seg_name].data), im.axis, 0)
+        try:
+            ann.study.accept_masks(ann.current, slices, (seg[slices] > 0).astype(im.mask.dtype))
+        except WeaksegError as exc:
+            show_error(str(exc))
+            return []
+        ann.mask_layer.refresh()
+        show_info(f"Accepted {len(slices)} slice(s) as annotation: {', '.join(map(str, sorted(slices)))}")
+        return sorted(slices)
+
+    def retrain(self) -> bool:
+        """Warm-start from the last run's best weights; a short fine-tune (``retrain_steps``)."""
+        if self.last_run is None:
+            show_error("Nothing to retrain: train a model first")
+            return False
+        weights = self.last_run / "best.pt"
+        steps = self.steps.value()
+        self.steps.setValue(self.retrain_steps.value())
+        try:
+            return self.start_training(init_weights=str(weights if weights.is_file() else self.last_run / "last.pt"))
+        finally:
+            self.steps.setValue(steps)
+
+    def suggest(self, limit: int = 10) -> list[tuple[int, float]]:
+        """Rank unannotated presence slices by the model's uncertainty (mean entropy), most uncertain first."""
+        from ..suggest import suggest_slices
+
+        ann = self.annotation
+        im = ann.image if ann is not None else None
+        prob_name = f"{im.name} {PROB}" if im else ""
+        if im is None or prob_name not in self.viewer.layers:
+            show_error("Run the model first: suggestions come from its probabilities")
+            return []
+        ranked = suggest_slices(im, np.asarray(self.viewer.layers[prob_name].data), limit)
+        self.suggestions.clear()
+        for s, h in ranked:
+            self.suggestions.addItem(f"slice {s}  (uncertainty {h:.3f} bits)")
+        if not ranked:
+            show_info("No unannotated presence slice left to suggest")
+        self._suggested = [s for s, _ in ranked]
+        return ranked
+
+    def _go_to_suggestion(self, row: int) -> None:
+        if 0 <= row < len(getattr(self, "_suggested", [])) and self.annotation is not None:
+            self.annotation.go_to_slice(self._suggested[row])
+
+    def _next_suggestion(self) -> None:
+        if self.suggestions.count():
+            self.suggestions.setCurrentRow((self.suggestions.currentRow() + 1) % self.suggestions.count())
 
     def _threshold_changed(self, value: int) -> None:
         self.threshold_label.setText(f"threshold {value / 100:.2f}")
@@ -355,8 +515,9 @@ class TrainingWidget(QWidget):
         self.train_btn.setEnabled(has_study and not self.running)
         self.resume_btn.setEnabled(has_study and not self.running and self.last_run is not None)
         self.stop_btn.setEnabled(self.running)
-        self.run_btn.setEnabled(has_study and self.last_run is not None)
-        self.lesion_btn.setEnabled(has_study and self.last_run is not None)
+        for b in (self.run_btn, self.lesion_btn, self.accept_btn, self.suggest_btn, self.next_btn, self.save_model_btn):
+            b.setEnabled(has_study and self.last_run is not None)
+        self.retrain_btn.setEnabled(has_study and not self.running and self.last_run is not None)
 
     def closeEvent(self, event):  # noqa: N802
         self.shutdown()
@@ -376,6 +537,16 @@ class TrainingWidget(QWidget):
             self.job.kill()
             self.job = None
             self._timer.stop()
+
+
+def describe_model(info: dict, run_dir: Path) -> str:
+    """Where a model came from: method, preset, steps, study, best validation Dice."""
+    tc, state = info.get("train_config", {}), info.get("state", {})
+    study = (info.get("study") or {}).get("folder")
+    best = state.get("best_dice")
+    return (f"model {run_dir.name}: {info.get('method')} ({tc.get('preset')} preset, step {state.get('step', '?')} of "
+            f"{tc.get('steps')}, seed {tc.get('seed')})" + (f", best validation Dice {best:.3f}" if best is not None else "")
+            + f"; trained on {study}")
 
 
 def _spin(lo: int, hi: int, value: int, special: str = "") -> QSpinBox:
