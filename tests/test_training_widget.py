@@ -167,3 +167,23 @@ def test_save_and_load_a_model_with_its_provenance(qtbot, docks, tmp_path):
     with qtbot.waitSignal(worker.finished, timeout=60_000):
         pass
     qtbot.waitUntil(lambda: f"phantom {SEG}" in viewer.layers, timeout=10_000)
+
+
+def test_closing_the_viewer_stops_the_run_and_keeps_its_checkpoint(qtbot, make_napari_viewer, tmp_path):
+    from napari_weakseg.inference import TrainedModel
+
+    viewer = make_napari_viewer(show=True)
+    _, ann = viewer.window.add_plugin_dock_widget(PLUGIN, ANNOTATION_WIDGET)
+    _, train = viewer.window.add_plugin_dock_widget(PLUGIN, "Train and inspect")
+    ann.open_study(build_demo_study(tmp_path / "study"))
+    train.overrides = dict(TINY)
+    train.method.setCurrentText("seg-only")
+    train.steps.setValue(100_000)
+    assert train.start_training()
+    job = train.job
+    qtbot.waitUntil(lambda: train.progress.value() >= 2, timeout=120_000)
+    run_dir = train.run_dir
+    viewer.close()
+    assert not job.alive  # no training process outlives the viewer
+    ckpt = TrainedModel.load(run_dir, which="last")
+    assert ckpt.info["state"]["step"] >= 2
