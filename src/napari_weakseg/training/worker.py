@@ -9,8 +9,10 @@ down. Events come back through a queue as plain data.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import queue
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +70,29 @@ def _worker_main(spec: JobSpec, events: mp.Queue, stop: mp.Event, previews: mp.Q
     trainer.run()
 
 
+@contextlib.contextmanager
+def _main_module_hidden():
+    """Keep a spawned child from re-running the parent's main script.
+
+    ``spawn`` re-imports ``__main__`` in the child, which runs any script that
+    opened napari without an ``if __name__ == "__main__":`` guard a second time
+    (a second viewer, a second study...). The worker needs nothing from
+    ``__main__``, so the child is told there is none.
+    """
+    main = sys.modules.get("__main__")
+    saved = {k: main.__dict__.pop(k) for k in ("__file__",) if main is not None and k in main.__dict__}
+    spec = getattr(main, "__spec__", None)
+    if main is not None and spec is not None:
+        main.__spec__ = None
+    try:
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.update(saved)
+            if spec is not None:
+                main.__spec__ = spec
+
+
 @dataclass
 class TrainingProcess:
     """Start, poll and stop one training process."""
@@ -84,7 +109,8 @@ class TrainingProcess:
 
     def start(self) -> None:
         Path(self.spec.run_dir).mkdir(parents=True, exist_ok=True)
-        self.process.start()
+        with _main_module_hidden():
+            self.process.start()
 
     def stop(self) -> None:
         """Ask for a clean stop: the run finishes its step, saves a checkpoint and exits."""
