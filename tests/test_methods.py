@@ -206,3 +206,14 @@ def test_paper_preset():
     assert cfg.loss_weights() == cfg.weights
     w = MethodConfig(weights={"a": 1.0, "b": 3.0}, normalise_weights=True).loss_weights()
     assert w == {"a": 0.25, "b": 0.75}
+
+
+def test_a_method_must_define_forward_and_predict():
+    from napari_weakseg.methods import Method
+
+    class Incomplete(Method):
+        def forward(self, batch, phase):
+            return {}
+
+    with pytest.raises(TypeError, match="predict"):
+        Incomplete(preset("quick", 1))

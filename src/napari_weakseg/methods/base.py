@@ -12,6 +12,8 @@ Methods with ``sampling = "annotated"`` get batches of annotated slices only (al
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
+
 import torch
 from torch import nn
 
@@ -19,7 +21,7 @@ from ..losses.segmentation import dice_loss
 from .config import MethodConfig
 
 
-class Method(nn.Module):
+class Method(nn.Module, metaclass=ABCMeta):
     name = "method"
     description = ""
     phases: tuple[str, ...] = ("main",)
@@ -34,9 +36,9 @@ class Method(nn.Module):
         self.w = cfg.loss_weights()
 
     # --- training -------------------------------------------------------------
+    @abstractmethod
     def forward(self, batch: dict, phase: str) -> dict:
         """Losses of one phase: a dict with the scalar "loss" to minimise and its terms."""
-        raise NotImplementedError(f"{type(self).__name__} must define forward(batch, phase)")
 
     def phase_parameters(self, phase: str) -> list[nn.Parameter]:
         """Parameters the optimiser of ``phase`` updates (default: all)."""
@@ -59,9 +61,9 @@ class Method(nn.Module):
         return dice_loss(torch.sigmoid(logits[annotated]), batch["M"][annotated])
 
     # --- inference ------------------------------------------------------------
+    @abstractmethod
     def predict(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """x (B, C, H, W) -> {"prob": (B, 1, H, W), ...} in eval mode, no gradients."""
-        raise NotImplementedError(f"{type(self).__name__} must define predict(x)")
 
     def sample_lesions(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor | None:
         """Absence slices x (B, C, H, W) with synthetic lesions, or None if the method cannot."""
