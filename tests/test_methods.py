@@ -8,15 +8,16 @@ import pytest
 import torch
 
 from napari_weakseg.errors import InputError
-from napari_weakseg.methods import METHODS, GenSeg, MethodConfig, build_method, merge, preset
+from napari_weakseg.methods import METHODS, GenSeg, MethodConfig, build_method, merge, method_preset, preset
 from napari_weakseg.methods.baselines import MeanTeacher
 
-TINY = {"net": {"base": 4, "depth": 2, "max_channels": 16, "code_channels": 8, "unique_channels": 4},
+TINY = {"net": {"base": 4, "depth": 2, "max_channels": 16, "code_channels": 8, "unique_channels": 4, "res_blocks": 1},
         "input_size": 32, "batch_size": 2, "disc_base": 4}
 
 
-def tiny_cfg(channels: int = 1) -> MethodConfig:
-    return merge(preset("quick", channels), TINY)
+def tiny_cfg(channels: int = 1, method: str = "genseg") -> MethodConfig:
+    """The quick preset (with ``method``'s own settings, e.g. its loss weights), tiny networks."""
+    return merge(method_preset(method, "quick", channels), TINY)
 
 
 def random_batch(b: int = 2, c: int = 1, size: int = 32, annotated=(True, False), seed: int = 0) -> dict:
@@ -35,7 +36,7 @@ def _seed():
 
 
 def test_registry():
-    assert set(METHODS) == {"genseg", "genseg-sepdec", "seg-only", "ae", "mean-teacher"}
+    assert set(METHODS) == {"genseg", "genseg-sepdec", "seg-only", "ae", "mean-teacher", "cyclegan-ssl"}
     for name, cls in METHODS.items():
         assert cls.name == name and cls.description
         # pair sampling draws absence slices: the Trainer must refuse a study without them up front
@@ -47,7 +48,7 @@ def test_registry():
 @pytest.mark.parametrize("name", sorted(METHODS))
 @pytest.mark.parametrize("channels", [1, 2])
 def test_one_step_per_phase(name, channels):
-    method = build_method(name, tiny_cfg(channels))
+    method = build_method(name, tiny_cfg(channels, name))
     method.train()
     opts = method.make_optimizers()
     assert set(opts) == set(method.phases)
@@ -86,7 +87,7 @@ def test_genseg_phases_separate_generator_and_discriminators():
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_predict_outputs(name):
-    method = build_method(name, tiny_cfg(2)).eval()
+    method = build_method(name, tiny_cfg(2, name)).eval()
     x = torch.randn(3, 2, 32, 32)
     out = method.predict(x)
     assert set(out) == set(method.outputs)
@@ -141,7 +142,7 @@ def test_mean_teacher_ema():
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_segmentation_loss_without_annotations(name):
-    method = build_method(name, tiny_cfg())
+    method = build_method(name, tiny_cfg(method=name))
     logits = torch.randn(2, 1, 32, 32, requires_grad=True)
     batch = random_batch(annotated=(False, False))
     loss = method.segmentation_loss(logits, batch)

@@ -31,9 +31,13 @@ def random_warp_grid(batch: int, height: int, width: int, gen: torch.Generator, 
     return grid.to(device)
 
 
-def augment(images: torch.Tensor, masks: torch.Tensor | None, gen: torch.Generator, intensity: float = 0.1):
-    """Warp images (B, C, H, W) and masks (B, 1, H, W) alike; shift/scale intensities per sample."""
+def augment(images: torch.Tensor, masks: torch.Tensor | None, gen: torch.Generator, intensity: float = 0.1,
+            labels: bool = False):
+    """Warp images (B, C, H, W) and masks (B, 1, H, W) alike; shift/scale intensities per sample.
+    Masks are 0/1 (warped bilinearly, > 0.5) or with ``labels`` integer labels (warped nearest-neighbour)."""
     b, _, h, w = images.shape
+    if b == 0:
+        return images, masks
     grid = random_warp_grid(b, h, w, gen, images.device)
     out = F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     shift = (torch.rand(b, 1, 1, 1, generator=gen) * 2 - 1).to(images.device) * intensity
@@ -41,5 +45,7 @@ def augment(images: torch.Tensor, masks: torch.Tensor | None, gen: torch.Generat
     out = out * gain + shift
     if masks is None:
         return out, None
+    if labels:
+        return out, F.grid_sample(masks, grid, mode="nearest", padding_mode="reflection", align_corners=False)
     warped = F.grid_sample(masks, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     return out, (warped > 0.5).float()

@@ -1,7 +1,8 @@
 """Training data from a Study: tagged slices as tensors, intensity normalisation, P/A batches.
 
 Shapes: images (N, C, S, S) float32 normalised; masks (N, 1, S, S) float32 0/1
-(lesion = label > 0); ``presence``/``annotated`` (N,) bool.
+(lesion = label > 0), or with ``labels=True`` the integer labels 0..K (as float32, resized
+nearest-neighbour); ``presence``/``annotated`` (N,) bool.
 """
 
 from __future__ import annotations
@@ -88,8 +89,9 @@ def resize_slices(x: torch.Tensor, size: int | None, multiple: int, mode: str = 
     return F.pad(x, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "constant")
 
 
-def study_slices(study: Study, normaliser: Normaliser, size: int | None, multiple: int) -> SliceSet:
-    """Every presence/absence slice of the study, normalised and resized."""
+def study_slices(study: Study, normaliser: Normaliser, size: int | None, multiple: int, labels: bool = False) -> SliceSet:
+    """Every presence/absence slice of the study, normalised and resized. Masks are 0/1 (resized
+    bilinearly, > 0.5), or with ``labels`` the integer labels (resized nearest-neighbour)."""
     images, masks, presence, annotated, source = [], [], [], [], []
     chans = None
     for i, im in enumerate(study.images):
@@ -105,9 +107,12 @@ def study_slices(study: Study, normaliser: Normaliser, size: int | None, multipl
         vol = np.moveaxis(im.volume.data, im.axis + 1, 1)[:, rows]  # (C, n, H, W)
         msk = np.moveaxis(im.mask, im.axis, 0)[rows]  # (n, H, W)
         x = torch.from_numpy(np.ascontiguousarray(normaliser.apply(vol).transpose(1, 0, 2, 3), dtype=np.float32))
-        m = torch.from_numpy((msk > 0).astype(np.float32))[:, None]
+        m = torch.from_numpy((msk if labels else msk > 0).astype(np.float32))[:, None]
         images.append(resize_slices(x, size, multiple))
-        masks.append((resize_slices(m, size, multiple, "bilinear") > 0.5).float() if size else resize_slices(m, None, multiple))
+        if labels or not size:
+            masks.append(resize_slices(m, size, multiple, "nearest"))
+        else:
+            masks.append((resize_slices(m, size, multiple, "bilinear") > 0.5).float())
         presence.append(torch.from_numpy(im.tags[rows] == Tag.PRESENCE))
         annotated.append(torch.from_numpy(ann[rows]))
         source += [(i, int(r)) for r in rows]
@@ -143,6 +148,9 @@ def split_validation(slices: SliceSet, fraction: float, seed: int = 0) -> tuple[
 class PairSampler:
     """Yields index batches: B presence rows (``annotated_per_batch`` of them annotated) and B absence rows.
 
+    ``mode``: "pairs" (as above), "annotated" (B annotated presence rows, twice) or "semi" (as
+    "pairs", with no absence rows, an empty tensor, when the slices have none).
+
     Each epoch shuffles the presence and the absence rows; the shorter list is
     resampled to match the longer. Under DDP, rank r of W takes every W-th row of
     the same permutation, so ranks see disjoint shards.
@@ -158,7 +166,7 @@ class PairSampler:
         self.rank, self.world = rank, world
         self.gen = torch.Generator().manual_seed(seed)
         self.epoch = 0
-        if mode == "annotated" and not len(self.ann_rows):
+        if mode in ("annotated", "semi") and not len(self.ann_rows):
             raise InputError("this method needs annotated slices: paint a mask on some presence slices")
         if mode == "pairs" and (not len(self.p_rows) or not len(self.a_rows)):
             raise InputError("this method needs both presence and absence slices; tag some slices of each")
@@ -174,7 +182,7 @@ class PairSampler:
             a = p
         else:
             n = max(len(self.p_rows), len(self.a_rows), self.world)
-            p, a = self._shuffle(self.p_rows, n), self._shuffle(self.a_rows, n)
+            p, a = self._shuffle(self.p_rows, n), self._shuffle(self.a_rows, n) if len(self.a_rows) else self.a_rows
         per_rank = max(1, len(p) // self.world)  # every rank gets as many batches
         p, a = p[self.rank :: self.world][:per_rank], a[self.rank :: self.world][:per_rank]
         b = self.batch_size
@@ -183,8 +191,13 @@ class PairSampler:
             pb = p[j * b : (j + 1) * b]
             if len(pb) < b:  # fewer rows than a batch: draw with replacement
                 pb = pb[torch.randint(len(pb), (b,), generator=self.gen)]
-            ab = a[j * b : (j + 1) * b] if len(a) >= (j + 1) * b else a[torch.randint(len(a), (b,), generator=self.gen)]
-            if self.k_ann and self.mode == "pairs":
+            if not len(a):  # "semi" without absence slices
+                ab = a
+            elif len(a) >= (j + 1) * b:
+                ab = a[j * b : (j + 1) * b]
+            else:
+                ab = a[torch.randint(len(a), (b,), generator=self.gen)]
+            if self.k_ann and self.mode != "annotated":
                 pb = pb.clone()
                 pb[: self.k_ann] = self.ann_rows[torch.randint(len(self.ann_rows), (self.k_ann,), generator=self.gen)]
             self._queue.append((pb, ab))

@@ -7,7 +7,10 @@ A training step is, for each phase in ``method.phases``::
 then ``method.after_step()``. ``batch`` is a dict of tensors:
     "P": (B, C, H, W) presence slices      "A": (B, C, H, W) absence slices
     "M": (B, 1, H, W) masks of the P slices (0/1)   "L": (B,) bool, which P slices are annotated
-Methods with ``sampling = "annotated"`` get batches of annotated slices only (all of "L" true).
+    "Y": (B, 1, H, W) long integer labels 0..K of the P slices, only for methods with ``label_masks``
+Sampling (what ``PairSampler`` draws): ``"pairs"``: B presence slices (``annotated_per_batch`` of
+them annotated) and B absence slices; ``"annotated"``: annotated slices only (all of "L" true), "A"
+is "P"; ``"semi"``: as ``"pairs"``, but "A" is empty, (0, C, H, W), when the study has no absence slices.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ class Method(nn.Module, metaclass=ABCMeta):
     name = "method"
     description = ""
     phases: tuple[str, ...] = ("main",)
-    sampling = "pairs"  # or "annotated"
+    sampling = "pairs"  # or "annotated", "semi"
     needs_absence = True  # the study must have absence slices
     needs_annotations = True  # the study must have annotated slices
+    label_masks = False  # batches also carry the integer labels "Y" (masks resized nearest-neighbour)
     outputs: tuple[str, ...] = ("prob",)  # what predict() returns
 
     def __init__(self, cfg: MethodConfig):
@@ -49,6 +53,20 @@ class Method(nn.Module, metaclass=ABCMeta):
             phase: torch.optim.Adam(self.phase_parameters(phase), lr=self.cfg.lr, betas=tuple(self.cfg.betas), amsgrad=self.cfg.amsgrad)
             for phase in self.phases
         }
+
+    def lr_factor(self, step: int, total: int) -> float:
+        """Learning-rate multiplier for ``step`` (0-based) of ``total``; the Trainer applies it to every
+        optimiser before the step. Constant 1, or with ``cfg.lr_decay_start`` = f: 1 until step f * total,
+        then linear decay to 0 at ``total``."""
+        if self.cfg.lr_decay_start is None:
+            return 1.0
+        start = self.cfg.lr_decay_start * total
+        return min(1.0, max(0.0, (total - step) / max(total - start, 1e-9)))
+
+    @classmethod
+    def preset_options(cls, preset: str) -> dict:
+        """The method's own settings on top of the ``quick``/``paper`` preset (see ``with_options``)."""
+        return {}
 
     def after_step(self) -> None:
         """Called once after all phases of a step (e.g. the mean teacher's EMA update)."""

@@ -19,6 +19,7 @@ class MethodConfig:
     lr: float = 1e-3
     betas: tuple[float, float] = (0.5, 0.999)
     amsgrad: bool = True
+    lr_decay_start: float | None = None  # fraction of the run after which the lr decays linearly to 0; None = constant
     weights: dict = field(default_factory=lambda: dict(PAPER_WEIGHTS))
     normalise_weights: bool = False  # divide the loss weights by their sum
     disc_base: int = 32
@@ -73,6 +74,15 @@ def preset(name: str, in_channels: int = 1) -> MethodConfig:
         return MethodConfig(net=net, weights=dict(PAPER_WEIGHTS), lr=1e-3, disc_base=64, batch_size=20,
                             annotated_per_batch=0, input_size=None)
     raise InputError(f"unknown preset {name!r}; use quick or paper")
+
+
+def with_options(base: MethodConfig, options: dict) -> MethodConfig:
+    """A preset with a method's own settings: top-level options replace the preset's (a
+    ``weights`` dict replaces all weights), ``net`` options are merged into its ``net``."""
+    d = base.to_dict()
+    d.update({k: v for k, v in options.items() if k != "net"})
+    d["net"].update(options.get("net", {}))
+    return MethodConfig.from_dict(d)
 
 
 def merge(base: MethodConfig, overrides: dict) -> MethodConfig:

@@ -33,8 +33,9 @@ class NetConfig:
     unique_channels: int = 16  # n (paper: 128)
     decoder_kernel: int = 5
     spectral_norm: bool = True
-    n_classes: int = 1
+    n_classes: int = 1  # lesion classes K (labels 1..K); only cyclegan-ssl takes K > 1
     dropout: float = 0.0
+    res_blocks: int = 6  # residual blocks of the CycleGAN generators (cyclegan-ssl)
 
     def width(self, k: int) -> int:
         return min(self.base * 2**k, self.max_channels)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError, WeaksegError
-from ..methods import METHODS, MethodConfig, build_method, merge, preset
+from ..methods import METHODS, MethodConfig, build_method, merge, method_preset
 from ..study.model import Study
 from .checkpoint import load_tensors, read_run_info, save_tensors, write_run_info
 from .distributed import DistInfo, all_reduce_mean, setup_distributed, wrap_ddp
@@ -75,6 +75,13 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         torch.backends.cudnn.benchmark = False
 
 
+def set_lr_factor(optimizers: dict[str, torch.optim.Optimizer], factor: float) -> None:
+    """Set every parameter group's learning rate to ``factor`` times its initial one."""
+    for opt in optimizers.values():
+        for group in opt.param_groups:
+            group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
+
+
 class Trainer:
     def __init__(self, study: Study, run_dir: str | Path, config: TrainConfig, on_event: Callable[[Event], None] | None = None,
                  resume: bool = False, init_weights: str | Path | None = None):
@@ -92,7 +99,7 @@ class Trainer:
             raise InputError("the study has no images")
         self.method_cls = METHODS[config.method]
         channels = study.images[0].volume.data.shape[0]
-        self.method_config = merge(preset(config.preset, channels), config.overrides)
+        self.method_config = merge(method_preset(config.method, config.preset, channels), config.overrides)
         self.device = self.dist.device if self.dist.world > 1 else resolve_device(config.device)
         self._snapshot(study)
 
@@ -104,8 +111,12 @@ class Trainer:
             self.normaliser = Normaliser.from_dict(read_run_info(self.run_dir)["normaliser"])
         else:
             self.normaliser = Normaliser.fit(study, seed=self.config.seed)
-        slices = study_slices(study, self.normaliser, mc.input_size, 2**mc.net.depth)
+        labels = self.method_cls.label_masks
+        slices = study_slices(study, self.normaliser, mc.input_size, 2**mc.net.depth, labels=labels)
         counts = study.counts()
+        if labels and int(slices.masks.max()) > mc.net.n_classes:
+            raise InputError(f"the masks have label {int(slices.masks.max())}, but method {self.config.method} is set up for labels "
+                             f"0..{mc.net.n_classes}; set net.n_classes to the number of lesion classes")
         if self.method_cls.needs_absence and not int((~slices.presence).sum()):
             raise InputError(f"method {self.config.method} needs absence slices, and the study has none; tag healthy slices absence")
         if self.method_cls.needs_annotations and not int((slices.presence & slices.annotated).sum()):
@@ -193,6 +204,7 @@ class Trainer:
                 reason = "stopped"
                 break
             batch = self.sample_batch(sampler, aug_gen)
+            set_lr_factor(optimizers, method.lr_factor(state["step"], total))
             method.train()
             losses = {}
             for phase in method.phases:
@@ -243,11 +255,15 @@ class Trainer:
         p_rows, a_rows = sampler.next()
         ts = self.train_set
         P, M, L, A = ts.images[p_rows], ts.masks[p_rows], ts.annotated[p_rows], ts.images[a_rows]
+        labels = self.method_cls.label_masks  # then M holds integer labels
         if self.method_config.augment:
-            P, M = augment(P, M, gen)
+            P, M = augment(P, M, gen, labels=labels)
             A, _ = augment(A, None, gen)
         dev = self.device
-        return {"P": P.to(dev), "A": A.to(dev), "M": M.to(dev), "L": (L & ts.presence[p_rows]).to(dev)}
+        batch = {"P": P.to(dev), "A": A.to(dev), "M": (M > 0).float().to(dev), "L": (L & ts.presence[p_rows]).to(dev)}
+        if labels:
+            batch["Y"] = M.long().to(dev)
+        return batch
 
     @torch.no_grad()
     def _validate(self, method, state: dict) -> bool:
@@ -256,7 +272,7 @@ class Trainer:
         inter, total = 0.0, 0.0
         for start in range(0, len(self.val_set), 16):
             x = self.val_set.images[start : start + 16].to(self.device)
-            m = self.val_set.masks[start : start + 16].to(self.device)
+            m = (self.val_set.masks[start : start + 16] > 0).float().to(self.device)  # labels: any lesion
             pred = (method.predict(x)["prob"] >= self.method_config.threshold).float()
             inter += float((pred * m).sum())
             total += float(pred.sum() + m.sum())
