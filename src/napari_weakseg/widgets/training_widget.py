@@ -38,7 +38,6 @@ from .loss_plot import LossPlot
 from .output_layers import PROB, SEG, show_outputs, update_slice, update_threshold
 from .session import session_for
 
-METHOD_NAMES = ("genseg", "genseg-sepdec", "seg-only", "ae", "mean-teacher")
 POLL_MS = 100
 
 
@@ -89,8 +88,10 @@ class TrainingWidget(QWidget):
 
         box = QGroupBox("Method")
         form = QFormLayout(box)
+        from ..methods import METHODS
+
         self.method = QComboBox()
-        self.method.addItems(METHOD_NAMES)
+        self.method.addItems(list(METHODS))
         self.preset = QComboBox()
         self.preset.addItems(["quick", "paper"])
         self.steps = _spin(1, 1_000_000, 300)
@@ -121,6 +122,7 @@ class TrainingWidget(QWidget):
         form.addRow(self.advanced)
         root.addWidget(box)
         self.preset.currentTextChanged.connect(self._apply_preset)
+        self.method.currentTextChanged.connect(lambda _: self._apply_preset(self.preset.currentText()))
 
         row = QHBoxLayout()
         self.train_btn = QPushButton("Train")
@@ -206,9 +208,10 @@ class TrainingWidget(QWidget):
         self.threshold.valueChanged.connect(self._threshold_changed)
 
     def _apply_preset(self, name: str) -> None:
-        from ..methods import preset
+        """Show the preset's values for the chosen method (a method may have its own, e.g. its learning rate)."""
+        from ..methods import method_preset
 
-        cfg = preset(name)
+        cfg = method_preset(self.method.currentText(), name)
         self.input_size.setValue(cfg.input_size or 0)
         self.width.setValue(cfg.net.base)
         self.seg_weight.setValue(cfg.weights["seg"])
