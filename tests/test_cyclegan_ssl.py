@@ -286,9 +286,14 @@ def test_trainer_with_k_classes(tmp_path):
     assert isinstance(result, Finished), result
     out = TrainedModel.load(tmp_path / "run").predict_volume(case.volume.data)
     assert out["prob"].shape == case.mask.shape and out["class_prob"].shape == (2, *case.mask.shape)
-    # labels above n_classes are refused up front
-    with pytest.raises(InputError, match="label 2"):
-        Trainer(study, tmp_path / "r2", TrainConfig(method="cyclegan-ssl", device="cpu", overrides=TINY))
+    # with one lesion class any label > 0 is the lesion, as for every method
+    Trainer(study, tmp_path / "r2", TrainConfig(method="cyclegan-ssl", device="cpu", overrides=TINY))
+    # with K classes, labels above K are refused up front
+    im = study.images[0]
+    im.mask[im.mask == 2] = 3
+    with pytest.raises(InputError, match="label 3"):
+        Trainer(study, tmp_path / "r3", TrainConfig(method="cyclegan-ssl", device="cpu",
+                                                    overrides={**TINY, "net": {**TINY["net"], "n_classes": 2}}))
 
 
 def dice(prob: torch.Tensor, mask: torch.Tensor) -> float:

@@ -82,7 +82,7 @@ class CycleGanSSL(Method):
 
     def _generator_losses(self, batch: dict) -> dict:
         lab = batch["L"]
-        labels = batch["Y"] if "Y" in batch else batch["M"].long()
+        labels = batch["Y"] if "Y" in batch and self.n_classes > 2 else batch["M"].long()  # K = 1: any label > 0
         x_l, y_l = batch["P"][lab], labels[lab, 0]  # (b_l, C, H, W), (b_l, H, W)
         x_u = torch.cat([batch["P"][~lab], batch["A"]])  # (b_u, C, H, W)
         b_l, b_u = len(x_l), len(x_u)

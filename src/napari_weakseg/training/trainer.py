@@ -114,7 +114,7 @@ class Trainer:
         labels = self.method_cls.label_masks
         slices = study_slices(study, self.normaliser, mc.input_size, 2**mc.net.depth, labels=labels)
         counts = study.counts()
-        if labels and int(slices.masks.max()) > mc.net.n_classes:
+        if labels and mc.net.n_classes > 1 and int(slices.masks.max()) > mc.net.n_classes:  # K = 1: any label > 0
             raise InputError(f"the masks have label {int(slices.masks.max())}, but method {self.config.method} is set up for labels "
                              f"0..{mc.net.n_classes}; set net.n_classes to the number of lesion classes")
         if self.method_cls.needs_absence and not int((~slices.presence).sum()):
