@@ -7,8 +7,9 @@ from .base import Method
 from .baselines import AutoEncoding, MeanTeacher, SegOnly
 from .config import MethodConfig, merge, preset
 from .genseg import GenSeg, GenSegSepDec
+from .pseudo_label import PseudoLabel
 
-METHODS: dict[str, type[Method]] = {m.name: m for m in (GenSeg, GenSegSepDec, SegOnly, AutoEncoding, MeanTeacher)}
+METHODS: dict[str, type[Method]] = {m.name: m for m in (GenSeg, GenSegSepDec, SegOnly, AutoEncoding, MeanTeacher, PseudoLabel)}
 
 
 def build_method(name: str, cfg: MethodConfig) -> Method:

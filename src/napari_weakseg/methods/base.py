@@ -7,7 +7,9 @@ A training step is, for each phase in ``method.phases``::
 then ``method.after_step()``. ``batch`` is a dict of tensors:
     "P": (B, C, H, W) presence slices      "A": (B, C, H, W) absence slices
     "M": (B, 1, H, W) masks of the P slices (0/1)   "L": (B,) bool, which P slices are annotated
-Methods with ``sampling = "annotated"`` get batches of annotated slices only (all of "L" true).
+Methods with ``sampling = "annotated"`` get batches of annotated slices only (all of "L" true);
+with ``sampling = "presence"`` presence slices only ("A" then repeats "P").
+Before the first step the Trainer calls ``method.prepare(train_slices, pixel_mm)`` once.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ class Method(nn.Module, metaclass=ABCMeta):
     name = "method"
     description = ""
     phases: tuple[str, ...] = ("main",)
-    sampling = "pairs"  # or "annotated"
+    sampling = "pairs"  # or "annotated", "presence"
     needs_absence = True  # the study must have absence slices
     needs_annotations = True  # the study must have annotated slices
     outputs: tuple[str, ...] = ("prob",)  # what predict() returns
@@ -49,6 +51,11 @@ class Method(nn.Module, metaclass=ABCMeta):
             phase: torch.optim.Adam(self.phase_parameters(phase), lr=self.cfg.lr, betas=tuple(self.cfg.betas), amsgrad=self.cfg.amsgrad)
             for phase in self.phases
         }
+
+    def prepare(self, slices, pixel_mm: float | None = None) -> None:
+        """Set-up from the training slices (a ``SliceSet``) before the first step, e.g. pre-training a part
+        that is then frozen. Called on every start, also on resume after the checkpoint is loaded.
+        ``pixel_mm``: in-plane pixel size of the (resized) slices in mm. Default: nothing."""
 
     def after_step(self) -> None:
         """Called once after all phases of a step (e.g. the mean teacher's EMA update)."""
