@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from napari_weakseg.losses import dice_loss, hinge_d_loss, hinge_g_loss, lsgan_d_loss, lsgan_g_loss, soft_dice
+from napari_weakseg.losses import dice_loss, hinge_d_loss, hinge_g_loss, lsgan_d_loss, lsgan_g_loss, noise_weighted_dice_loss, soft_dice
 
 
 
@@ -92,3 +92,31 @@ def test_multiscale_losses_average_over_scales():
     # tuples work like lists; one-element lists like single tensors
     assert hinge_g_loss((FAKE, fake2)).item() == pytest.approx(0.25, abs=1e-6)
     assert hinge_d_loss([REAL], [FAKE]).item() == pytest.approx(hinge_d_loss(REAL, FAKE).item())
+
+
+def test_noise_weighted_dice():
+    g = torch.Generator().manual_seed(0)
+    pseudo = (torch.rand(2, 1, 8, 8, generator=g) > 0.5).float()
+    # agreeing everywhere: all weights are exactly 1, the plain soft Dice
+    for p in (pseudo, torch.rand(2, 1, 8, 8, generator=g)):
+        assert torch.equal(noise_weighted_dice_loss(p, p), dice_loss(p, p, torch.ones_like(p)))
+    assert noise_weighted_dice_loss(pseudo, pseudo).item() == dice_loss(pseudo, pseudo).item()
+    # by hand: weights 1 - |p - g| = 0.5, 1, 1, 0.75 -> intersection 0.5*0.5 + 1 = 1.25; total 0.5*1.5 + 2 + 0 + 0.75*0.25
+    assert noise_weighted_dice_loss(PROB, TARGET).item() == pytest.approx(1 - 2.5 / (0.75 + 2 + 0.1875), abs=1e-6)
+    # a disagreeing pixel counts less than under the plain Dice: its gradient is smaller
+    prob = torch.full((1, 1, 2, 2), 0.9)
+    prob[0, 0, 1, 1] = 0.1  # the network says background where the pseudo label says lesion
+    prob.requires_grad_(True)
+    noise_weighted_dice_loss(prob, torch.ones_like(prob)).backward()
+    weighted = prob.grad.clone()
+    prob.grad = None
+    dice_loss(prob, torch.ones_like(prob)).backward()
+    ratio = weighted / prob.grad
+    assert ratio[0, 0, 1, 1] < ratio[0, 0, 0, 0]
+    # the weights are detached: the gradient is that of a Dice with constant weights
+    prob.grad = None
+    noise_weighted_dice_loss(prob, torch.ones_like(prob)).backward()
+    const = (1 - (prob - 1).abs()).detach()
+    p2 = prob.detach().clone().requires_grad_(True)
+    dice_loss(p2, torch.ones_like(p2), const).backward()
+    torch.testing.assert_close(prob.grad, p2.grad)

@@ -36,7 +36,7 @@ def _seed():
 
 
 def test_registry():
-    assert set(METHODS) == {"genseg", "genseg-sepdec", "seg-only", "ae", "mean-teacher", "cyclegan-ssl"}
+    assert set(METHODS) == {"genseg", "genseg-sepdec", "seg-only", "ae", "mean-teacher", "cyclegan-ssl", "pseudo-label"}
     for name, cls in METHODS.items():
         assert cls.name == name and cls.description
         # pair sampling draws absence slices: the Trainer must refuse a study without them up front
@@ -97,6 +97,8 @@ def test_predict_outputs(name):
     if name.startswith("genseg"):
         assert set(out) == {"prob", "healthy", "residual"}
         assert out["healthy"].shape == out["residual"].shape == (3, 2, 32, 32)
+    elif name == "pseudo-label":  # per-slice quality scores
+        assert out["score_disc"].shape == out["score_vae"].shape == (3,)
     else:
         assert set(out) == {"prob"}
 

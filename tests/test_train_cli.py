@@ -259,3 +259,17 @@ def test_image_folder_train_predict_evaluate(work, png_folders, data, tmp_path):
     assert rc == 0, err
     result = json.loads(stdout)
     assert result["per_slice"] and result["units"] == 6
+
+
+def test_pseudo_label_train_refine_predict(seg_run, study, data, tmp_path):
+    cfg = tmp_path / "pseudo.json"
+    cfg.write_text(json.dumps({**TINY, "pseudo_label": {"vae_steps": 5, "vae_base": 4, "aux_count": 16, "res_blocks": 1,
+                                                        "rounds": 1, "round_steps": 2}}))
+    run = tmp_path / "pseudo-run"
+    assert_ok(cli("train", study, "--method", "pseudo-label", "--out", run, "--steps", "2", "--config", cfg, "--device", "cpu"))
+    _, _, err = assert_ok(cli("refine", run, study, "--which", "last", "--device", "cpu"))
+    assert "round 1" in err and (run / "refined.pt").is_file()
+    out = tmp_path / "pred"
+    assert_ok(cli("predict", run, data["image"], "--out", out, "--which", "refined", "--device", "cpu"))
+    assert {p.name for p in out.iterdir()} == {"flair_seg.nii.gz", "flair_prob.nii.gz"}
+    assert_one_line_error(cli("refine", seg_run, study, "--device", "cpu"), "pseudo-label run")

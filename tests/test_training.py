@@ -366,3 +366,22 @@ def test_validation_split_keeps_annotated_slices_for_training(tmp_path):
     for img in range(3):
         assert any(i == img and bool(a) for (i, _), a in zip(trainer.train_set.source, trainer.train_set.annotated))
     assert len(trainer.val_set) == 3 + 1
+
+
+def test_prepare_hook_runs_once_before_the_first_step(tmp_path, monkeypatch):
+    from napari_weakseg.methods.baselines import SegOnly
+
+    calls = []
+
+    def prepare(self, slices, pixel_mm=None):
+        calls.append((len(slices), pixel_mm, self.training))
+
+    monkeypatch.setattr(SegOnly, "prepare", prepare)
+    study, _ = phantom_study()
+    result, rec = train(study, tmp_path / "run", config(steps=2))
+    assert isinstance(result, Finished)
+    trainer = rec.trainer
+    # phantom: 1.5 mm pixels, 32 px slices resized to 32 px
+    assert calls == [(len(trainer.train_set), pytest.approx(1.5), True)]
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["study"]["pixel_mm"] == pytest.approx(1.5)
+    assert trainer.pixel_mm == pytest.approx(1.5)

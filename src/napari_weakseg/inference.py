@@ -48,7 +48,8 @@ class TrainedModel:
 
     def predict_volume(self, volume: np.ndarray, axis: int = 0, batch: int = 16, lesion_samples: bool = False) -> dict[str, np.ndarray]:
         """volume (C, Z, Y, X) -> outputs on the same grid, slices along ``axis``:
-        healthy (C, Z, Y, X), residual (C, Z, Y, X) where the method has them; prob (Z, Y, X) float32."""
+        healthy (C, Z, Y, X), residual (C, Z, Y, X) where the method has them; prob (Z, Y, X) float32;
+        per-slice scores (e.g. pseudo-label's score_disc) (n_slices,)."""
         if volume.shape[0] != self.channels:
             raise InputError(f"the model was trained on {self.channels} channel(s); this image has {volume.shape[0]}")
         slices = np.moveaxis(volume, axis + 1, 1)  # (C, n, H, W)
@@ -62,7 +63,9 @@ class TrainedModel:
         result = {}
         for k, parts in collected.items():
             arr = np.concatenate(parts)  # (n, K, H, W)
-            if k == "prob":
+            if arr.ndim == 1:  # one value per slice
+                result[k] = arr
+            elif k == "prob":
                 result[k] = np.moveaxis(arr[:, 0], 0, axis)
             else:
                 result[k] = np.moveaxis(arr.transpose(1, 0, 2, 3), 1, axis + 1)
@@ -75,7 +78,7 @@ def predict_slices(method: Method, normaliser: Normaliser, config: MethodConfig,
     """slices (B, C, H, W) raw intensities -> outputs (B, K, H, W) on the same grid.
 
     healthy and lesion samples come back in raw intensities; residual in raw units
-    (a difference); prob in [0, 1].
+    (a difference); prob in [0, 1]; per-slice outputs (B,) as they are.
     """
     was_training = method.training
     method.eval()
@@ -93,6 +96,9 @@ def predict_slices(method: Method, normaliser: Normaliser, config: MethodConfig,
     result = {}
     for k, v in out.items():
         v = v.float().cpu()
+        if v.dim() == 1:
+            result[k] = v.numpy()
+            continue
         if config.input_size is not None:
             v = F.interpolate(v, size=(h, w), mode="bilinear", align_corners=False)
         else:

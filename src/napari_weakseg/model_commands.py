@@ -97,6 +97,19 @@ def run_predict(args) -> int:
     return 0
 
 
+def run_refine(args) -> int:
+    from .pseudo.refine import refine_run
+    from .study import load_study
+
+    log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
+    path, result = refine_run(args.run_dir, load_study(args.study), which=args.which, device=_device(args.device), seed=args.seed, log=log)
+    if result.network is None:
+        print("no iterative round ran (rounds = 0); nothing refined", file=sys.stderr)
+    else:
+        print(f"best round {result.best_round}; weights in {path} (predict with --which refined)", file=sys.stderr)
+    return 0
+
+
 def _device(name: str) -> str:
     from .training.trainer import resolve_device
 
@@ -107,7 +120,7 @@ def add_parsers(sub) -> None:
     """The train and predict sub-commands (called by cli.build_parser)."""
     train = sub.add_parser("train", help="train a method on a study")
     train.add_argument("study", type=Path, help="study folder")
-    train.add_argument("--method", required=True, help="genseg, genseg-sepdec, seg-only, ae or mean-teacher")
+    train.add_argument("--method", required=True, help="genseg, genseg-sepdec, seg-only, ae, mean-teacher or pseudo-label")
     train.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, metrics.jsonl)")
     train.add_argument("--preset", choices=("quick", "paper"), default="quick", help="quick: small, CPU-friendly; paper: published architecture")
     group = train.add_mutually_exclusive_group()
@@ -130,10 +143,19 @@ def add_parsers(sub) -> None:
     predict.add_argument("--name", help="output name prefix (default: the image's name)")
     predict.add_argument("--threshold", type=float, help="probability threshold for the labels output (default 0.5)")
     predict.add_argument("--axis", type=int, default=0, choices=(0, 1, 2), help="slicing axis (napari order)")
-    predict.add_argument("--which", choices=("best", "last"), default="best", help="checkpoint to use")
+    predict.add_argument("--which", choices=("best", "last", "refined"), default="best",
+                         help="checkpoint to use (refined: written by weakseg refine)")
     predict.add_argument("--device", default="auto")
     predict.add_argument("--lesion-samples", action="store_true", help="also write absence->presence samples (genseg)")
     predict.set_defaults(run=run_predict)
+
+    refine = sub.add_parser("refine", help="pseudo-label runs: select the best pseudo labels, train the segmenter in rounds")
+    refine.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="run folder of weakseg train --method pseudo-label")
+    refine.add_argument("study", type=Path, help="the study it was trained on (annotated slices, if any, validate the rounds)")
+    refine.add_argument("--which", choices=("best", "last"), default="best", help="checkpoint to start from")
+    refine.add_argument("--device", default="auto")
+    refine.add_argument("--seed", type=int, default=0)
+    refine.set_defaults(run=run_refine)
 
 
 def run_bench(args) -> int:

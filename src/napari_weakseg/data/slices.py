@@ -152,7 +152,8 @@ class PairSampler:
     "pairs", with no absence rows, an empty tensor, when the slices have none).
 
     Each epoch shuffles the presence and the absence rows; the shorter list is
-    resampled to match the longer. Under DDP, rank r of W takes every W-th row of
+    resampled to match the longer. ``mode="annotated"`` / ``"presence"``: only annotated
+    presence rows / only presence rows, and the absence rows repeat them. Under DDP, rank r of W takes every W-th row of
     the same permutation, so ranks see disjoint shards.
     """
 
@@ -168,17 +169,23 @@ class PairSampler:
         self.epoch = 0
         if mode in ("annotated", "semi") and not len(self.ann_rows):
             raise InputError("this method needs annotated slices: paint a mask on some presence slices")
+        if mode == "presence" and not len(self.p_rows):
+            raise InputError("this method needs presence slices; tag some slices presence")
         if mode == "pairs" and (not len(self.p_rows) or not len(self.a_rows)):
             raise InputError("this method needs both presence and absence slices; tag some slices of each")
         self._queue: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def steps_per_epoch(self) -> int:
-        n = len(self.ann_rows) if self.mode == "annotated" else max(len(self.p_rows), len(self.a_rows))
+        if self.mode in ("annotated", "presence"):
+            n = len(self.ann_rows if self.mode == "annotated" else self.p_rows)
+        else:
+            n = max(len(self.p_rows), len(self.a_rows))
         return max(1, n // (self.batch_size * self.world))
 
     def _epoch(self):
-        if self.mode == "annotated":
-            p = self._shuffle(self.ann_rows, max(len(self.ann_rows), self.world))  # every rank gets a row
+        if self.mode in ("annotated", "presence"):
+            rows = self.ann_rows if self.mode == "annotated" else self.p_rows
+            p = self._shuffle(rows, max(len(rows), self.world))  # every rank gets a row
             a = p
         else:
             n = max(len(self.p_rows), len(self.a_rows), self.world)
@@ -212,3 +219,13 @@ class PairSampler:
         if not self._queue:
             self._epoch()
         return self._queue.pop(0)
+
+
+def slice_pixel_mm(study: Study, size: int | None) -> float:
+    """Median over the study's images of the in-plane pixel size (mean of the two axes, in mm for NIfTI)
+    of their slices after resizing to ``size`` (None: native)."""
+    sizes = []
+    for im in study.images:
+        plane = [(s, n) for a, (s, n) in enumerate(zip(im.volume.spacing, im.volume.shape)) if a != im.axis]
+        sizes.append(float(np.mean([s * n / size if size else s for s, n in plane])))
+    return float(np.median(sizes))

@@ -22,3 +22,15 @@ def soft_dice(prob: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | N
 def dice_loss(prob: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     """1 - :func:`soft_dice`."""
     return 1 - soft_dice(prob, target, weight)
+
+
+def noise_weighted_dice_loss(prob: torch.Tensor, pseudo: torch.Tensor) -> torch.Tensor:
+    """Noise-weighted Dice (Wang et al.): 1 - soft Dice with pixel weights w = 1 - |prob - pseudo|.
+
+    prob, pseudo: (B, K, H, W). Pixels where the network disagrees with the (noisy) pseudo label
+    count less. w is detached: it scales each pixel's contribution but is not itself optimised
+    (otherwise the loss could be lowered by moving p to shrink the weights of disagreeing pixels).
+    With prob == pseudo every weight is 1 and this is the plain :func:`dice_loss`.
+    """
+    weight = (1 - (prob - pseudo).abs()).detach()
+    return dice_loss(prob, pseudo, weight)

@@ -8,8 +8,9 @@ from .baselines import AutoEncoding, MeanTeacher, SegOnly
 from .config import MethodConfig, merge, preset, with_options
 from .cyclegan_ssl import CycleGanSSL
 from .genseg import GenSeg, GenSegSepDec
+from .pseudo_label import PseudoLabel
 
-METHODS: dict[str, type[Method]] = {m.name: m for m in (GenSeg, GenSegSepDec, SegOnly, AutoEncoding, MeanTeacher, CycleGanSSL)}
+METHODS: dict[str, type[Method]] = {m.name: m for m in (GenSeg, GenSegSepDec, SegOnly, AutoEncoding, MeanTeacher, CycleGanSSL, PseudoLabel)}
 
 
 def method_class(name: str) -> type[Method]:

@@ -11,6 +11,8 @@ then ``method.after_step()``. ``batch`` is a dict of tensors:
 Sampling (what ``PairSampler`` draws): ``"pairs"``: B presence slices (``annotated_per_batch`` of
 them annotated) and B absence slices; ``"annotated"``: annotated slices only (all of "L" true), "A"
 is "P"; ``"semi"``: as ``"pairs"``, but "A" is empty, (0, C, H, W), when the study has no absence slices.
+``"presence"``: presence slices only ("A" then repeats "P").
+Before the first step the Trainer calls ``method.prepare(train_slices, pixel_mm)`` once.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class Method(nn.Module, metaclass=ABCMeta):
     name = "method"
     description = ""
     phases: tuple[str, ...] = ("main",)
-    sampling = "pairs"  # or "annotated", "semi"
+    sampling = "pairs"  # or "annotated", "semi", "presence"
     needs_absence = True  # the study must have absence slices
     needs_annotations = True  # the study must have annotated slices
     label_masks = False  # batches also carry the integer labels "Y" (masks resized nearest-neighbour)
@@ -67,6 +69,11 @@ class Method(nn.Module, metaclass=ABCMeta):
     def preset_options(cls, preset: str) -> dict:
         """The method's own settings on top of the ``quick``/``paper`` preset (see ``with_options``)."""
         return {}
+
+    def prepare(self, slices, pixel_mm: float | None = None) -> None:
+        """Set-up from the training slices (a ``SliceSet``) before the first step, e.g. pre-training a part
+        that is then frozen. Called on every start, also on resume after the checkpoint is loaded.
+        ``pixel_mm``: in-plane pixel size of the (resized) slices in mm. Default: nothing."""
 
     def after_step(self) -> None:
         """Called once after all phases of a step (e.g. the mean teacher's EMA update)."""

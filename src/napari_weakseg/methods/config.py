@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from ..errors import InputError
 from ..models.translation import NetConfig
+from ..pseudo.config import PAPER_PSEUDO_LABEL
 
 PAPER_WEIGHTS = {"adv": 3.0, "rec": 50.0, "lat": 1.0, "cyc": 50.0, "seg": 0.01}
 
@@ -33,6 +34,7 @@ class MethodConfig:
     input_size: int | None = 64  # slices resized to this square size; None = native (padded)
     augment: bool = True
     threshold: float = 0.5
+    pseudo_label: dict = field(default_factory=dict)  # pseudo-label options (pseudo/config.py)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -72,7 +74,7 @@ def preset(name: str, in_channels: int = 1) -> MethodConfig:
     if name == "paper":
         net = NetConfig(in_channels=in_channels, base=32, depth=4, max_channels=512, code_channels=512, unique_channels=128)
         return MethodConfig(net=net, weights=dict(PAPER_WEIGHTS), lr=1e-3, disc_base=64, batch_size=20,
-                            annotated_per_batch=0, input_size=None)
+                            annotated_per_batch=0, input_size=None, pseudo_label=dict(PAPER_PSEUDO_LABEL))
     raise InputError(f"unknown preset {name!r}; use quick or paper")
 
 

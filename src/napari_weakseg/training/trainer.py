@@ -28,7 +28,7 @@ from .checkpoint import load_tensors, read_run_info, save_tensors, write_run_inf
 from .distributed import DistInfo, all_reduce_mean, setup_distributed, wrap_ddp
 from .events import Checkpointed, Event, Failed, Finished, Preview, Progress, Started, Validated
 from ..data.augment import augment
-from ..data.slices import Normaliser, PairSampler, split_validation, study_slices
+from ..data.slices import Normaliser, PairSampler, slice_pixel_mm, split_validation, study_slices
 
 
 @dataclass
@@ -122,12 +122,14 @@ class Trainer:
         if self.method_cls.needs_annotations and not int((slices.presence & slices.annotated).sum()):
             raise InputError(f"method {self.config.method} needs annotated slices: paint the lesion on some presence slices")
         self.train_set, self.val_set = split_validation(slices, self.config.val_fraction, self.config.seed)
+        self.pixel_mm = slice_pixel_mm(study, mc.input_size)
         self.study_info = {
             "folder": str(study.folder) if study.folder else None,
             "images": [im.name for im in study.images],
             "channels": list(study.images[0].volume.channel_names),
             "counts": counts,
             "input_shape_hw": list(slices.images.shape[-2:]),
+            "pixel_mm": self.pixel_mm,
         }
         # for previews: the raw slices are read from this snapshot, not the live study
         self._volumes = [im.volume.data.copy() for im in study.images]
@@ -186,6 +188,7 @@ class Trainer:
             state.update({k: ckpt[k] for k in state if k in ckpt})
         elif self.init_weights is not None:  # warm start (retraining): weights only
             method.load_state_dict(load_tensors(self.init_weights, self.device)["model"])
+        method.prepare(self.train_set, self.pixel_mm)
         total = self._total_steps()
         if self.dist.is_main:
             write_run_info(self.run_dir, self._run_info(state))

@@ -323,7 +323,7 @@ class TrainingWidget(QWidget):
             if ann is not None and event.image < len(ann.study.images):
                 im = ann.study.images[event.image]
                 if f"{im.name} {PROB}" not in self.viewer.layers:  # first preview: empty output layers to fill
-                    empty = {k: np.zeros((v.shape[0], *im.volume.shape), np.float32) for k, v in event.outputs.items() if k != "prob"}
+                    empty = {k: np.zeros((v.shape[0], *im.volume.shape), np.float32) for k, v in event.outputs.items() if k != "prob" and v.ndim == 3}
                     empty["prob"] = np.zeros(im.volume.shape, np.float32)
                     show_outputs(self.viewer, im.name, ann.layers[im.name][0][0], empty, self.threshold.value() / 100)
                 update_slice(self.viewer, im.name, im.axis, event.slice, event.outputs, self.threshold.value() / 100)

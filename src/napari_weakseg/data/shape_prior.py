@@ -1,0 +1,106 @@
+"""Auxiliary masks for the pseudo-label method: shapes unpaired with the training images.
+
+Two sources, both returning (N, 1, H, W) float32 tensors of 0/1:
+
+- a shape model, :func:`sample_ellipses`: filled random ellipses whose size (in mm,
+  converted to pixels with the slices' pixel size), aspect ratio, orientation and
+  centre are drawn uniformly from configurable ranges, seeded;
+- masks of another data set, :func:`load_masks`: a folder of 2D mask images
+  (outlines are filled) or a NIfTI label volume (its non-empty slices).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import ndimage as ndi
+from torch.nn import functional as F
+
+from ..errors import InputError
+
+
+@dataclass
+class EllipsePrior:
+    """Ranges (low, high), each drawn uniformly.
+
+    size_mm:   length of the major axis (the largest diameter), in mm
+    aspect:    minor / major axis length, in (0, 1]
+    angle_deg: angle of the major axis from the image x axis (columns) towards y (rows)
+    centre:    centre as a fraction of the image height and width (the same range for both)
+    count:     ellipses per mask (their union), inclusive range
+    """
+
+    size_mm: tuple[float, float] = (8.0, 40.0)
+    aspect: tuple[float, float] = (0.5, 1.0)
+    angle_deg: tuple[float, float] = (0.0, 180.0)
+    centre: tuple[float, float] = (0.25, 0.75)
+    count: tuple[int, int] = (1, 1)
+
+    def check(self) -> None:
+        for name in ("size_mm", "aspect", "angle_deg", "centre", "count"):
+            lo, hi = getattr(self, name)
+            if lo > hi:
+                raise InputError(f"ellipse prior {name}: the low end {lo} is above the high end {hi}")
+        if self.size_mm[0] <= 0 or not 0 < self.aspect[0] <= self.aspect[1] <= 1 or self.count[0] < 1:
+            raise InputError("ellipse prior: sizes must be > 0, aspect ratios in (0, 1], count >= 1")
+
+
+def sample_ellipses(n: int, size: tuple[int, int], pixel_mm: float, prior: EllipsePrior | None = None, seed: int = 0) -> torch.Tensor:
+    """``n`` masks (n, 1, H, W) of filled ellipses drawn from ``prior``; ``pixel_mm``: pixel size in mm."""
+    prior = prior or EllipsePrior()
+    prior.check()
+    if pixel_mm <= 0:
+        raise InputError(f"pixel size must be > 0 mm; got {pixel_mm}")
+    rng = np.random.default_rng(seed)
+    h, w = size
+    yy, xx = np.mgrid[:h, :w].astype(np.float32) + 0.5  # pixel centres
+    out = np.zeros((n, 1, h, w), np.float32)
+    for i in range(n):
+        for _ in range(int(rng.integers(prior.count[0], prior.count[1] + 1))):
+            a = rng.uniform(*prior.size_mm) / pixel_mm / 2  # semi-axes in pixels
+            b = a * rng.uniform(*prior.aspect)
+            theta = math.radians(rng.uniform(*prior.angle_deg))
+            cy, cx = rng.uniform(*prior.centre) * h, rng.uniform(*prior.centre) * w
+            dx, dy = xx - cx, yy - cy
+            u = dx * math.cos(theta) + dy * math.sin(theta)
+            v = -dx * math.sin(theta) + dy * math.cos(theta)
+            out[i, 0][(u / a) ** 2 + (v / b) ** 2 <= 1] = 1.0
+    return torch.from_numpy(out)
+
+
+def load_masks(path: str | os.PathLike, size: tuple[int, int], fill_holes: bool = True) -> torch.Tensor:
+    """Masks of another data set, resized to (N, 1, H, W) = size: every non-empty 2D mask image of a
+    folder (each at its own size), or every non-empty slice (along the first napari axis) of a NIfTI
+    label file. Pixels > 0 are foreground; ``fill_holes`` fills outlines (e.g. HC18's ellipses)."""
+    from ..io.image_folder import read_image_folder
+    from ..io.nifti import is_nifti_path, read_nifti
+
+    path = Path(path)
+    if is_nifti_path(path):
+        data, _, _ = read_nifti(path, labels=True)
+        planes = [p for p in (data if data.ndim == 3 else data[0])]
+    elif path.is_dir():
+        with warnings.catch_warnings():  # padding to a common size: undone just below
+            warnings.simplefilter("ignore", UserWarning)
+            stack, info = read_image_folder(path, as_labels=True)
+        planes = [stack[i, :h, :w] for i, (h, w) in enumerate(info["shapes"])]
+    else:
+        raise InputError(f"{path}: auxiliary masks must be a folder of mask images or a NIfTI file")
+    masks = []
+    for plane in planes:
+        m = plane > 0
+        if not m.any():
+            continue
+        if fill_holes:
+            m = ndi.binary_fill_holes(m)
+        t = torch.from_numpy(m.astype(np.float32))[None, None]
+        masks.append((F.interpolate(t, size=tuple(size), mode="bilinear", align_corners=False) > 0.5).float())
+    if not masks:
+        raise InputError(f"{path}: no non-empty masks")
+    return torch.cat(masks)
