@@ -159,6 +159,8 @@ def add_parsers(sub) -> None:
 
 
 def run_bench(args) -> int:
+    if args.suite == "speed":
+        return _run_speed_bench(args)
     from .bench.digits import ALL_METHODS, run_digits_suite, summarise
     from .bench.report import update_docs_section, write_digits_report
 
@@ -187,9 +189,32 @@ def run_bench(args) -> int:
     return 0
 
 
+def _run_speed_bench(args) -> int:
+    from .bench.report import update_docs_section
+    from .bench.speed import run_speed_suite
+    from .bench.speed_report import write_speed_report
+
+    if args.report_only:
+        path = args.out / "results.json"
+        if not path.is_file():
+            raise InputError(f"{path}: no results to report; run the suite first")
+        results = json.loads(path.read_text())
+        write_speed_report(results, args.out)
+    else:
+        methods = tuple(m for m in args.methods.split(",") if m) if args.methods else None
+        results = run_speed_suite(args.out, args.profile, methods, args.device, gui=not args.no_gui, steps=args.steps,
+                                  log=lambda m: print(m, file=sys.stderr), work=args.work)
+    if args.docs:
+        update_docs_section(args.docs, args.docs_key or f"speed-{results['profile']}", args.out)
+    print(f"report: {args.out / 'report.md'}", file=sys.stderr)
+    return 0
+
+
 def add_bench_parser(sub) -> None:
     bench = sub.add_parser("bench", help="run a benchmark suite and write results.json, report.md and figures")
-    bench.add_argument("suite", choices=("digits",), help="digits: cluttered MNIST, all methods (more suites to come)")
+    bench.add_argument("suite", choices=("digits", "speed"),
+                       help="digits: cluttered MNIST, all methods; speed: throughput, FLOP/s, memory, inference time and "
+                            "the viewer's responsiveness while training (needs a display, e.g. xvfb-run, unless --no-gui)")
     bench.add_argument("--data", type=Path, help="data folder (holding mnist/mnist_15k.npz) or the .npz itself")
     bench.add_argument("--out", type=Path, required=True, help="output folder")
     bench.add_argument("--profile", choices=("cpu", "gpu"), default="cpu", help="cpu: reduced scale for a small CPU; gpu: the paper's scale")
@@ -200,5 +225,6 @@ def add_bench_parser(sub) -> None:
     bench.add_argument("--work", type=Path, help="folder for the studies and run folders (default OUT/work)")
     bench.add_argument("--docs", type=Path, help="also put the report into this Markdown file (e.g. docs/benchmarks.md)")
     bench.add_argument("--report-only", action="store_true", help="only regenerate the report from OUT/results.json")
+    bench.add_argument("--no-gui", action="store_true", help="speed: leave out the measurements in a napari viewer")
     bench.add_argument("--docs-key", help="name of the section in --docs (default SUITE-PROFILE)")
     bench.set_defaults(run=run_bench)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -50,10 +51,7 @@ def write_digits_report(results: dict, out: Path) -> Path:
         f"Preset `{results['settings']['preset']}` with overrides `{json.dumps(results['settings']['overrides'])}`."
         + (" **Reduced scale** (CPU): smaller network and far fewer steps than the paper." if results["profile"] == "cpu" else ""),
         "",
-        f"Machine: {results['machine'].get('cpu') or results['machine'].get('gpu')}, {results['machine']['cpu_count']} cores, "
-        f"torch {results['machine']['torch']} on `{results['machine']['device']}` with {results['machine']['torch_threads']} "
-        f"thread(s); its dense float32 matmul (1024²) with the same threads, measured in the same run: "
-        f"**{results['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s**.",
+        machine_line(results),
         "",
     ]
     if results.get("command"):
@@ -75,6 +73,13 @@ def write_digits_report(results: dict, out: Path) -> Path:
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def machine_line(results: dict) -> str:
+    m = results["machine"]
+    return (f"Machine: {m.get('gpu') or m.get('cpu')}, {m['cpu_count']} cores, torch {m['torch']} on `{m['device']}` with "
+            f"{m['torch_threads']} thread(s); its dense float32 matmul (1024²) with the same threads, measured in the same "
+            f"run: **{results['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s**.")
 
 
 def ordering_verdict(summary: dict, task: str) -> list[str]:
@@ -139,7 +144,7 @@ def update_docs_section(docs_path: Path, key: str, report_dir: Path) -> Path:
     docs_path = Path(docs_path)
     body = (Path(report_dir) / "report.md").read_text()
     rel = Path(os.path.relpath(Path(report_dir).resolve(), docs_path.parent.resolve()))
-    body = body.replace("](digits-", f"]({rel.as_posix()}/digits-")
+    body = re.sub(r"\]\((?![a-z]+:|/|#|\.\./)([^)]+\.png)\)", lambda m: f"]({rel.as_posix()}/{m.group(1)})", body)
     start, end = f"<!-- bench:{key}:start -->", f"<!-- bench:{key}:end -->"
     block = f"{start}\n{body.rstrip()}\n\nFull numbers: [{rel.as_posix()}/results.json]({rel.as_posix()}/results.json).\n{end}"
     text = docs_path.read_text() if docs_path.is_file() else "# Benchmarks\n"

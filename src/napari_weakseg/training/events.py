@@ -36,6 +36,7 @@ class Progress(Event):
     losses: dict
     pairs_per_s: float
     eta_s: float
+    elapsed_s: float = 0.0  # wall time since this run (or resumption) started
 
 
 @dataclass
@@ -73,6 +74,7 @@ class Finished(Event):
     reason: str  # completed | stopped | early-stopped
     best_dice: float | None
     run_dir: str
+    peak_memory_mb: float | None = None  # CUDA: peak allocated; CPU: the process's peak resident set
 
 
 @dataclass

@@ -50,6 +50,17 @@ class TrainConfig:
         return asdict(self)
 
 
+def peak_memory_mb(device: torch.device) -> float | None:
+    """Peak memory of this process so far: CUDA allocations on a GPU, the resident set on a CPU (None if unknown)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA, then MPS, then CPU; an unavailable device is a clear error."""
     if name == "auto":
@@ -197,9 +208,12 @@ class Trainer:
                               seed=cfg.seed + state["epoch"], rank=self.dist.rank, world=self.dist.world)
         aug_gen = torch.Generator().manual_seed(cfg.seed + 7919 * (self.dist.rank + 1) + state["step"])
         model = wrap_ddp(method, self.dist)
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
         self._emit(Started(cfg.method, str(self.device), total, len(self.train_set), len(self.val_set or []),
                            self.dist.world, state["step"], self._note()))
-        t_last, ema = time.perf_counter(), None
+        t_start = t_last = time.perf_counter()
+        ema = None
         reason = "completed"
         step_start = state["step"]
         while state["step"] < total:
@@ -225,7 +239,8 @@ class Trainer:
             if not all(math.isfinite(v) for v in losses.values()):
                 raise WeaksegError(f"training diverged at step {state['step']} (a loss became NaN/Inf); try a lower learning rate")
             pairs_per_s = mc.batch_size * self.dist.world / max(ema, 1e-9)
-            self._emit(Progress(state["step"], total, state["epoch"], losses, pairs_per_s, ema * (total - state["step"])))
+            self._emit(Progress(state["step"], total, state["epoch"], losses, pairs_per_s, ema * (total - state["step"]),
+                                now - t_start))
             if self._preview_request is not None:
                 self._preview(method, state["step"])
             last = state["step"] == total
@@ -240,7 +255,7 @@ class Trainer:
             self._checkpoint(method, optimizers, state)
         if self.val_set is None and self.dist.is_main and (self.run_dir / "last.pt").is_file():
             save_tensors(self.run_dir / "best.pt", {"model": method.state_dict(), "step": state["step"]})
-        event = Finished(state["step"], reason, state["best_dice"], str(self.run_dir))
+        event = Finished(state["step"], reason, state["best_dice"], str(self.run_dir), peak_memory_mb(self.device))
         self._emit(event)
         return event
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
 import queue
 import sys
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ class JobSpec:
     threads: int | None = None  # torch threads in the worker (None: torch's default)
     preview: tuple[int, int] | None = None  # (image, slice) previewed every ``preview_every`` steps
     preview_every: int = 25
+    nice: int = 10  # lower the worker's CPU priority so napari's event loop wins the cores when it needs them
 
 
 def _worker_main(spec: JobSpec, events: mp.Queue, stop: mp.Event, previews: mp.Queue) -> None:
@@ -42,6 +44,8 @@ def _worker_main(spec: JobSpec, events: mp.Queue, stop: mp.Event, previews: mp.Q
 
     if spec.threads:
         torch.set_num_threads(spec.threads)
+    if spec.nice and hasattr(os, "nice"):
+        os.nice(spec.nice)  # training uses every idle cycle; the viewer gets the CPU first when it has work
     preview = list(spec.preview) if spec.preview else None
 
     def on_event(event: Event) -> None:

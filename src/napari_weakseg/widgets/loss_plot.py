@@ -1,4 +1,8 @@
-"""Live loss curves (one line per loss term) and validation Dice, on a matplotlib Qt canvas."""
+"""Live loss curves (one line per loss term) and validation Dice, on a matplotlib Qt canvas.
+
+Cheap to keep live: lines are updated in place (no axes rebuilt), the layout is
+computed when a new line appears, and the canvas redraws at most once a second.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,27 @@ import time
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 
-REDRAW_S = 0.5  # redraw at most twice a second, whatever the step rate
+REDRAW_S = 1.0  # redraw at most once a second, whatever the step rate
+MAX_POINTS = 500  # longer curves are thinned for drawing (every k-th point)
 BACKGROUND, FOREGROUND = "#262930", "#d1d2d4"  # napari's dark theme
 
 
 class LossPlot(FigureCanvasQTAgg):
     def __init__(self):
-        fig = Figure(figsize=(4, 2.6), tight_layout=True, facecolor=BACKGROUND)
+        fig = Figure(figsize=(4, 2.6), facecolor=BACKGROUND)
         super().__init__(fig)
         self.setMinimumHeight(200)
         self.ax = fig.add_subplot(111)
         self.ax_dice = self.ax.twinx()
+        for ax in (self.ax, self.ax_dice):
+            ax.set_facecolor(BACKGROUND)
+            ax.tick_params(colors=FOREGROUND, labelsize=7)
+            for spine in ax.spines.values():
+                spine.set_color(FOREGROUND)
+        self.ax.set_yscale("symlog", linthresh=0.1)
+        self.ax.set_xlabel("step", fontsize=8, color=FOREGROUND)
+        self.ax_dice.set_ylim(0, 1)
+        self.ax_dice.set_ylabel("validation Dice", fontsize=8, color=FOREGROUND)
         self.clear()
 
     def clear(self) -> None:
@@ -25,6 +39,12 @@ class LossPlot(FigureCanvasQTAgg):
         self.losses: dict[str, list[float]] = {}
         self.val_steps: list[int] = []
         self.val_dice: list[float] = []
+        for line in [*self.ax.lines, *self.ax_dice.lines]:
+            line.remove()
+        if self.ax.get_legend() is not None:
+            self.ax.get_legend().remove()
+        self._lines: dict = {}
+        self._dice_line = self.ax_dice.plot([], [], "k.-", lw=1, label="validation Dice")[0]
         self._last_draw = 0.0
         self._redraw(force=True)
 
@@ -46,25 +66,19 @@ class LossPlot(FigureCanvasQTAgg):
         if not force and now - self._last_draw < REDRAW_S:
             return
         self._last_draw = now
-        self.ax.clear()
-        self.ax_dice.clear()
+        new_line = False
         for name, values in self.losses.items():
-            self.ax.plot(self.steps[-len(values):], values, lw=1, label=name)
-        if self.val_dice:
-            self.ax_dice.plot(self.val_steps, self.val_dice, "k.-", lw=1, label="validation Dice")
-            self.ax_dice.set_ylim(0, 1)
-            self.ax_dice.set_ylabel("validation Dice", fontsize=8)
-        self.ax.set_yscale("symlog", linthresh=0.1)
-        self.ax.set_xlabel("step", fontsize=8)
-        self.ax.tick_params(labelsize=7)
-        self.ax_dice.tick_params(labelsize=7)
-        for ax in (self.ax, self.ax_dice):
-            ax.set_facecolor(BACKGROUND)
-            ax.tick_params(colors=FOREGROUND)
-            ax.xaxis.label.set_color(FOREGROUND)
-            ax.yaxis.label.set_color(FOREGROUND)
-            for spine in ax.spines.values():
-                spine.set_color(FOREGROUND)
-        if self.losses:
+            steps = self.steps[-len(values):]
+            k = max(1, len(values) // MAX_POINTS)
+            if name not in self._lines:
+                self._lines[name] = self.ax.plot([], [], lw=1, label=name)[0]
+                new_line = True
+            self._lines[name].set_data(steps[::k], values[::k])
+        self._dice_line.set_data(self.val_steps, self.val_dice)
+        if new_line:
             self.ax.legend(fontsize=6, loc="upper right", ncol=2, facecolor=BACKGROUND, labelcolor=FOREGROUND)
+        if new_line or force:
+            self.figure.tight_layout()
+        self.ax.relim()
+        self.ax.autoscale_view()
         self.draw_idle()

@@ -39,6 +39,7 @@ from .output_layers import PROB, SEG, show_outputs, update_slice, update_thresho
 from .session import session_for
 
 POLL_MS = 100
+REAP_MS = 10_000  # a finished training process gets this long to exit by itself
 
 
 def available_devices() -> list[tuple[str, str]]:
@@ -70,6 +71,9 @@ class TrainingWidget(QWidget):
         self._started_at = 0.0
         self._total = 0
         self._preview_at = None
+        self._predictions: set = set()  # Run model workers still going
+        self._exiting: list = []  # finished training processes not yet gone
+        self._closed = False  # set by shutdown(): the viewer is closing
         self._close_watcher = CloseWatcher(self.shutdown)
         self._watched_window = None
         self._timer = QTimer(self)
@@ -91,7 +95,9 @@ class TrainingWidget(QWidget):
         from ..methods import METHODS
 
         self.method = QComboBox()
-        self.method.addItems(list(METHODS))
+        self.method.addItems(list(METHODS))  # every method the core registers, none special-cased
+        for i, name in enumerate(METHODS):
+            self.method.setItemData(i, METHODS[name].description, Qt.ToolTipRole)
         self.preset = QComboBox()
         self.preset.addItems(["quick", "paper"])
         self.steps = _spin(1, 1_000_000, 300)
@@ -334,8 +340,8 @@ class TrainingWidget(QWidget):
     def _end(self, event) -> None:
         self._timer.stop()
         job, self.job = self.job, None
-        job.join(10)
-        job.kill()  # never leaves a process behind; GPU memory goes back with it
+        self._exiting.append(job)
+        self._reap()
         if isinstance(event, Failed):
             show_error(f"Training failed: {event.message}")
             self.status.setText(f"failed: {event.message}")
@@ -345,6 +351,7 @@ class TrainingWidget(QWidget):
             best = f", best validation Dice {event.best_dice:.3f}" if event.best_dice is not None else ""
             self.status.setText(f"{event.reason} at step {event.step}{best}")
             show_info(f"Training {event.reason}; run saved in {event.run_dir}")
+            self.run_model()  # the trained model's layers for the image on screen, without a click
         self._refresh()
         self.finished.emit(event)
 
@@ -354,6 +361,7 @@ class TrainingWidget(QWidget):
 
         Runs in a worker thread; returns the worker (tests wait on it)."""
         from ..inference import TrainedModel
+        from ..training.trainer import resolve_device
 
         ann = self.annotation
         run_dir = Path(run_dir) if run_dir else self.last_run
@@ -366,10 +374,12 @@ class TrainingWidget(QWidget):
 
         @thread_worker
         def predict():
-            model = TrainedModel.load(run_dir, device="cpu" if self.device.currentData() == "auto" else self.device.currentData())
+            model = TrainedModel.load(run_dir, device=str(resolve_device(self.device.currentData())))
             return model.info, model.predict_volume(im.volume.data, axis=im.axis, lesion_samples=lesion_samples)
 
         def done(result):
+            if self._closed:  # the viewer is going away: no new layers
+                return
             info, outputs = result
             show_outputs(self.viewer, im.name, image_layers[0], outputs, threshold)
             self.model_label.setText(describe_model(info, Path(run_dir)))
@@ -380,8 +390,15 @@ class TrainingWidget(QWidget):
         worker = predict()
         worker.returned.connect(done)
         worker.errored.connect(failed)
+        self._predictions.add(worker)
+        worker.finished.connect(lambda: self._predictions.discard(worker))
         worker.start()
         return worker
+
+    @property
+    def prediction_pending(self) -> bool:
+        """True while a Run model prediction is computing or its layers are not written yet."""
+        return bool(self._predictions)
 
     # ------------------------------------------------------------- models
     def load_model(self, run_dir: str | Path) -> bool:
@@ -530,8 +547,23 @@ class TrainingWidget(QWidget):
         super().showEvent(event)
         self._watched_window = watch_window_close(self, self._close_watcher, self._watched_window)
 
+    def _reap(self, waited_ms: int = 0) -> None:
+        """Let finished training processes exit without blocking the viewer; kill any still there after 10 s.
+        Never leaves a process behind; GPU memory goes back with it."""
+        for job in list(self._exiting):
+            if not job.alive or waited_ms >= REAP_MS:
+                job.kill()
+                self._exiting.remove(job)
+        if self._exiting:
+            QTimer.singleShot(100, lambda: self._reap(waited_ms + 100))
+
     def shutdown(self, timeout: float = 30.0) -> None:
         """Stop a running job cleanly (it checkpoints), waiting up to ``timeout`` s."""
+        self._closed = True
+        for job in self._exiting:
+            job.join(5)
+            job.kill()
+        self._exiting.clear()
         if self.job is not None:
             self.job.stop()
             self.job.join(timeout)

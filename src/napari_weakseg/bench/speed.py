@@ -1,0 +1,193 @@
+"""The speed suite: training throughput per method, achieved FLOP/s against the machine's own
+matmul FLOP/s (measured in the same run), peak memory, inference time per slice and per
+240x240x155 volume, and (``gui_speed.py``) the viewer while it trains.
+
+Every training run here is a real ``weakseg train`` process on the demo phantom study;
+throughput comes from the run's own ``metrics.jsonl`` (steps and wall time).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import InputError, WeaksegError
+from ..methods import METHODS
+
+
+@dataclass
+class SpeedProfile:
+    steps: int  # training steps per method (throughput)
+    volume: tuple[int, int, int]  # (Z, Y, X) of the inference volume
+    channels: int
+    gui_steps: int | None  # steps of the GUI run (None: the dock's default)
+    repeats: int  # headless / GUI pairs, interleaved; medians reported
+
+
+PROFILES = {
+    "cpu": SpeedProfile(steps=60, volume=(155, 240, 240), channels=2, gui_steps=None, repeats=2),
+    "gpu": SpeedProfile(steps=200, volume=(155, 240, 240), channels=2, gui_steps=None, repeats=2),
+}
+WARMUP_STEPS = 5  # left out of throughput figures (allocations, first-call overheads)
+
+
+def run_speed_suite(out: Path, profile: "str | SpeedProfile" = "cpu", methods: tuple[str, ...] | None = None, device: str = "auto",
+                    gui: bool = True, steps: int | None = None, log=print, work: Path | None = None) -> dict:
+    from ..demo import build_demo_study
+    from ..study.folder import check_new_folder
+    from ..training.trainer import resolve_device
+    from .hardware import machine_description, matmul_flops_per_s
+
+    if isinstance(profile, SpeedProfile):  # a custom profile (tests, experiments)
+        prof, profile = profile, "custom"
+    elif profile in PROFILES:
+        prof = PROFILES[profile]
+    else:
+        raise InputError(f"unknown profile {profile!r}; use cpu or gpu")
+    if gui and sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise InputError("no display for the measurements in napari: run under `xvfb-run -a`, or pass --no-gui")
+    methods = tuple(methods or METHODS)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise InputError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    steps = steps or prof.steps
+    dev = resolve_device(device)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(work) if work else out / "work"
+    study = work / "study"
+    if not (study / "study.json").is_file():
+        check_new_folder(study)
+        build_demo_study(study)
+    results = {"suite": "speed", "profile": profile, "steps": steps, "methods": list(methods),
+               "machine": machine_description(dev), "matmul_flops_per_s": matmul_flops_per_s(dev),
+               "command": " ".join(["weakseg", *sys.argv[1:]]) if sys.argv and "weakseg" in sys.argv[0] else None,
+               "study": "demo phantom (2 channels, 32x96x96, 3 annotated slices), quick preset",
+               "training": {}, "inference": {}}
+    for method in methods:
+        log(f"[speed] training {method} ({steps} steps)")
+        run = train_headless(study, work / "runs" / f"{method}-headless", {"method": method, "steps": steps,
+                                                                           "device": str(dev), "val_fraction": 0.0})
+        run["step_flops"] = step_flops(study, method, str(dev))
+        run["achieved_flops_per_s"] = run["step_flops"] * run["steps_per_s"]
+        results["training"][method] = run
+        log(f"[speed] inference {method} on a {prof.channels}x{'x'.join(map(str, prof.volume))} volume")
+        results["inference"][method] = time_inference(run["run_dir"], prof.volume, prof.channels, str(dev))
+        _save(results, out)
+    if gui:
+        from .gui_speed import measure_gui_vs_headless
+
+        results["gui"] = measure_gui_vs_headless(study, work / "gui", prof.gui_steps, prof.repeats, log=log)
+    else:
+        results["gui"] = {"skipped": "--no-gui was given"}
+    _save(results, out)
+    from .speed_report import write_speed_report
+
+    write_speed_report(results, out)
+    return results
+
+
+def _save(results: dict, out: Path) -> None:
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+
+
+def train_config_args(config: dict) -> list[str]:
+    """``weakseg train`` arguments for a TrainConfig-like dict (method, preset, steps, device, seed, val_fraction, overrides)."""
+    args = ["--method", config["method"], "--preset", config.get("preset", "quick"), "--steps", str(config["steps"]),
+            "--device", config.get("device", "auto"), "--seed", str(config.get("seed", 0)),
+            "--val-fraction", str(config.get("val_fraction", 0.2))]
+    return args
+
+
+def train_headless(study: Path, run_dir: Path, config: dict) -> dict:
+    """Run ``weakseg train`` as its own process (exactly what a user runs) and read its figures back."""
+    import shutil
+
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "napari_weakseg.cli", "train", str(study), "--out", str(run_dir), *train_config_args(config)]
+    if config.get("overrides"):
+        cfg_file = run_dir.parent / f"{run_dir.name}-config.json"
+        cfg_file.write_text(json.dumps(config["overrides"]))
+        cmd += ["--config", str(cfg_file)]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)  # the child's own peak memory, not the whole process tree's
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    stderr = proc.stderr.read()
+    if proc.returncode != 0:
+        raise WeaksegError(f"weakseg train {config['method']} failed: {stderr.strip().splitlines()[-1] if stderr.strip() else proc.returncode}")
+    run = throughput_from_metrics(run_dir / "metrics.jsonl")
+    run.update(wall_s=wall, peak_rss_mb=usage.ru_maxrss / 1024, run_dir=str(run_dir), command=" ".join(["weakseg", *cmd[3:]]))
+    return run
+
+
+def throughput_from_metrics(metrics_file: Path) -> dict:
+    """Steps/s and slice pairs/s of a run, from its progress events (warm-up steps left out)."""
+    progress, started, finished = [], None, None
+    for line in Path(metrics_file).read_text().splitlines():
+        e = json.loads(line)
+        if e["event"] == "progress":
+            progress.append(e)
+        elif e["event"] == "started":
+            started = e
+        elif e["event"] == "finished":
+            finished = e
+    if len(progress) <= WARMUP_STEPS + 1:
+        raise WeaksegError(f"{metrics_file}: too few steps ({len(progress)}) to measure throughput")
+    info = json.loads((Path(metrics_file).parent / "run.json").read_text())
+    batch = info["method_config"]["batch_size"]
+    first, last = progress[WARMUP_STEPS], progress[-1]
+    steps_per_s = (last["step"] - first["step"]) / max(last["elapsed_s"] - first["elapsed_s"], 1e-9)
+    return {"steps": last["step"], "batch_size": batch, "steps_per_s": steps_per_s, "pairs_per_s": steps_per_s * batch,
+            "device": started["device"] if started else None,
+            "peak_memory_mb": finished.get("peak_memory_mb") if finished else None}
+
+
+def step_flops(study: Path, method: str, device: str) -> int:
+    """FLOPs of one training step of ``method`` (quick preset) on a real batch of the study."""
+    from ..data.slices import PairSampler
+    from ..study import load_study
+    from ..training.trainer import Trainer, TrainConfig
+    from .hardware import training_step_flops
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(load_study(study), tmp, TrainConfig(method=method, steps=1, device=device, val_fraction=0.0))
+        mc = trainer.method_config
+        sampler = PairSampler(trainer.train_set, mc.batch_size, mc.annotated_per_batch, trainer.method_cls.sampling, seed=0)
+        batch = trainer.sample_batch(sampler, torch.Generator().manual_seed(0))
+        from ..methods import build_method
+
+        return training_step_flops(build_method(method, mc).to(trainer.device).train(), batch)
+
+
+def time_inference(run_dir: str | Path, shape: tuple[int, int, int], channels: int, device: str, repeats: int = 3) -> dict:
+    """Seconds to predict a whole (channels, Z, Y, X) volume (median of ``repeats``) and one slice."""
+    from ..inference import TrainedModel
+
+    model = TrainedModel.load(run_dir, which="last", device=device)
+    vol = np.random.default_rng(0).normal(size=(channels, *shape)).astype(np.float32)
+    model.predict_volume(vol[:, :4])  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        model.predict_volume(vol)
+        times.append(time.perf_counter() - t)
+    one = []
+    for i in range(10):
+        t = time.perf_counter()
+        model.predict_volume(vol[:, i : i + 1])
+        one.append(time.perf_counter() - t)
+    return {"volume_shape": [channels, *shape], "volume_s": statistics.median(times), "volume_s_all": times,
+            "slice_s": statistics.median(one), "slice_s_in_volume": statistics.median(times) / shape[0]}

@@ -1,0 +1,69 @@
+"""The speed suite and its event-loop probe: real training processes, a real viewer."""
+
+import json
+import time
+
+import pytest
+
+from napari_weakseg.bench.speed import SpeedProfile, run_speed_suite, throughput_from_metrics
+from napari_weakseg.demo import build_demo_study
+from napari_weakseg.errors import InputError
+
+TINY = SpeedProfile(steps=8, volume=(4, 32, 32), channels=2, gui_steps=8, repeats=1)
+
+
+def test_probe_sees_a_blocked_event_loop(make_napari_viewer, qtbot):
+    from qtpy.QtCore import QTimer
+
+    from napari_weakseg.widgets.latency_probe import EventLoopProbe
+
+    make_napari_viewer()
+    probe = EventLoopProbe(interval_ms=10)
+    probe.start()
+    probe.label = "calm"
+    qtbot.wait(200)
+    probe.label = "blocked"
+    QTimer.singleShot(20, lambda: time.sleep(0.25))  # the event loop is stuck for 250 ms
+    qtbot.wait(400)
+    probe.stop()
+    calm, blocked = probe.summary("calm"), probe.summary("blocked")
+    assert calm["n"] > 5 and blocked["n"] > 5
+    assert blocked["max_ms"] >= 200 and calm["max_ms"] < 200
+    assert probe.summary()["n"] == calm["n"] + blocked["n"]
+
+
+def test_speed_suite_headless(tmp_path):
+    results = run_speed_suite(tmp_path / "out", TINY, methods=("seg-only", "genseg"), gui=False, log=lambda m: None)
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert saved["training"].keys() == {"seg-only", "genseg"}
+    for m in ("seg-only", "genseg"):
+        t, i = saved["training"][m], saved["inference"][m]
+        assert t["steps"] == 8 and t["pairs_per_s"] > 0 and t["peak_rss_mb"] > 50
+        assert 0 < t["achieved_flops_per_s"] < 10 * saved["matmul_flops_per_s"]
+        assert i["volume_shape"] == [2, 4, 32, 32] and i["volume_s"] > 0 and i["slice_s"] > 0
+    assert saved["training"]["genseg"]["step_flops"] > saved["training"]["seg-only"]["step_flops"]  # more networks, more work
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "seg-only" in report and "Not measured: --no-gui was given" in report
+    assert results["gui"] == {"skipped": "--no-gui was given"}
+
+
+def test_speed_suite_refuses_unknown_methods_and_missing_display(tmp_path, monkeypatch):
+    with pytest.raises(InputError, match="unknown method"):
+        run_speed_suite(tmp_path / "out", TINY, methods=("nope",), gui=False)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(InputError, match="xvfb-run"):
+        run_speed_suite(tmp_path / "out", TINY, gui=True)
+
+
+def test_gui_run_measures_latency_throughput_and_dice(tmp_path, qapp):
+    from napari_weakseg.bench.gui_speed import measure_gui_run
+
+    study = build_demo_study(tmp_path / "study")
+    run = measure_gui_run(study, steps=8, method="seg-only")
+    assert run["config"]["method"] == "seg-only" and run["steps"] == 8
+    assert run["latency"]["training"]["n"] > 10 and run["latency"]["idle"]["n"] > 10
+    assert run["latency"]["showing results"]["n"] >= 1
+    assert run["pairs_per_s"] > 0 and 0 <= run["dice"] <= 1
+    assert run["click_to_segmentation_s"] >= run["train_s"] > 0
+    assert throughput_from_metrics(f"{run['run_dir']}/metrics.jsonl")["steps"] == 8
