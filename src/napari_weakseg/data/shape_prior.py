@@ -104,3 +104,15 @@ def load_masks(path: str | os.PathLike, size: tuple[int, int], fill_holes: bool 
     if not masks:
         raise InputError(f"{path}: no non-empty masks")
     return torch.cat(masks)
+
+
+def mask_grid(masks: torch.Tensor, cols: int = 4, gap: int = 1) -> np.ndarray:
+    """Masks (N, 1, H, W) -> one uint8 image (rows * (H + gap) - gap, cols * (W + gap) - gap), 255 inside a
+    mask, 0 outside, 64 in the gaps: a contact sheet of samples for previews."""
+    n, _, h, w = masks.shape
+    rows = max(1, -(-n // cols))
+    out = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), 64, np.uint8)
+    for i, m in enumerate(masks[:, 0].numpy()):
+        r, c = divmod(i, cols)
+        out[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = np.where(m > 0, 255, 0)
+    return out

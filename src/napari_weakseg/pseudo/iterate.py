@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..data.augment import augment as augment_batch
+from ..errors import InputError
 from ..losses.segmentation import dice_loss, noise_weighted_dice_loss
 
 
@@ -75,14 +76,37 @@ def pooled_dice(pred: torch.Tensor, truth: torch.Tensor) -> float:
     return 1.0 if total == 0 else 2 * float((pred * truth).sum()) / total
 
 
+def constrain_kept(kept: torch.Tensor, fixed: torch.Tensor | None = None, excluded: torch.Tensor | None = None) -> torch.Tensor:
+    """The rows a round trains on (ascending): ``kept`` plus the ``fixed`` rows (real annotations), minus
+    the ``excluded`` ones (rejected by the user). Refuses to leave none."""
+    rows = set(kept.tolist()) | (set(fixed.tolist()) if fixed is not None else set())
+    rows -= set(excluded.tolist()) if excluded is not None else set()
+    if not rows:
+        raise InputError("no pseudo label left to train on: every kept one was rejected")
+    return torch.tensor(sorted(rows), dtype=torch.long)
+
+
+def _with_fixed(labels: torch.Tensor, fixed: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    if fixed is None or not len(fixed[0]):
+        return labels
+    labels = labels.clone()
+    labels[fixed[0]] = fixed[1].to(labels)
+    return labels
+
+
 def iterate_pseudo_labels(make_net: Callable[[], nn.Module], images: torch.Tensor, labels: torch.Tensor, rounds: int, steps: int,
                           kept: torch.Tensor | None = None, reselect: Callable[[torch.Tensor], torch.Tensor] | None = None,
                           val: tuple[torch.Tensor, torch.Tensor] | None = None, weighted: bool = True, batch_size: int = 8,
                           lr: float = 1e-3, augment: bool = True, threshold: float = 0.5, seed: int = 0,
-                          log: Callable[[str], None] | None = None) -> IterationResult:
+                          log: Callable[[str], None] | None = None, fixed: tuple[torch.Tensor, torch.Tensor] | None = None,
+                          excluded: torch.Tensor | None = None) -> IterationResult:
     """images (N, C, H, W), pseudo labels (N, 1, H, W) 0/1; ``kept``: rows to train on first (default all);
-    ``reselect(labels) -> kept rows`` picks the rows of each round's new labels; ``val``: (images, masks)."""
-    kept = torch.arange(len(images)) if kept is None else kept
+    ``reselect(labels) -> kept rows`` picks the rows of each round's new labels; ``val``: (images, masks).
+    ``fixed``: (rows (F,), masks (F, 1, H, W)) real annotations, trained on in every round with these masks;
+    ``excluded``: rows never trained on (the user's review decisions, ``pseudo/review.py``)."""
+    fixed_rows = fixed[0] if fixed is not None else None
+    labels = _with_fixed(labels, fixed)
+    kept = constrain_kept(torch.arange(len(images)) if kept is None else kept, fixed_rows, excluded)
     result = IterationResult(None, labels)
     best = None
     for k in range(1, rounds + 1):
@@ -96,7 +120,8 @@ def iterate_pseudo_labels(make_net: Callable[[], nn.Module], images: torch.Tenso
         if val is not None and best is not None and dice <= best:
             break
         best = dice
+        new = _with_fixed(new, fixed)
         result.network, result.labels, result.best_round = net, new, k
         labels = new
-        kept = reselect(new) if reselect is not None else torch.arange(len(images))
+        kept = constrain_kept(reselect(new) if reselect is not None else torch.arange(len(images)), fixed_rows, excluded)
     return result

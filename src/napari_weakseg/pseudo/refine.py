@@ -14,12 +14,14 @@ from .selection import Selection, score_pseudo_labels, select
 
 
 def refine(method, images: torch.Tensor, val: tuple[torch.Tensor, torch.Tensor] | None = None, seed: int = 0,
-           log: Callable[[str], None] | None = None) -> tuple[Selection | None, IterationResult]:
+           log: Callable[[str], None] | None = None, fixed: tuple[torch.Tensor, torch.Tensor] | None = None,
+           excluded: torch.Tensor | None = None) -> tuple[Selection | None, IterationResult]:
     """A trained ``pseudo-label`` method and its training images (N, C, H, W) -> (selection, rounds).
 
     Pseudo labels are G_A's outputs thresholded at ``cfg.threshold``; with ``selection`` on, the rounds
     train on the kept slices and every round re-selects among its new labels with D_B / D_VAE. On success
-    the best round's network becomes ``method.segmenter`` and ``predict`` uses it.
+    the best round's network becomes ``method.segmenter`` and ``predict`` uses it. The user's review:
+    ``fixed`` (rows, masks (F, 1, H, W)) are real annotations, always trained on; ``excluded`` rows never.
     """
     pl, cfg = method.pl, method.cfg
     was_ready = bool(method.segmenter_ready)
@@ -40,7 +42,7 @@ def refine(method, images: torch.Tensor, val: tuple[torch.Tensor, torch.Tensor] 
     result = iterate_pseudo_labels(lambda: method.new_segmenter().to(device), images, labels, pl.rounds, pl.round_steps,
                                    kept=None if selection is None else selection.kept, reselect=reselect, val=val,
                                    weighted=pl.weighted_dice, batch_size=cfg.batch_size, lr=cfg.lr, augment=cfg.augment,
-                                   threshold=cfg.threshold, seed=seed, log=log)
+                                   threshold=cfg.threshold, seed=seed, log=log, fixed=fixed, excluded=excluded)
     if result.network is not None:
         method.segmenter.load_state_dict(result.network.state_dict())
         method.segmenter_ready.fill_(True)
@@ -57,22 +59,29 @@ def _scores_of(method, labels: torch.Tensor, batch: int = 16) -> dict[str, torch
 def refine_run(run_dir: str | Path, study, which: str = "best", device: str = "cpu", seed: int = 0,
                log: Callable[[str], None] | None = None) -> tuple[Path, IterationResult]:
     """Refine a ``pseudo-label`` run on its study's presence slices; annotated ones (if any) validate the
-    rounds. Writes RUN_DIR/refined.pt (all weights, the segmenter included): ``predict --which refined``."""
+    rounds, except those the user accepted or edited in the review (RUN_DIR/review.json), which are trained
+    on as real annotations; slices rejected there are never trained on. Writes RUN_DIR/refined.pt (all
+    weights, the segmenter included): ``predict --which refined``."""
     from ..data.slices import study_slices
     from ..inference import TrainedModel
     from ..training.checkpoint import save_tensors
+    from .review import Decisions, round_rows
 
     model = TrainedModel.load(run_dir, which=which, device=device)
     if model.info.get("method") != "pseudo-label":
         raise InputError(f"{run_dir}: a {model.info.get('method')} run; refining needs a pseudo-label run")
     mc = model.config
     slices = study_slices(study, model.normaliser, mc.input_size, 2**mc.net.depth)
-    images = slices.images[slices.presence]
-    if not len(images):
+    presence = slices.subset(torch.nonzero(slices.presence).flatten())
+    if not len(presence):
         raise InputError("the study has no presence slices")
-    annotated = slices.presence & slices.annotated
-    val = (slices.images[annotated], slices.masks[annotated]) if bool(annotated.any()) else None
-    _, result = refine(model.method, images, val, seed, log)
+    fixed, excluded = round_rows(presence, study, Decisions.load(run_dir))
+    validate = presence.annotated.clone()
+    validate[fixed] = False
+    val = (presence.images[validate], presence.masks[validate]) if bool(validate.any()) else None
+    if log and (len(fixed) or len(excluded)):
+        log(f"review: {len(fixed)} accepted or edited slice(s) as annotations, {len(excluded)} rejected")
+    _, result = refine(model.method, presence.images, val, seed, log, (fixed, presence.masks[fixed]), excluded)
     path = save_tensors(Path(run_dir) / "refined.pt", {"model": model.method.state_dict(), "best_round": result.best_round,
                                                        "val_dice": [r.val_dice for r in result.history]})
     return path, result
