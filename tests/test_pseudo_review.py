@@ -18,6 +18,7 @@ from napari_weakseg.pseudo.review import (ACCEPTED, DROPPED, EDITED, KEPT, REJEC
                                           round_rows, score_names)
 from napari_weakseg.pseudo.selection import select
 from napari_weakseg.study import Study, Tag
+from napari_weakseg.widgets.output_layers import PSEUDO
 
 
 def small_study() -> Study:
@@ -124,3 +125,172 @@ def test_mask_grid_lays_out_samples():
     grid = mask_grid(masks, cols=3)
     assert grid.shape == (2 * 9 - 1, 3 * 11 - 1) and grid.dtype == np.uint8
     assert np.array_equal(grid[:8, :10] == 255, masks[0, 0].numpy() > 0)
+
+
+# --- the dock in a real viewer ------------------------------------------------------------
+TINY = {"input_size": 32, "batch_size": 2, "annotated_per_batch": 1, "disc_base": 4, "augment": False,
+        "net": {"base": 4, "depth": 2, "max_channels": 8}}
+FAST = {"vae_steps": 10, "vae_base": 4, "vae_batch": 8, "aux_count": 32, "res_blocks": 1, "rounds": 1, "round_steps": 3}
+REVIEW = "Review pseudo labels"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A demo study and a tiny pseudo-label run on it, trained once (headless) for the module."""
+    from napari_weakseg.demo import build_demo_study
+    from napari_weakseg.study import load_study
+    from napari_weakseg.training.trainer import TrainConfig, Trainer
+
+    base = tmp_path_factory.mktemp("trained")
+    folder = build_demo_study(base / "study")
+    cfg = TrainConfig(method="pseudo-label", steps=2, device="cpu", val_fraction=0.0, overrides={**TINY, "pseudo_label": FAST})
+    Trainer(load_study(folder), base / "run", cfg).run()
+    return folder, base / "run"
+
+
+@pytest.fixture
+def docks(make_napari_viewer, trained, tmp_path, monkeypatch):
+    """Tagging, training and review docks on a copy of the trained study and run."""
+    import shutil
+
+    import napari_weakseg.widgets.pseudo_review_widget as rw
+    from napari_weakseg.demo import ANNOTATION_WIDGET, PLUGIN
+
+    errors = []
+    monkeypatch.setattr(rw, "show_error", errors.append)
+    folder, run = shutil.copytree(trained[0], tmp_path / "study"), shutil.copytree(trained[1], tmp_path / "run")
+    viewer = make_napari_viewer()
+    _, ann = viewer.window.add_plugin_dock_widget(PLUGIN, ANNOTATION_WIDGET)
+    _, train = viewer.window.add_plugin_dock_widget(PLUGIN, "Train and inspect")
+    _, review = viewer.window.add_plugin_dock_widget(PLUGIN, REVIEW)
+    ann.open_study(folder)
+    review.device = "cpu"
+    train.load_model(run)
+    yield viewer, ann, train, review, errors
+    train.shutdown()
+
+
+def _wait(qtbot, review, what: str, timeout: int = 60_000) -> None:
+    with qtbot.waitSignal(review.finished, timeout=timeout, check_params_cb=lambda w: w == what):
+        pass
+
+
+def _reviewed(qtbot, docks):
+    viewer, ann, train, review, errors = docks
+    assert review.start_review() is not None
+    _wait(qtbot, review, "review")
+    assert not errors, errors
+    return review.review["phantom"]
+
+
+def test_layer_and_list_show_the_selection_worst_first(qtbot, docks):
+    viewer, ann, train, review, errors = docks
+    rev = _reviewed(qtbot, docks)
+    layer = viewer.layers[f"phantom {PSEUDO}"]
+    assert layer.data.shape == ann.image.mask.shape and np.array_equal(layer.data, rev.layer_data())
+    for row, s in enumerate(rev.slices):  # 1 = kept by the selection, 2 = dropped
+        values = set(np.unique(layer.data[s]).tolist()) - {0}
+        assert values <= {KEPT if rev.kept[row] else DROPPED}
+    assert 0 < rev.kept.sum() < len(rev.slices)
+    assert layer.metadata["pseudo_label_review"]["score_disc"] == pytest.approx(rev.scores["score_disc"].tolist())
+    assert [review.sort_by.itemText(i) for i in range(review.sort_by.count())] == ["disc", "vae", "mean"]
+    for which in ("disc", "vae", "mean"):
+        review.sort_by.setCurrentText(which)
+        slices = review.ordered_slices()
+        rows = rev.rows(slices)
+        score = {"disc": rev.scores["score_disc"], "vae": rev.scores["score_vae"],
+                 "mean": (rev.scores["score_disc"] + rev.scores["score_vae"]) / 2}[which][rows]
+        assert np.all(np.diff(score) >= 0) and len(slices) == len(rev.slices)  # worst first
+        assert [int(review.table.item(i, 0).text()) for i in range(review.table.rowCount())] == slices
+    review.table.selectRow(2)
+    assert ann.current_slice() == review.ordered_slices()[2]
+
+
+def test_accept_reject_and_edit_change_the_study_and_the_next_round(qtbot, docks):
+    from napari_weakseg.study import load_study
+
+    viewer, ann, train, review, errors = docks
+    rev = _reviewed(qtbot, docks)
+    im = ann.image
+    worst, second, third = review.ordered_slices()[:3]
+    before = im.mask[worst].copy()
+    review.select_slices([worst])
+    assert review.accept() == [worst]  # accept: the pseudo label becomes the annotation
+    assert np.array_equal(im.mask[worst] > 0, rev.masks([worst])[0] > 0)
+    assert review.decisions.get("phantom", worst) == ACCEPTED
+    assert review.table.item(0, 2).text() == ACCEPTED
+    ann.undo()  # the tagging dock's undo takes it back
+    assert np.array_equal(im.mask[worst], before)
+    assert review.accept([worst]) == [worst]
+
+    review.select_slices([second])
+    assert review.decide(REJECTED) == [second]  # reject: out of the next round
+    assert Decisions.load(review.run_dir).slices("phantom", REJECTED) == [second]
+
+    assert review.edit(third)  # edit: pre-filled with the pseudo label, brush on the mask layer at that slice
+    assert ann.current_slice() == third and viewer.layers.selection.active.name == ann.mask_layer.name  # (a proxy in the dock)
+    assert ann.mask_layer.mode == "paint"
+    assert np.array_equal(im.mask[third] > 0, rev.masks([third])[0] > 0)
+    with ann.mask_layer.block_history():  # the user's correction
+        ann.mask_layer.paint((third, 40, 40), 1)
+    qtbot.wait(50)
+    edited = im.mask[third].copy()
+    assert edited[40, 40] and im.annotated()[third] and review.decisions.get("phantom", third) == EDITED
+
+    assert ann.save_now()
+    study = load_study(ann.study.folder)
+    assert np.array_equal(study.images[0].mask[third], edited)
+    normaliser = Normaliser.fit(study)
+    slices = study_slices(study, normaliser, 32, 4)
+    presence = slices.subset(torch.nonzero(slices.presence).flatten())
+    fixed, excluded = round_rows(presence, study, Decisions.load(review.run_dir))
+    assert sorted(presence.source[r][1] for r in fixed) == sorted(s for s in (worst, third) if im.annotated()[s])
+    assert [presence.source[r][1] for r in excluded] == [second]
+
+
+def test_refine_in_the_background_updates_the_layer(qtbot, docks):
+    viewer, ann, train, review, errors = docks
+    rev = _reviewed(qtbot, docks)
+    review.decide(REJECTED, [review.ordered_slices()[0]])
+    with qtbot.waitSignals([(review.finished, "refine"), (review.finished, "review")], timeout=120_000,
+                           check_params_cbs=[lambda w: w == "refine", lambda w: w == "review"]):
+        assert review.start_refine() is not None
+        assert review.busy and not review.refine_btn.isEnabled()
+    assert not errors, errors
+    assert (review.run_dir / "refined.pt").is_file() and review.which == "refined"
+    assert "round" in review.status.text() or "keeps" in review.status.text()
+    new = review.review["phantom"]
+    assert new is not rev and np.array_equal(viewer.layers[f"phantom {PSEUDO}"].data, new.layer_data())
+    assert not (np.array_equal(new.labels, rev.labels) and np.array_equal(new.scores["score_disc"], rev.scores["score_disc"]))
+
+
+def test_shape_form_previews_its_ranges_and_feeds_training(qtbot, docks):
+    viewer, ann, train, review, errors = docks
+    form = review.shape_form
+    form.ranges["ellipse_size_mm"][0].setValue(10)
+    form.ranges["ellipse_size_mm"][1].setValue(20)
+    small = review.preview_shapes()
+    form.ranges["ellipse_size_mm"][1].setValue(80)
+    form.ranges["ellipse_size_mm"][0].setValue(60)
+    large = review.preview_shapes()
+    assert small.shape == large.shape == (16, 1, 64, 64) and form.preview.pixmap() is not None
+    assert float(large.sum(dim=(1, 2, 3)).mean()) > 3 * float(small.sum(dim=(1, 2, 3)).mean())
+    options = train.train_config()["overrides"]["pseudo_label"]
+    assert options["ellipse_size_mm"] == [60, 80] and options["ellipse_aspect"] == [0.5, 1.0]
+    form.ranges["ellipse_aspect"][0].setValue(0.9)
+    form.ranges["ellipse_aspect"][1].setValue(0.1)  # low above high: refused, nothing sampled
+    assert review.preview_shapes() is None and errors and "aspect" in errors[-1]
+    form.setChecked(False)  # unchecked: training uses the method's own options
+    assert "pseudo_label" not in train.train_config()["overrides"]
+
+
+def test_a_model_without_scores_is_refused(qtbot, docks, tmp_path):
+    from napari_weakseg.study import load_study
+    from napari_weakseg.training.trainer import TrainConfig, Trainer
+
+    viewer, ann, train, review, errors = docks
+    cfg = TrainConfig(method="seg-only", steps=1, device="cpu", val_fraction=0.0, overrides=TINY)
+    Trainer(load_study(ann.study.folder), tmp_path / "seg", cfg).run()
+    assert review.start_review(tmp_path / "seg") is not None
+    _wait(qtbot, review, "review")
+    assert errors and "quality scores" in errors[-1] and review.review is None

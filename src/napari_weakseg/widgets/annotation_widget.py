@@ -394,6 +394,26 @@ class AnnotationWidget(QWidget):
             s = self.current_slice()
             self._guard(lambda: self.study.confirm_empty(self.current, s, not im.confirmed_empty[s]))
 
+    def accept_masks(self, slices, masks: np.ndarray) -> list[int]:
+        """Take ``masks`` (len(slices), H, W; > 0 is lesion) as the annotation of ``slices`` of the current
+        image (the docks' "accept as annotation"); Undo tag takes it back. Returns the accepted slices."""
+        self._process_paint()
+        im = self.image
+        if im is None:
+            show_error("No study: create or open one first")
+            return []
+        slices = [int(s) for s in slices]
+
+        def accept() -> bool:
+            self.study.accept_masks(self.current, slices, (np.asarray(masks) > 0).astype(im.mask.dtype))
+            return True
+
+        if not self._guard(accept):
+            return []
+        self.mask_layer.refresh()
+        show_info(f"Accepted {len(slices)} slice(s) as annotation: {', '.join(map(str, sorted(slices)))}")
+        return sorted(slices)
+
     def undo(self) -> None:
         self._process_paint()
         if self.study is not None and not self.study.undo():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 HEALTHY, RESIDUAL, PROB, SEG, LESION = "healthy", "residual", "segmentation probability", "segmentation", "synthetic lesion"
+PSEUDO = "pseudo labels"
+PSEUDO_COLOURS = {None: "transparent", 0: "transparent", 1: "limegreen", 2: "orangered"}  # 1 kept, 2 dropped (pseudo/review.py)
 
 
 def layer_name(image_name: str, what: str) -> str:
@@ -41,6 +43,21 @@ def show_outputs(viewer, image_name: str, source_layer, outputs: dict[str, np.nd
     else:
         layers[SEG] = viewer.add_labels(seg, name=name, opacity=0.5, **meta)
     return layers
+
+
+def show_pseudo_labels(viewer, image_name: str, source_layer, data: np.ndarray, review: dict):
+    """Create or update the pseudo labels layer of one image: data (Z, Y, X) with 1 = a pseudo label the
+    selection kept (green), 2 = dropped (red); ``review`` (per-slice scores) goes to its metadata."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    name = layer_name(image_name, PSEUDO)
+    metadata = {**source_layer.metadata, "pseudo_label_review": review}
+    if name in viewer.layers:
+        layer = viewer.layers[name]
+        layer.data, layer.metadata = data, metadata
+        return layer
+    return viewer.add_labels(data, name=name, opacity=0.5, scale=source_layer.scale, translate=source_layer.translate,
+                             metadata=metadata, colormap=DirectLabelColormap(color_dict=PSEUDO_COLOURS))
 
 
 def update_threshold(viewer, image_name: str, threshold: float) -> None:

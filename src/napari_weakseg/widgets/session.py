@@ -8,12 +8,17 @@ from psygnal import Signal
 
 
 class Session:
-    """Per-viewer shared state. ``study_changed`` fires when a study is created or opened."""
+    """Per-viewer shared state. ``study_changed`` fires when a study is created or opened.
+
+    method_options: method-config overrides other docks contribute to training (e.g. the shape prior's
+    ranges as {"pseudo_label": {...}}); methods that do not read an option ignore it."""
 
     study_changed = Signal()
 
     def __init__(self):
         self._annotation = None
+        self._training = None
+        self.method_options: dict = {}
 
     @property
     def annotation(self):
@@ -23,6 +28,15 @@ class Session:
     @annotation.setter
     def annotation(self, widget) -> None:
         self._annotation = weakref.ref(widget) if widget is not None else None
+
+    @property
+    def training(self):
+        """The training dock (a TrainingWidget), or None."""
+        return self._training() if self._training is not None else None
+
+    @training.setter
+    def training(self, widget) -> None:
+        self._training = weakref.ref(widget) if widget is not None else None
 
 
 _sessions: "weakref.WeakKeyDictionary[object, Session]" = weakref.WeakKeyDictionary()

@@ -17,7 +17,6 @@ from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -26,7 +25,6 @@ from qtpy.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSlider,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -37,6 +35,7 @@ from .annotation_widget import CloseWatcher, watch_window_close
 from .loss_plot import LossPlot
 from .output_layers import PROB, SEG, show_outputs, update_slice, update_threshold
 from .session import session_for
+from .spin_boxes import dspin, spin
 
 POLL_MS = 100
 REAP_MS = 10_000  # a finished training process gets this long to exit by itself
@@ -63,6 +62,7 @@ class TrainingWidget(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.session = session_for(napari_viewer)
+        self.session.training = self
         self.job = None
         self.run_dir: Path | None = None
         self.last_run: Path | None = None
@@ -100,12 +100,12 @@ class TrainingWidget(QWidget):
             self.method.setItemData(i, METHODS[name].description, Qt.ToolTipRole)
         self.preset = QComboBox()
         self.preset.addItems(["quick", "paper"])
-        self.steps = _spin(1, 1_000_000, 300)
-        self.input_size = _spin(0, 1024, 64, "0 = native size")
-        self.width = _spin(2, 256, 8)
-        self.seg_weight = _dspin(0.0, 1e4, 10.0, 3)
-        self.lr = _dspin(1e-6, 1.0, 1e-3, 6)
-        self.seed = _spin(0, 2**31 - 1, 0)
+        self.steps = spin(1, 1_000_000, 300)
+        self.input_size = spin(0, 1024, 64, "0 = native size")
+        self.width = spin(2, 256, 8)
+        self.seg_weight = dspin(0.0, 1e4, 10.0, 3)
+        self.lr = dspin(1e-6, 1.0, 1e-3, 6)
+        self.seed = spin(0, 2**31 - 1, 0)
         self.device = QComboBox()
         for value, label in available_devices():
             self.device.addItem(label, value)
@@ -117,9 +117,9 @@ class TrainingWidget(QWidget):
         self.advanced.setCheckable(True)
         self.advanced.setChecked(False)
         adv = QFormLayout(self.advanced)
-        self.batch = _spin(1, 512, 8)
-        self.ann_per_batch = _spin(0, 512, 2)
-        self.val_fraction = _dspin(0.0, 0.9, 0.2, 2)
+        self.batch = spin(1, 512, 8)
+        self.ann_per_batch = spin(0, 512, 2)
+        self.val_fraction = dspin(0.0, 0.9, 0.2, 2)
         self.augment = QCheckBox()
         self.augment.setChecked(True)
         for label, w in (("batch size", self.batch), ("annotated per batch", self.ann_per_batch),
@@ -183,7 +183,7 @@ class TrainingWidget(QWidget):
         self.accept_btn.setToolTip("Copy the slices you corrected in the segmentation layer (or the current slice) into the study's masks; Undo tag (Alt-Z) takes it back")
         self.retrain_btn = QPushButton("Retrain")
         self.retrain_btn.setToolTip("Fine-tune the last model on the enlarged annotated set")
-        self.retrain_steps = _spin(1, 1_000_000, 100)
+        self.retrain_steps = spin(1, 1_000_000, 100)
         row.addWidget(self.accept_btn)
         row.addWidget(self.retrain_btn)
         row.addWidget(QLabel("steps"))
@@ -240,7 +240,7 @@ class TrainingWidget(QWidget):
         if self.advanced.isChecked():
             overrides.update(batch_size=self.batch.value(), annotated_per_batch=self.ann_per_batch.value(),
                              augment=self.augment.isChecked())
-        for key, value in self.overrides.items():
+        for key, value in [*self.session.method_options.items(), *self.overrides.items()]:  # other docks', then ours
             if isinstance(value, dict) and isinstance(overrides.get(key), dict):
                 overrides[key] = {**overrides[key], **value}
             else:
@@ -471,14 +471,7 @@ class TrainingWidget(QWidget):
             return []
         slices = slices if slices is not None else (self.corrected_slices() or [ann.current_slice()])
         seg = np.moveaxis(np.asarray(self.viewer.layers[seg_name].data), im.axis, 0)
-        try:
-            ann.study.accept_masks(ann.current, slices, (seg[slices] > 0).astype(im.mask.dtype))
-        except WeaksegError as exc:
-            show_error(str(exc))
-            return []
-        ann.mask_layer.refresh()
-        show_info(f"Accepted {len(slices)} slice(s) as annotation: {', '.join(map(str, sorted(slices)))}")
-        return sorted(slices)
+        return ann.accept_masks(slices, seg[slices])
 
     def retrain(self) -> bool:
         """Warm-start from the last run's best weights; a short fine-tune (``retrain_steps``)."""
@@ -583,19 +576,3 @@ def describe_model(info: dict, run_dir: Path) -> str:
             f"{tc.get('steps')}, seed {tc.get('seed')})" + (f", best validation Dice {best:.3f}" if best is not None else "")
             + f"; trained on {study}")
 
-
-def _spin(lo: int, hi: int, value: int, special: str = "") -> QSpinBox:
-    w = QSpinBox()
-    w.setRange(lo, hi)
-    w.setValue(value)
-    if special:
-        w.setSpecialValueText(special)
-    return w
-
-
-def _dspin(lo: float, hi: float, value: float, decimals: int) -> QDoubleSpinBox:
-    w = QDoubleSpinBox()
-    w.setDecimals(decimals)
-    w.setRange(lo, hi)
-    w.setValue(value)
-    return w
