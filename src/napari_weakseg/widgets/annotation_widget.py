@@ -77,6 +77,23 @@ def watch_window_close(widget: QWidget, watcher: CloseWatcher, watched):
     return watched
 
 
+class ShutsDownOnClose:
+    """Mixin for docks (before QWidget in the bases): ``self.shutdown()`` runs when the dock or the main
+    window closes."""
+
+    _watched_window = None
+
+    def closeEvent(self, event):  # noqa: N802
+        self.shutdown()
+        super().closeEvent(event)
+
+    def showEvent(self, event):  # noqa: N802
+        super().showEvent(event)
+        if "_close_watcher" not in self.__dict__:
+            self._close_watcher = CloseWatcher(self.shutdown)
+        self._watched_window = watch_window_close(self, self._close_watcher, self._watched_window)
+
+
 class AnnotationWidget(QWidget):
     def __init__(self, napari_viewer):
         super().__init__()

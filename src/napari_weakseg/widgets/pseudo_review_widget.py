@@ -30,7 +30,7 @@ from qtpy.QtWidgets import (
 
 from ..errors import WeaksegError
 from ..pseudo.review import ACCEPTED, EDITED, REJECTED, Decisions, score_names
-from .annotation_widget import CloseWatcher, watch_window_close
+from .annotation_widget import ShutsDownOnClose
 from .output_layers import show_pseudo_labels
 from .session import session_for
 from .shape_prior_form import PREVIEW_SIZE, ShapePriorForm
@@ -38,7 +38,7 @@ from .shape_prior_form import PREVIEW_SIZE, ShapePriorForm
 COLUMNS = ("slice", "selection", "decision")  # then one column per score
 
 
-class PseudoReviewWidget(QWidget):
+class PseudoReviewWidget(ShutsDownOnClose, QWidget):
     finished = Signal(str)  # "review" or "refine" when that background work ended (ok or not)
     _log = Signal(str)  # refine's progress, from its worker thread
 
@@ -57,8 +57,6 @@ class PseudoReviewWidget(QWidget):
         self._next = None  # what to start once the worker has ended
         self._table_image = None  # the image whose slices the table lists
         self._closed = False
-        self._close_watcher = CloseWatcher(self.shutdown)
-        self._watched_window = None
         self._build_ui()
         self._log.connect(self.status.setText)
         self.session.study_changed.connect(self._forget)
@@ -184,18 +182,22 @@ class PseudoReviewWidget(QWidget):
 
         return self._start(work(), done, "review")
 
+    def _image_review(self):
+        """The review of the tagging dock's current image, or None."""
+        ann = self.annotation
+        return self.review.get(ann.image.name) if self.review and ann is not None and ann.image is not None else None
+
     def show_layer(self):
         """The pseudo labels layer of the tagging dock's current image (None when it was not reviewed)."""
-        ann = self.annotation
-        rev = self.review.get(ann.image.name) if self.review and ann is not None and ann.image is not None else None
+        rev = self._image_review()
         if rev is None:
             return None
         meta = {"slices": rev.slices.tolist(), "kept": rev.kept.tolist(), **{k: v.tolist() for k, v in rev.scores.items()}}
-        return show_pseudo_labels(self.viewer, rev.name, ann.layers[rev.name][0][0], rev.layer_data(), meta)
+        return show_pseudo_labels(self.viewer, rev.name, self.annotation.layers[rev.name][0][0], rev.layer_data(), meta)
 
     def current_review(self):
-        ann = self.annotation
-        rev = self.review.get(ann.image.name) if self.review and ann is not None and ann.image is not None else None
+        """The current image's review; None (and a notification) when there is none."""
+        rev = self._image_review()
         if rev is None:
             show_error("No pseudo labels for this image: click 'Review last run' first")
         elif rev.name != self._table_image:  # another image was chosen in the tagging dock: list its slices
@@ -209,8 +211,7 @@ class PseudoReviewWidget(QWidget):
         return [] if rev is None else [int(rev.slices[r]) for r in rev.order(self.sort_by.currentText())]
 
     def _fill_table(self) -> None:
-        ann = self.annotation
-        rev = self.review.get(ann.image.name) if self.review and ann is not None and ann.image is not None else None
+        rev = self._image_review()
         self._table_image = rev.name if rev is not None else None
         self.table.blockSignals(True)
         self.table.clearContents()
@@ -395,14 +396,6 @@ class PseudoReviewWidget(QWidget):
             b.setEnabled(idle)
         for b in (self.accept_btn, self.reject_btn, self.edit_btn, self.clear_btn):
             b.setEnabled(idle and self.review is not None)
-
-    def closeEvent(self, event):  # noqa: N802
-        self.shutdown()
-        super().closeEvent(event)
-
-    def showEvent(self, event):  # noqa: N802
-        super().showEvent(event)
-        self._watched_window = watch_window_close(self, self._close_watcher, self._watched_window)
 
     def shutdown(self) -> None:
         """The viewer is closing: no new layers from a worker still going."""

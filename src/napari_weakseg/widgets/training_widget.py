@@ -31,7 +31,7 @@ from qtpy.QtWidgets import (
 
 from ..errors import WeaksegError
 from ..training.events import Checkpointed, Failed, Finished, Preview, Progress, Started, Validated
-from .annotation_widget import CloseWatcher, watch_window_close
+from .annotation_widget import ShutsDownOnClose
 from .loss_plot import LossPlot
 from .output_layers import PROB, SEG, show_outputs, update_slice, update_threshold
 from .session import session_for
@@ -55,7 +55,7 @@ def available_devices() -> list[tuple[str, str]]:
     return [("auto", f"auto ({auto})"), ("cpu", "CPU"), *devices]
 
 
-class TrainingWidget(QWidget):
+class TrainingWidget(ShutsDownOnClose, QWidget):
     finished = Signal(object)  # the Finished or Failed event of a run
 
     def __init__(self, napari_viewer):
@@ -74,8 +74,6 @@ class TrainingWidget(QWidget):
         self._predictions: set = set()  # Run model workers still going
         self._exiting: list = []  # finished training processes not yet gone
         self._closed = False  # set by shutdown(): the viewer is closing
-        self._close_watcher = CloseWatcher(self.shutdown)
-        self._watched_window = None
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._poll)
@@ -531,14 +529,6 @@ class TrainingWidget(QWidget):
         for b in (self.run_btn, self.lesion_btn, self.accept_btn, self.suggest_btn, self.next_btn, self.save_model_btn):
             b.setEnabled(has_study and self.last_run is not None)
         self.retrain_btn.setEnabled(has_study and not self.running and self.last_run is not None)
-
-    def closeEvent(self, event):  # noqa: N802
-        self.shutdown()
-        super().closeEvent(event)
-
-    def showEvent(self, event):  # noqa: N802
-        super().showEvent(event)
-        self._watched_window = watch_window_close(self, self._close_watcher, self._watched_window)
 
     def _reap(self, waited_ms: int = 0) -> None:
         """Let finished training processes exit without blocking the viewer; kill any still there after 10 s.
