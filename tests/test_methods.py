@@ -220,3 +220,18 @@ def test_a_method_must_define_forward_and_predict():
 
     with pytest.raises(TypeError, match="predict"):
         Incomplete(preset("quick", 1))
+
+
+def test_absence_slices_as_empty_masks_penalise_false_positives():
+    """With absence_as_empty, lesion predicted on absence slices raises the Dice loss; without, it is ignored."""
+    batch = random_batch(annotated=(True, True))
+    logits = torch.where(batch["M"] > 0, 5.0, -5.0)  # a perfect prediction on the presence slices
+    confident_lesion, confident_empty = torch.full_like(logits, 5.0), torch.full_like(logits, -5.0)
+    on = build_method("genseg", merge(tiny_cfg(), {"absence_as_empty": True}))
+    off = build_method("genseg", tiny_cfg())
+    assert on.segmentation_loss(logits, batch, confident_lesion) > on.segmentation_loss(logits, batch, confident_empty) + 0.3
+    assert off.segmentation_loss(logits, batch, confident_lesion) == off.segmentation_loss(logits, batch, confident_empty)
+    for name in ("genseg", "ae", "mean-teacher"):  # every paired method trains with it
+        method = build_method(name, merge(tiny_cfg(method=name), {"absence_as_empty": True}))
+        out = method(random_batch(), method.phases[0])
+        assert math.isfinite(float(out["loss"]))

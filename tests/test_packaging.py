@@ -22,7 +22,8 @@ def test_manifest_contributions_resolve():
     for cmd in commands.values():  # every python_name imports
         module, _, attr = cmd.python_name.partition(":")
         assert getattr(__import__(module, fromlist=[attr]), attr)
-    assert [w.display_name for w in manifest.contributions.widgets] == ["Tag slices and paint masks", "Train and inspect"]
+    assert [w.display_name for w in manifest.contributions.widgets] == ["Tag slices and paint masks", "Train and inspect",
+                                                                          "Review pseudo labels"]
     assert {tuple(w.layer_types) for w in manifest.contributions.writers} == {("labels",), ("image",)}
     assert manifest.contributions.sample_data[0].key == "phantom"
 

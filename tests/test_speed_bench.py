@@ -56,11 +56,11 @@ def test_speed_suite_refuses_unknown_methods_and_missing_display(tmp_path, monke
         run_speed_suite(tmp_path / "out", TINY, gui=True)
 
 
-def test_gui_run_measures_latency_throughput_and_dice(tmp_path, qapp):
+def test_gui_run_measures_latency_throughput_and_dice(tmp_path, make_napari_viewer):
     from napari_weakseg.bench.gui_speed import measure_gui_run
 
     study = build_demo_study(tmp_path / "study")
-    run = measure_gui_run(study, steps=8, method="seg-only")
+    run = measure_gui_run(study, steps=8, method="seg-only", viewer=make_napari_viewer(show=True))
     assert run["config"]["method"] == "seg-only" and run["steps"] == 8
     assert run["latency"]["training"]["n"] > 10 and run["latency"]["idle"]["n"] > 10
     assert run["latency"]["showing results"]["n"] >= 1

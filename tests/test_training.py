@@ -112,7 +112,9 @@ def test_event_stream_and_metrics_file(tmp_path):
     assert lines[0]["event"] == "started" and lines[0]["world_size"] == 1
     assert lines[1]["losses"]["generator_loss"] == pytest.approx(progress[0].losses["generator_loss"])
     assert {"pairs_per_s", "eta_s", "step", "epoch"} <= set(lines[1])
-    assert lines[-1] == {"event": "finished", "step": 4, "reason": "completed", "best_dice": result.best_dice, "run_dir": str(run)}
+    finished = {"event": "finished", "step": 4, "reason": "completed", "best_dice": result.best_dice, "run_dir": str(run)}
+    assert {k: lines[-1][k] for k in finished} == finished and lines[-1]["peak_memory_mb"] > 50  # the process's peak RSS
+    assert 0 < [line for line in lines if line["event"] == "progress"][-1]["elapsed_s"] < 600  # progress carries wall time
     info = json.loads((run / "run.json").read_text())
     assert info["method"] == "genseg" and info["state"]["step"] == 4
     for name in ("last.pt", "best.pt"):

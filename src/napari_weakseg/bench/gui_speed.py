@@ -38,13 +38,14 @@ def measure_gui_vs_headless(study: Path, work: Path, steps: int | None, repeats:
             "dice": statistics.median(g["dice"] for g in gui_runs)}
 
 
-def measure_gui_run(study: Path, steps: int | None = None, method: str | None = None) -> dict:
+def measure_gui_run(study: Path, steps: int | None = None, method: str | None = None, viewer=None) -> dict:
     """Open the demo study in a real viewer with both docks, click Train, wait for the segmentation
     layer, and measure. The dock's defaults are used except for ``steps``/``method``.
 
     Event-loop lateness is recorded under labels: "idle" and "idle, user" before the run,
     "training" and "training, user" (the simulated user is on for 4 s, off for 4 s, in turn),
     and "showing results" from the end of training to the segmentation layer on screen.
+    ``viewer``: a shown viewer to use (and leave open); default: a new one, closed at the end.
     """
     import napari
     from napari.qt import get_qapp
@@ -57,7 +58,9 @@ def measure_gui_run(study: Path, steps: int | None = None, method: str | None = 
     from ..widgets.output_layers import SEG
     from .speed import throughput_from_metrics
 
-    viewer = napari.Viewer(show=True)
+    own = viewer is None
+    viewer = napari.Viewer(show=True) if own else viewer
+    train = None
     try:
         viewer.window._qt_window.resize(1400, 850)
         _, ann = viewer.window.add_plugin_dock_widget(PLUGIN, ANNOTATION_WIDGET)
@@ -114,7 +117,10 @@ def measure_gui_run(study: Path, steps: int | None = None, method: str | None = 
                    lateness_ms=[round(v, 1) for v in probe.lateness_ms], lateness_labels=probe.labels)
         return run
     finally:
-        viewer.close()
+        if train is not None:
+            train.shutdown()
+        if own:
+            viewer.close()
 
 
 LABELS = ("idle", "idle, user", "training", "training, user", "showing results")

@@ -78,12 +78,21 @@ class Method(nn.Module, metaclass=ABCMeta):
     def after_step(self) -> None:
         """Called once after all phases of a step (e.g. the mean teacher's EMA update)."""
 
-    def segmentation_loss(self, logits: torch.Tensor, batch: dict) -> torch.Tensor:
-        """Soft Dice on the annotated slices of the batch; logits (B, 1, H, W) for the P slices."""
+    def segmentation_loss(self, logits: torch.Tensor, batch: dict, absence_logits: torch.Tensor | None = None) -> torch.Tensor:
+        """Soft Dice (pooled) on the annotated slices of the batch; logits (B, 1, H, W) for the P slices.
+
+        With ``cfg.absence_as_empty`` and ``absence_logits`` (B', 1, H, W) of absence slices, those
+        slices join the Dice as annotated with an empty mask: the user's absence tags are known
+        negatives, so anything predicted there counts as a false positive.
+        """
         annotated = batch["L"]
+        probs, targets = [torch.sigmoid(logits[annotated])], [batch["M"][annotated]]
+        if absence_logits is not None and self.cfg.absence_as_empty and bool(annotated.any()):
+            probs.append(torch.sigmoid(absence_logits))
+            targets.append(torch.zeros_like(absence_logits))
         if not bool(annotated.any()):
             return logits.sum() * 0.0  # keeps the graph (and DDP) consistent
-        return dice_loss(torch.sigmoid(logits[annotated]), batch["M"][annotated])
+        return dice_loss(torch.cat(probs), torch.cat(targets))
 
     # --- inference ------------------------------------------------------------
     @abstractmethod

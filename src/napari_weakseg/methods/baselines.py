@@ -60,8 +60,11 @@ class AutoEncoding(_PairedBaseline):
         x = torch.cat([batch["P"], batch["A"]])
         code, skips = self.encoder(x)
         n = len(batch["P"])
-        logits = self.dec_segment(code[:n], [s[:n] for s in skips], "segment")
-        seg = self.segmentation_loss(logits, batch)
+        if self.cfg.absence_as_empty:
+            logits = self.dec_segment(code, skips, "segment")
+            seg = self.segmentation_loss(logits[:n], batch, logits[n:])
+        else:
+            seg = self.segmentation_loss(self.dec_segment(code[:n], [s[:n] for s in skips], "segment"), batch)
         rec = l1(self.dec_reconstruct(code), x)
         loss = self.w["seg"] * seg + self.w["rec"] * rec
         return {"loss": loss, "seg": seg.detach(), "rec": rec.detach()}
@@ -84,7 +87,8 @@ class MeanTeacher(_PairedBaseline):
         return self.teacher["dec_segment"](code, skips, "segment")
 
     def forward(self, batch: dict, phase: str) -> dict:
-        seg = self.segmentation_loss(self.logits(batch["P"]), batch)
+        absence = self.logits(batch["A"]) if self.cfg.absence_as_empty else None
+        seg = self.segmentation_loss(self.logits(batch["P"]), batch, absence)
         unlabelled = torch.cat([batch["P"][~batch["L"]], batch["A"]])
         noise = self.cfg.input_noise
         student = torch.sigmoid(self.logits(unlabelled + noise * torch.randn_like(unlabelled)))

@@ -34,6 +34,7 @@ class MethodConfig:
     input_size: int | None = 64  # slices resized to this square size; None = native (padded)
     augment: bool = True
     threshold: float = 0.5
+    absence_as_empty: bool = False  # absence slices join the Dice as annotated empty masks (known negatives)
     pseudo_label: dict = field(default_factory=dict)  # pseudo-label options (pseudo/config.py)
 
     def to_dict(self) -> dict:

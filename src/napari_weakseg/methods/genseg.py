@@ -79,7 +79,8 @@ class GenSeg(Method):
         rec = l1(xPP, xP) + l1(xAA, xA)
         lat = l1(cAP, cA) + l1(cPA, cP) + l1(cAA, cA) + l1(cPP, cP) + l1(uPP, uP) + l1(uAP, u)
         cyc = l1(xAPA, xA)
-        seg = self.segmentation_loss(self.segment_logits(cP, uP, sP), batch)
+        absence = self.segment_logits(cA, uA, sA) if self.cfg.absence_as_empty else None
+        seg = self.segmentation_loss(self.segment_logits(cP, uP, sP), batch, absence)
         w = self.w
         loss = w["adv"] * adv + w["rec"] * rec + w["lat"] * lat + w["cyc"] * cyc + w["seg"] * seg
         self._fakes = (xA, xP, xPA.detach(), xAP.detach())
