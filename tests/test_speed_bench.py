@@ -38,7 +38,7 @@ def test_speed_suite_headless(tmp_path):
     assert saved["training"].keys() == {"seg-only", "genseg"}
     for m in ("seg-only", "genseg"):
         t, i = saved["training"][m], saved["inference"][m]
-        assert t["steps"] == 8 and t["pairs_per_s"] > 0 and t["peak_rss_mb"] > 50
+        assert t["steps"] == 8 and t["pairs_per_s"] > 0 and t["peak_memory_mb"] > 50
         assert 0 < t["achieved_flops_per_s"] < 10 * saved["matmul_flops_per_s"]
         assert i["volume_shape"] == [2, 4, 32, 32] and i["volume_s"] > 0 and i["slice_s"] > 0
     assert saved["training"]["genseg"]["step_flops"] > saved["training"]["seg-only"]["step_flops"]  # more networks, more work

@@ -29,9 +29,12 @@ def measure_gui_vs_headless(study: Path, work: Path, steps: int | None, repeats:
         log(f"[speed] the same run headless {r + 1}/{repeats}")
         headless_runs.append(train_headless(study, work / f"headless-{r}", gui["config"]))
     gui_rate = statistics.median(g["pairs_per_s"] for g in gui_runs)
+    by_condition = {k: statistics.median(g["steps_per_s_by_condition"].get(k, float("nan")) * g["batch_size"] for g in gui_runs)
+                    for k in ("training", "training, user")}
     headless_rate = statistics.median(h["pairs_per_s"] for h in headless_runs)
     return {"runs": gui_runs, "headless_runs": headless_runs, "gui_pairs_per_s": gui_rate,
             "headless_pairs_per_s": headless_rate, "throughput_ratio": gui_rate / headless_rate,
+            "gui_pairs_per_s_by_condition": by_condition,
             "latency": {label: {k: statistics.median(g["latency"][label][k] for g in gui_runs) for k in ("p50_ms", "p99_ms", "max_ms")}
                         for label in LABELS if all(g["latency"][label]["n"] for g in gui_runs)},
             "click_to_segmentation_s": statistics.median(g["click_to_segmentation_s"] for g in gui_runs),
@@ -97,12 +100,14 @@ def measure_gui_run(study: Path, steps: int | None = None, method: str | None = 
         toggle = QTimer()
         toggle.timeout.connect(lambda: user.stop() if user.active else user.start("training"))
         toggle.start(4000)
+        rates = _StepRate(train, probe)
         t0 = time.perf_counter()
         train.train_btn.click()
         QTimer.singleShot(30 * 60 * 1000, loop.quit)  # never hang a benchmark
         loop.exec()
         t_shown = time.perf_counter()
         toggle.stop()
+        rates.stop()
         probe.stop()
         if len(ended) < 2 or not hasattr(ended[0], "run_dir"):
             raise RuntimeError(f"the GUI run did not finish: {ended[0] if ended else 'timeout'}")
@@ -113,6 +118,7 @@ def measure_gui_run(study: Path, steps: int | None = None, method: str | None = 
         run = throughput_from_metrics(Path(finished.run_dir) / "metrics.jsonl")
         run.update(config=train.train_config(), train_s=t_end - t0, click_to_segmentation_s=t_shown - t0,
                    dice=dice(seg, truth), user_actions=user.actions, run_dir=finished.run_dir,
+                   steps_per_s_by_condition=rates.rates(),
                    latency={label: probe.summary(label) for label in LABELS},
                    lateness_ms=[round(v, 1) for v in probe.lateness_ms], lateness_labels=probe.labels)
         return run
@@ -155,6 +161,30 @@ class _SimulatedUser:
         else:
             self.viewer.camera.zoom *= 1.02 if self.actions % 4 == 1 else 1 / 1.02
         self.actions += 1
+
+
+class _StepRate:
+    """Training steps per second seen by the dock (its progress bar), per condition of the probe's label."""
+
+    def __init__(self, train, probe, every_ms: int = 250):
+        from qtpy.QtCore import QTimer
+
+        self.train, self.probe = train, probe
+        self.samples: list[tuple[float, int, str]] = []
+        self._timer = QTimer()
+        self._timer.timeout.connect(lambda: self.samples.append((time.perf_counter(), train.progress.value(), probe.label)))
+        self._timer.start(every_ms)
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    def rates(self) -> dict:
+        steps, seconds = {}, {}
+        for (t0, s0, k0), (t1, s1, k1) in zip(self.samples, self.samples[1:]):
+            if k0 == k1 and s0 > 0 and s1 >= s0:  # an interval inside one condition, after the first step
+                steps[k0] = steps.get(k0, 0) + s1 - s0
+                seconds[k0] = seconds.get(k0, 0.0) + t1 - t0
+        return {k: steps[k] / seconds[k] for k in steps if seconds[k] > 0}
 
 
 def _run_loop(seconds: float) -> None:

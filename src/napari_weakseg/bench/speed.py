@@ -120,15 +120,13 @@ def train_headless(study: Path, run_dir: Path, config: dict) -> dict:
         cfg_file.write_text(json.dumps(config["overrides"]))
         cmd += ["--config", str(cfg_file)]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)  # the child's own peak memory, not the whole process tree's
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    stderr = proc.stderr.read()
+    stderr = proc.stderr
     if proc.returncode != 0:
         raise WeaksegError(f"weakseg train {config['method']} failed: {stderr.strip().splitlines()[-1] if stderr.strip() else proc.returncode}")
     run = throughput_from_metrics(run_dir / "metrics.jsonl")
-    run.update(wall_s=wall, peak_rss_mb=usage.ru_maxrss / 1024, run_dir=str(run_dir), command=" ".join(["weakseg", *cmd[3:]]))
+    run.update(wall_s=wall, run_dir=str(run_dir), command=" ".join(["weakseg", *cmd[3:]]))
     return run
 
 

@@ -51,14 +51,18 @@ class TrainConfig:
 
 
 def peak_memory_mb(device: torch.device) -> float | None:
-    """Peak memory of this process so far: CUDA allocations on a GPU, the resident set on a CPU (None if unknown)."""
+    """Peak memory of this process so far: CUDA allocations on a GPU; on a CPU the peak resident set
+    (Linux ``VmHWM``, which starts afresh with each program, unlike ``ru_maxrss``, which a child
+    process inherits from its parent). None where unknown."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     try:
-        import resource
-    except ImportError:  # Windows
-        return None
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return None
 
 
 def resolve_device(name: str) -> torch.device:

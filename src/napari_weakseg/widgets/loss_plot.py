@@ -1,7 +1,8 @@
 """Live loss curves (one line per loss term) and validation Dice, on a matplotlib Qt canvas.
 
 Cheap to keep live: lines are updated in place (no axes rebuilt), the layout is
-computed when a new line appears, and the canvas redraws at most once a second.
+computed when a new line appears, the canvas redraws at most every two seconds,
+and not at all while it is hidden (another dock tab in front): it catches up when shown.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import time
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 
-REDRAW_S = 1.0  # redraw at most once a second, whatever the step rate
+REDRAW_S = 2.0  # redraw at most every 2 s, whatever the step rate
 MAX_POINTS = 500  # longer curves are thinned for drawing (every k-th point)
 BACKGROUND, FOREGROUND = "#262930", "#d1d2d4"  # napari's dark theme
 
@@ -45,7 +46,7 @@ class LossPlot(FigureCanvasQTAgg):
             self.ax.get_legend().remove()
         self._lines: dict = {}
         self._dice_line = self.ax_dice.plot([], [], "k.-", lw=1, label="validation Dice")[0]
-        self._last_draw = 0.0
+        self._last_draw, self._stale = 0.0, True
         self._redraw(force=True)
 
     def add_losses(self, step: int, losses: dict) -> None:
@@ -61,11 +62,19 @@ class LossPlot(FigureCanvasQTAgg):
         self.val_dice.append(dice)
         self._redraw(force=True)
 
+    def showEvent(self, event):  # noqa: N802
+        super().showEvent(event)
+        if self._stale:
+            self._redraw(force=True)
+
     def _redraw(self, force: bool = False) -> None:
         now = time.perf_counter()
+        if not self.isVisible():
+            self._stale = True  # drawn when shown
+            return
         if not force and now - self._last_draw < REDRAW_S:
             return
-        self._last_draw = now
+        self._last_draw, self._stale = now, False
         new_line = False
         for name, values in self.losses.items():
             steps = self.steps[-len(values):]

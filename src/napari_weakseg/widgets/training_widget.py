@@ -543,6 +543,10 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
     def shutdown(self, timeout: float = 30.0) -> None:
         """Stop a running job cleanly (it checkpoints), waiting up to ``timeout`` s."""
         self._closed = True
+        if self._predictions:  # a Run model thread must not outlive the viewer
+            from napari.qt.threading import WorkerBase
+
+            WorkerBase.await_workers(msecs=30_000)
         for job in self._exiting:
             job.join(5)
             job.kill()
