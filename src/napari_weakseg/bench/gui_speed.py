@@ -120,7 +120,7 @@ def measure_gui_run(study: Path, steps: int | None = None, method: str | None = 
                    dice=dice(seg, truth), user_actions=user.actions, run_dir=finished.run_dir,
                    steps_per_s_by_condition=rates.rates(),
                    latency={label: probe.summary(label) for label in LABELS},
-                   lateness_ms=[round(v, 1) for v in probe.lateness_ms], lateness_labels=probe.labels)
+                   lateness_ms=[round(v, 1) for v in probe.lateness_ms], lateness_labels=runs_of(probe.labels))
         return run
     finally:
         if train is not None:
@@ -185,6 +185,17 @@ class _StepRate:
                 steps[k0] = steps.get(k0, 0) + s1 - s0
                 seconds[k0] = seconds.get(k0, 0.0) + t1 - t0
         return {k: steps[k] / seconds[k] for k in steps if seconds[k] > 0}
+
+
+def runs_of(labels: list[str]) -> list[list]:
+    """Run-length code: ["a", "a", "b"] -> [["a", 2], ["b", 1]] (keeps results.json small)."""
+    out: list[list] = []
+    for label in labels:
+        if out and out[-1][0] == label:
+            out[-1][1] += 1
+        else:
+            out.append([label, 1])
+    return out
 
 
 def _run_loop(seconds: float) -> None:

@@ -86,7 +86,7 @@ def _gui_section(gui: dict, out: Path, plt) -> list[str]:
                  if "training" in cond and "training, user" in cond else "") + ".", ""]
     run = gui["runs"][0]
     fig, ax = plt.subplots(figsize=(8, 3))
-    values, labels = run["lateness_ms"], run["lateness_labels"]
+    values, labels = run["lateness_ms"], [label for label, n in run["lateness_labels"] for _ in range(n)]
     for label, colour in zip(("idle", "idle, user", "training", "training, user", "showing results"),
                              ("#999999", "#555555", "#4c72b0", "#dd8452", "#c44e52")):
         idx = [i for i, k in enumerate(labels) if k == label]
