@@ -159,66 +159,92 @@ def add_parsers(sub) -> None:
 
 
 def run_bench(args) -> int:
-    if args.suite == "speed":
-        return _run_speed_bench(args)
-    from .bench.digits import ALL_METHODS, run_digits_suite, summarise
-    from .bench.report import update_docs_section, write_digits_report
+    """``weakseg bench SUITE``: run it (or, with --report-only, report again from OUT/results.json), then
+    put the report into --docs."""
+    from .bench.report import update_docs_section
 
-    if args.report_only:  # regenerate report.md, figures and the docs section from results.json
-        path = args.out / "results.json"
-        if not path.is_file():
-            raise InputError(f"{path}: no results to report; run the suite first")
-        results = json.loads(path.read_text())
-        from .bench.report import read_curve
-
-        for run in results["runs"]:  # keep the curves inside results.json once read
-            run.setdefault("curve", read_curve(run["metrics_file"]))
-        results["summary"] = summarise(results)
-        path.write_text(json.dumps(results, indent=1))
-        write_digits_report(results, args.out)
-    else:
-        if args.data is None:
-            raise InputError("--data is required (the folder holding mnist/mnist_15k.npz)")
-        methods = tuple(m for m in args.methods.split(",") if m) if args.methods else ALL_METHODS
-        mnist = args.data / "mnist" / "mnist_15k.npz" if args.data.is_dir() else args.data
-        results = run_digits_suite(mnist, args.out, args.profile, args.seeds, args.steps, methods, args.device,
-                                   log=lambda m: print(m, file=sys.stderr), work=args.work)
+    run, report = {"digits": (_run_digits, _report_digits), "speed": (_run_speed, _report_speed),
+                   "hc18": (_run_hc18, _report_hc18)}[args.suite]
+    results = report(args.out) if args.report_only else run(args)
     if args.docs:
         update_docs_section(args.docs, args.docs_key or f"{args.suite}-{results['profile']}", args.out)
-    print(f"report: {args.out / 'report.md'} ({len(results['runs'])} runs)", file=sys.stderr)
+    runs = f" ({len(results['runs'])} runs)" if "runs" in results else ""
+    print(f"report: {args.out / 'report.md'}{runs}", file=sys.stderr)
     return 0
 
 
-def _run_speed_bench(args) -> int:
-    from .bench.report import update_docs_section
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def _methods(args) -> tuple[str, ...] | None:
+    return tuple(m for m in args.methods.split(",") if m) if args.methods else None
+
+
+def _run_digits(args) -> dict:
+    from .bench.digits import ALL_METHODS, run_digits_suite
+
+    if args.data is None:
+        raise InputError("--data is required (the folder holding mnist/mnist_15k.npz)")
+    mnist = args.data / "mnist" / "mnist_15k.npz" if args.data.is_dir() else args.data
+    return run_digits_suite(mnist, args.out, args.profile, args.seeds or 3, args.steps, _methods(args) or ALL_METHODS,
+                            args.device, log=_log, work=args.work)
+
+
+def _report_digits(out: Path) -> dict:
+    from .bench.common import load_results, save_results
+    from .bench.digits import summarise
+    from .bench.report import read_curve, write_digits_report
+
+    results = load_results(out)
+    for run in results["runs"]:  # keep the curves inside results.json once read
+        run.setdefault("curve", read_curve(run["metrics_file"]))
+    results["summary"] = summarise(results)
+    save_results(results, out)
+    write_digits_report(results, out)
+    return results
+
+
+def _run_speed(args) -> dict:
     from .bench.speed import run_speed_suite
+
+    return run_speed_suite(args.out, args.profile, _methods(args), args.device, gui=not args.no_gui, steps=args.steps,
+                           log=_log, work=args.work)
+
+
+def _report_speed(out: Path) -> dict:
+    from .bench.common import load_results
     from .bench.speed_report import write_speed_report
 
-    if args.report_only:
-        path = args.out / "results.json"
-        if not path.is_file():
-            raise InputError(f"{path}: no results to report; run the suite first")
-        results = json.loads(path.read_text())
-        write_speed_report(results, args.out)
-    else:
-        methods = tuple(m for m in args.methods.split(",") if m) if args.methods else None
-        results = run_speed_suite(args.out, args.profile, methods, args.device, gui=not args.no_gui, steps=args.steps,
-                                  log=lambda m: print(m, file=sys.stderr), work=args.work)
-    if args.docs:
-        update_docs_section(args.docs, args.docs_key or f"speed-{results['profile']}", args.out)
-    print(f"report: {args.out / 'report.md'}", file=sys.stderr)
-    return 0
+    results = load_results(out)
+    write_speed_report(results, out)
+    return results
+
+
+def _run_hc18(args) -> dict:
+    from .bench.hc18 import run_hc18_suite
+
+    if args.data is None:
+        raise InputError("--data is required (the folder holding hc18/images and hc18/training_set_pixel_size_and_HC.csv)")
+    return run_hc18_suite(args.data, args.out, args.profile, args.seeds or 1, args.steps, args.device, log=_log, work=args.work)
+
+
+def _report_hc18(out: Path) -> dict:
+    from .bench.hc18_report import load_and_report
+
+    return load_and_report(out)
 
 
 def add_bench_parser(sub) -> None:
     bench = sub.add_parser("bench", help="run a benchmark suite and write results.json, report.md and figures")
-    bench.add_argument("suite", choices=("digits", "speed"),
+    bench.add_argument("suite", choices=("digits", "speed", "hc18"),
                        help="digits: cluttered MNIST, all methods; speed: throughput, FLOP/s, memory, inference time and "
-                            "the viewer's responsiveness while training (needs a display, e.g. xvfb-run, unless --no-gui)")
-    bench.add_argument("--data", type=Path, help="data folder (holding mnist/mnist_15k.npz) or the .npz itself")
+                            "the viewer's responsiveness while training (needs a display, e.g. xvfb-run, unless --no-gui); "
+                            "hc18: the pseudo-label method and its ablations on HC18 fetal head ultrasound")
+    bench.add_argument("--data", type=Path, help="data folder (holding mnist/mnist_15k.npz, or hc18/), or the .npz / hc18 folder itself")
     bench.add_argument("--out", type=Path, required=True, help="output folder")
     bench.add_argument("--profile", choices=("cpu", "gpu"), default="cpu", help="cpu: reduced scale for a small CPU; gpu: the paper's scale")
-    bench.add_argument("--seeds", type=int, default=3)
+    bench.add_argument("--seeds", type=int, help="seeds per run (default: digits 3, hc18 1)")
     bench.add_argument("--steps", type=int, help="override the profile's training steps")
     bench.add_argument("--methods", help="comma-separated subset of methods")
     bench.add_argument("--device", default="auto")

@@ -5,9 +5,7 @@ Writes ``results.json``, ``report.md`` and PNG figures to the output folder.
 
 from __future__ import annotations
 
-import json
 import statistics
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,14 +48,9 @@ def run_digits_suite(mnist: Path, out: Path, profile: "str | Profile" = "cpu", s
     """Train and test every method on every task of the profile; returns (and writes) the results."""
     from ..study.folder import check_new_folder
     from ..training.trainer import resolve_device
-    from .hardware import machine_description, matmul_flops_per_s
+    from .common import resolve_profile, results_header, save_results
 
-    if isinstance(profile, Profile):  # a custom profile (tests, experiments)
-        prof, profile = profile, "custom"
-    elif profile in PROFILES:
-        prof = PROFILES[profile]
-    else:
-        raise InputError(f"unknown profile {profile!r}; use cpu or gpu")
+    prof, profile = resolve_profile(profile, PROFILES, Profile)
     if not Path(mnist).is_file():
         raise InputError(f"{mnist}: MNIST file not found (expected e.g. DATA/mnist/mnist_15k.npz)")
     steps = steps or prof.steps
@@ -65,10 +58,7 @@ def run_digits_suite(mnist: Path, out: Path, profile: "str | Profile" = "cpu", s
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     work = Path(work) if work else out / "work"  # studies and run folders (checkpoints): large, not part of the report
-    peak = matmul_flops_per_s(dev)
-    results = {"suite": "digits", "profile": profile, "steps": steps, "seeds": seeds, "methods": list(methods),
-               "machine": machine_description(dev), "matmul_flops_per_s": peak,
-               "command": " ".join(["weakseg", *sys.argv[1:]]) if sys.argv and "weakseg" in sys.argv[0] else None,
+    results = {**results_header("digits", profile, dev), "steps": steps, "seeds": seeds, "methods": list(methods),
                "settings": {"n_train_each": prof.n_train, "n_test_each": prof.n_test, "label_fraction": prof.label_fraction,
                             "label_digit": prof.label_digit, "preset": prof.preset, "overrides": prof.overrides},
                "runs": []}
@@ -88,9 +78,9 @@ def run_digits_suite(mnist: Path, out: Path, profile: "str | Profile" = "cpu", s
                 run = _train_and_test(study_dir, work / f"{task.name}-seed{seed}" / method, method, prof, steps, seed, dev, test)
                 run.update(task=task.name, seed=seed, method=method)
                 results["runs"].append(run)
-                (out / "results.json").write_text(json.dumps(results, indent=1))
+                save_results(results, out)
     results["summary"] = summarise(results)
-    (out / "results.json").write_text(json.dumps(results, indent=1))
+    save_results(results, out)
     from .report import write_digits_report
 
     write_digits_report(results, out)

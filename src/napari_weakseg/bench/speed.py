@@ -45,14 +45,9 @@ def run_speed_suite(out: Path, profile: "str | SpeedProfile" = "cpu", methods: t
     from ..demo import build_demo_study
     from ..study.folder import check_new_folder
     from ..training.trainer import resolve_device
-    from .hardware import machine_description, matmul_flops_per_s
+    from .common import resolve_profile, results_header
 
-    if isinstance(profile, SpeedProfile):  # a custom profile (tests, experiments)
-        prof, profile = profile, "custom"
-    elif profile in PROFILES:
-        prof = PROFILES[profile]
-    else:
-        raise InputError(f"unknown profile {profile!r}; use cpu or gpu")
+    prof, profile = resolve_profile(profile, PROFILES, SpeedProfile)
     if gui and sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise InputError("no display for the measurements in napari: run under `xvfb-run -a`, or pass --no-gui")
     methods = tuple(methods or METHODS)
@@ -68,9 +63,7 @@ def run_speed_suite(out: Path, profile: "str | SpeedProfile" = "cpu", methods: t
     if not (study / "study.json").is_file():
         check_new_folder(study)
         build_demo_study(study)
-    results = {"suite": "speed", "profile": profile, "steps": steps, "methods": list(methods),
-               "machine": machine_description(dev), "matmul_flops_per_s": matmul_flops_per_s(dev),
-               "command": " ".join(["weakseg", *sys.argv[1:]]) if sys.argv and "weakseg" in sys.argv[0] else None,
+    results = {**results_header("speed", profile, dev), "steps": steps, "methods": list(methods),
                "study": "demo phantom (2 channels, 32x96x96, 3 annotated slices), quick preset",
                "training": {}, "inference": {}}
     for method in methods:
@@ -97,7 +90,9 @@ def run_speed_suite(out: Path, profile: "str | SpeedProfile" = "cpu", methods: t
 
 
 def _save(results: dict, out: Path) -> None:
-    (out / "results.json").write_text(json.dumps(results, indent=1))
+    from .common import save_results
+
+    save_results(results, out)
 
 
 def train_config_args(config: dict) -> list[str]:

@@ -1,0 +1,46 @@
+"""Plumbing every benchmark suite shares: profiles, the results header (machine, matmul FLOP/s, the
+command), and reading / writing ``results.json``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..errors import InputError
+
+
+def resolve_profile(profile, profiles: dict, cls: type) -> tuple[object, str]:
+    """(the profile object, its name): a named profile of ``profiles``, or a ``cls`` instance ("custom":
+    tests, experiments). An unknown name is an InputError."""
+    if isinstance(profile, cls):
+        return profile, "custom"
+    if profile in profiles:
+        return profiles[profile], profile
+    raise InputError(f"unknown profile {profile!r}; use {' or '.join(profiles)}")
+
+
+def command_line() -> str | None:
+    """The ``weakseg ...`` command this process runs, if it is one."""
+    return " ".join(["weakseg", *sys.argv[1:]]) if sys.argv and "weakseg" in sys.argv[0] else None
+
+
+def results_header(suite: str, profile: str, device) -> dict:
+    """The start of every suite's results: the machine and its own dense matmul FLOP/s, measured now."""
+    from .hardware import machine_description, matmul_flops_per_s
+
+    return {"suite": suite, "profile": profile, "machine": machine_description(device),
+            "matmul_flops_per_s": matmul_flops_per_s(device), "command": command_line()}
+
+
+def save_results(results: dict, out: Path) -> Path:
+    path = Path(out) / "results.json"
+    path.write_text(json.dumps(results, indent=1))
+    return path
+
+
+def load_results(out: Path) -> dict:
+    path = Path(out) / "results.json"
+    if not path.is_file():
+        raise InputError(f"{path}: no results to report; run the suite first")
+    return json.loads(path.read_text())

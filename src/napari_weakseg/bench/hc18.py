@@ -1,0 +1,401 @@
+"""The HC18 suite: the pseudo-label method (Wang et al.) and its ablations on fetal head ultrasound.
+
+No annotation ever trains anything here: the HC18 annotations (ellipse outlines of the skull, filled)
+only score. The pipeline is transductive, like the paper's pseudo-label generation: the CycleGAN
+runs on the training images and its pseudo labels for those same images are scored; the final
+segmentation network (after selection and the noise-robust rounds) is scored on the training images
+and on held-out test images it never saw.
+
+- Table III/V shape: G_A's thresholded pseudo labels for the baseline CycleGAN, + D_VAE, + DGCC and
+  + both, Dice and ASSD (mm) against the filled annotations.
+- Table IV shape: the + both run refined (selection + iterative rounds) with and without the
+  noise-weighted Dice.
+
+Data: ``DATA/hc18/images/NNN_HC.png`` (+ ``NNN_HC_Annotation.png``) and
+``DATA/hc18/training_set_pixel_size_and_HC.csv`` (filename, pixel size (mm), head circumference (mm)).
+Each image is resized (aspect kept) so that its long side is the profile's ``size`` and padded
+(centred, zeros) to a square, so pixels stay square; its pixel size becomes ``pixel_mm * long side /
+size``. The study holds one spacing, the median of the training images' (the shape prior converts mm
+with it); ASSD uses each image's own pixel size.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+
+# Wang et al., fetal head (HC18): G_A's pseudo labels, baseline CycleGAN -> with D_VAE and DGCC; the
+# final network after selection and iterative training with the noise-weighted Dice. Dice only.
+PAPER = {"baseline": 0.904, "+both": 0.937, "final": 0.962}
+ABLATIONS = (("baseline", False, False), ("+D_VAE", True, False), ("+DGCC", False, True), ("+both", True, True))
+ASPECT = (0.6, 0.95)  # minor / major axis of a fetal head (skull cross-section), the prior's range
+CENTRE = (0.3, 0.7)  # head centres: roughly central in the (padded, square) frame
+CSV_NAME = "training_set_pixel_size_and_HC.csv"
+
+
+@dataclass
+class HC18Profile:
+    preset: str
+    size: int  # working resolution (square, pixels)
+    n_train: int | None  # images the pseudo-label pipeline runs on (None: all but the test images)
+    n_test: int  # held-out images for the final network
+    steps: int  # CycleGAN steps per ablation run
+    rounds: int  # iterative rounds K
+    round_steps: int
+    overrides: dict = field(default_factory=dict)  # method-config overrides (besides pseudo_label)
+    pseudo_label: dict = field(default_factory=dict)  # pseudo_label options (besides the prior and the switches)
+    panel: int = 4  # images per row of the qualitative figure
+
+
+PROFILES = {
+    # reduced scale for a 2-core CPU: small networks at 64x64, a few hundred steps, ~130 training images
+    "cpu": HC18Profile(preset="quick", size=64, n_train=130, n_test=40, steps=300, rounds=2, round_steps=150,
+                       overrides={"batch_size": 8}, pseudo_label={"vae_steps": 300}),
+    # the paper's networks (9 residual blocks, 70x70 PatchGANs) on every image, at 256x256, for an accelerator
+    "gpu": HC18Profile(preset="paper", size=256, n_train=None, n_test=50, steps=20000, rounds=3, round_steps=2000,
+                       overrides={"batch_size": 8}),
+}
+
+
+# --- data ----------------------------------------------------------------------------
+@dataclass
+class HC18Set:
+    names: list[str]
+    images: np.ndarray  # (N, S, S) float32, the stored grey values, zero-padded
+    masks: np.ndarray  # (N, S, S) bool, filled annotations at the working resolution
+    pixel_mm: np.ndarray  # (N,) pixel size at the working resolution
+    native_pixel_mm: np.ndarray  # (N,) the csv's
+    hc_mm: np.ndarray  # (N,) the csv's head circumference
+    fitted: int  # annotations whose outline did not close (cut by the image edge): filled by an ellipse fit
+
+
+def find_hc18(data: Path) -> Path:
+    """The HC18 folder: ``data`` itself or ``data/hc18``, holding images/ and the csv."""
+    data = Path(data)
+    for folder in (data, data / "hc18"):
+        if (folder / "images").is_dir() and (folder / CSV_NAME).is_file():
+            return folder
+    raise InputError(f"{data}: no HC18 data (expected DATA/hc18/images/NNN_HC.png and DATA/hc18/{CSV_NAME})")
+
+
+def list_hc18(folder: Path) -> tuple[list[str], dict[str, tuple[float, float]]]:
+    """Image file names (sorted naturally, annotated ones only) and the csv's (pixel mm, HC mm) by name."""
+    from ..io.image_folder import natural_key
+
+    table = {}
+    with open(folder / CSV_NAME, newline="") as fh:
+        for row in csv.reader(fh):
+            if len(row) >= 3 and row[0].lower().endswith(".png"):
+                table[row[0]] = (float(row[1]), float(row[2]))
+    files = sorted((p for p in (folder / "images").glob("*HC.png")), key=natural_key)
+    names = [p.name for p in files if (p.parent / f"{p.stem}_Annotation.png").is_file()]
+    missing = [n for n in names if n not in table]
+    if missing:
+        raise InputError(f"{folder / CSV_NAME}: no pixel size for {', '.join(missing[:3])}")
+    if not names:
+        raise InputError(f"{folder / 'images'}: no NNN_HC.png images with an NNN_HC_Annotation.png")
+    return names, table
+
+
+def subject(name: str) -> str:
+    """``010_2HC.png`` -> ``010``: repeat scans of one fetus stay on one side of the split."""
+    return re.match(r"\d+", name).group(0) if re.match(r"\d+", name) else name
+
+
+def split_names(names: list[str], n_train: int | None, n_test: int) -> tuple[list[str], list[str]]:
+    """The first ``n_train`` images train (extended to a whole subject), the next ``n_test`` test
+    (likewise); ``n_train=None``: at least the last ``n_test`` test and all before them train."""
+    def cut(k: int, step: int = 1) -> int:  # the nearest index from k on (step 1) or back (-1) that starts a subject
+        k = min(max(k, 0), len(names))
+        while 0 < k < len(names) and subject(names[k]) == subject(names[k - 1]):
+            k += step
+        return k
+
+    if n_train is None:
+        k = cut(len(names) - n_test, -1)
+        train, test = names[:k], names[k:]
+    else:
+        k = cut(n_train)
+        train, test = names[:k], names[k : cut(k + n_test)]
+    if len(train) < 2 or not test:
+        raise InputError(f"too few HC18 images ({len(names)}) for {n_train} training and {n_test} test images")
+    return train, test
+
+
+def to_square(im: np.ndarray, size: int, mask: bool = False) -> tuple[np.ndarray, float]:
+    """Resize (aspect kept, anti-aliased) so the long side is ``size``, pad centred to size x size.
+    Returns (the square, native pixels per working pixel)."""
+    from skimage.transform import resize
+
+    h, w = im.shape
+    scale = size / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    small = resize(im.astype(np.float32), (nh, nw), order=1, anti_aliasing=True, preserve_range=True)
+    out = np.zeros((size, size), np.float32)
+    top, left = (size - nh) // 2, (size - nw) // 2
+    out[top : top + nh, left : left + nw] = small
+    return (out > 0.5 if mask else out), max(h, w) / size
+
+
+def fill_annotation(outline: np.ndarray) -> tuple[np.ndarray, bool]:
+    """An annotation (H, W) bool -> the filled head and whether an ellipse had to be fitted. HC18's are
+    ellipse outlines (some copies store them filled: kept as they are); an outline cut by the image
+    edge encloses no hole, and is filled by a fitted ellipse."""
+    from scipy import ndimage as ndi
+
+    if ndi.binary_erosion(outline).sum() > 0.5 * outline.sum():  # mostly interior: already filled
+        return outline, False
+    filled = ndi.binary_fill_holes(outline)
+    if filled.sum() >= 2 * outline.sum():
+        return filled, False
+    inside = fit_ellipse_inside(outline)
+    return (filled, False) if inside is None else (inside | outline, True)
+
+
+def fit_ellipse_inside(points: np.ndarray) -> np.ndarray | None:
+    """The inside (H, W) bool of the least-squares conic A x² + B xy + C y² + D x + E y = 1 through the
+    True pixels of ``points``; None unless that conic is an ellipse."""
+    ys, xs = np.nonzero(points)
+    if len(xs) < 5:
+        return None
+    mx, my, sc = xs.mean(), ys.mean(), max(xs.std(), ys.std(), 1.0)  # normalised coordinates: well conditioned
+    x, y = (xs - mx) / sc, (ys - my) / sc
+    (a, b, c, d, e), *_ = np.linalg.lstsq(np.stack([x * x, x * y, y * y, x, y], 1), np.ones_like(x), rcond=None)
+    if b * b - 4 * a * c >= 0:
+        return None
+    cx, cy = np.linalg.solve([[2 * a, b], [b, 2 * c]], [-d, -e])  # the centre: the conic's extremum
+
+    def conic(u, v):
+        return a * u * u + b * u * v + c * v * v + d * u + e * v - 1
+
+    gy, gx = np.mgrid[: points.shape[0], : points.shape[1]]
+    return np.sign(conic((gx - mx) / sc, (gy - my) / sc)) == np.sign(conic(cx, cy))
+
+
+def load_hc18(folder: Path, names: list[str], table: dict, size: int) -> HC18Set:
+    from skimage import io as skio
+
+    images, masks, px, native, hc, fitted = [], [], [], [], [], 0
+    for name in names:
+        path = folder / "images" / name
+        try:
+            im = np.asarray(skio.imread(str(path)))
+            ann = np.asarray(skio.imread(str(path.parent / f"{path.stem}_Annotation.png")))
+        except Exception as exc:
+            raise InputError(f"{name}: not a readable image ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})") from None
+        if im.ndim == 3:
+            im = im[..., :3].mean(axis=-1)
+        ann = (ann[..., :3].max(axis=-1) if ann.ndim == 3 else ann) > 0
+        if ann.shape != im.shape:
+            raise InputError(f"{name}: annotation shape {ann.shape} differs from the image's {im.shape}")
+        filled, was_fitted = fill_annotation(ann)
+        fitted += was_fitted
+        square, factor = to_square(im, size)
+        images.append(square)
+        masks.append(to_square(filled, size, mask=True)[0])
+        native.append(table[name][0])
+        px.append(table[name][0] * factor)
+        hc.append(table[name][1])
+    return HC18Set(names, np.stack(images), np.stack(masks), np.array(px), np.array(native), np.array(hc), fitted)
+
+
+# --- the shape prior -------------------------------------------------------------------
+def ellipse_perimeter(major: float, aspect: float) -> float:
+    """Ramanujan's approximation of the perimeter of an ellipse of major axis ``major`` (a diameter)."""
+    a, b = major / 2, major * aspect / 2
+    h = ((a - b) / (a + b)) ** 2
+    return math.pi * (a + b) * (1 + 3 * h / (10 + math.sqrt(4 - 3 * h)))
+
+
+def prior_from_circumference(hc_mm: np.ndarray, aspect: tuple[float, float] = ASPECT) -> dict:
+    """The ellipse prior's ranges from head circumferences: the major axis spans what the smallest HC
+    needs at the roundest aspect to what the largest needs at the flattest (whole mm, outwards)."""
+    lo = float(np.min(hc_mm)) / ellipse_perimeter(1.0, aspect[1])
+    hi = float(np.max(hc_mm)) / ellipse_perimeter(1.0, aspect[0])
+    return {"ellipse_size_mm": [math.floor(lo), math.ceil(hi)], "ellipse_aspect": list(aspect), "ellipse_angle_deg": [0.0, 180.0],
+            "ellipse_centre": list(CENTRE), "ellipse_count": [1, 1]}
+
+
+# --- scoring ---------------------------------------------------------------------------
+def score(pred: np.ndarray, truth: np.ndarray, pixel_mm: np.ndarray) -> dict:
+    """Per-image Dice and ASSD (mm, each image's own pixel size) of 0/1 stacks (N, S, S)."""
+    from ..training.metrics import assd, dice, pooled_dice
+
+    d = [dice(p, t) for p, t in zip(pred, truth)]
+    a = [assd(p, t, (s, s)) for p, t, s in zip(pred, truth, pixel_mm)]
+    finite = [x for x in a if math.isfinite(x)]
+    return {"dice_mean": float(np.mean(d)), "dice_std": float(np.std(d)), "dice_median": float(np.median(d)),
+            "dice_pooled": pooled_dice(zip(pred, truth)),
+            "assd_mm_mean": float(np.mean(finite)) if finite else None, "empty_predictions": int(len(a) - len(finite)),
+            "dice_per_image": [round(x, 4) for x in d]}
+
+
+# --- the suite -------------------------------------------------------------------------
+def run_hc18_suite(data: Path, out: Path, profile: "str | HC18Profile" = "cpu", seeds: int = 1, steps: int | None = None,
+                   device: str = "auto", log=print, work: Path | None = None) -> dict:
+    """Every ablation of the pseudo-label stage, then the + both run refined with / without the
+    weighted Dice; returns (and writes) the results, report.md and the figures."""
+    from ..training.trainer import resolve_device
+    from .common import resolve_profile, results_header, save_results
+
+    prof, profile = resolve_profile(profile, PROFILES, HC18Profile)
+    folder = find_hc18(data)
+    t_start = time.perf_counter()
+    names, table = list_hc18(folder)
+    train_names, test_names = split_names(names, prof.n_train, prof.n_test)
+    steps = steps or prof.steps
+    dev = resolve_device(device)
+    out, work = Path(out), Path(work) if work else Path(out) / "work"
+    out.mkdir(parents=True, exist_ok=True)
+    log(f"[hc18] reading {len(train_names)} training and {len(test_names)} test images at {prof.size}x{prof.size}")
+    train = load_hc18(folder, train_names, table, prof.size)
+    test = load_hc18(folder, test_names, table, prof.size)
+    prior = prior_from_circumference(train.hc_mm)
+    study_px = float(np.median(train.pixel_mm))
+    pseudo = {**prof.pseudo_label, **prior, "rounds": prof.rounds, "round_steps": prof.round_steps}
+    results = {**results_header("hc18", profile, dev), "steps": steps, "seeds": seeds,
+               "settings": {"preset": prof.preset, "size": prof.size, "overrides": prof.overrides, "pseudo_label": pseudo,
+                            "data": str(folder), "n_train": len(train_names), "n_test": len(test_names),
+                            "train_images": train_names, "test_images": test_names,
+                            "pixel_mm": {"study": study_px, "native_median": float(np.median(train.native_pixel_mm)),
+                                         "native_range": [float(train.native_pixel_mm.min()), float(train.native_pixel_mm.max())]},
+                            "hc_mm_range_train": [float(train.hc_mm.min()), float(train.hc_mm.max())],
+                            "annotations_fitted": train.fitted + test.fitted},
+               "paper": PAPER, "ablations": [], "final": []}
+    panel = {}
+    study = build_hc18_study(train, study_px)
+    for seed in range(seeds):
+        for name, use_vae, use_dgcc in ABLATIONS:
+            log(f"[hc18] seed {seed}: {name} ({steps} steps)")
+            run_dir = work / f"seed{seed}" / name.strip("+").replace("+", "-")
+            options = {**pseudo, "use_vae_disc": use_vae, "use_dgcc": use_dgcc}
+            run = train_pseudo_label(study, run_dir, prof, options, steps, seed, dev)
+            labels = pseudo_labels(run["model"], run["images"])
+            row = {"name": name, "seed": seed, "use_vae_disc": use_vae, "use_dgcc": use_dgcc, "train_seconds": run["seconds"],
+                   **score(labels, train.masks, train.pixel_mm)}
+            results["ablations"].append(row)
+            log(f"[hc18]   pseudo-label Dice {row['dice_mean']:.3f}, ASSD {row['assd_mm_mean'] or float('nan'):.2f} mm")
+            save_results(results, out)
+            if name == "+both":
+                for weighted in (True, False):
+                    log(f"[hc18] seed {seed}: refine + both, {'noise-weighted' if weighted else 'plain'} Dice")
+                    final, preds = refine_and_score(run_dir, run["images"], train, test, weighted, seed, dev, log)
+                    results["final"].append({"seed": seed, **final})
+                    save_results(results, out)
+                    if seed == 0 and weighted:
+                        panel = {"pseudo": labels, "train": preds["train"], "test": preds["test"]}
+    results["summary"] = summarise_hc18(results)
+    results["total_seconds"] = time.perf_counter() - t_start
+    save_results(results, out)
+    from .hc18_report import write_hc18_report, write_panel
+
+    if panel:
+        write_panel(out, train, test, panel, prof.panel)
+    write_hc18_report(results, out)
+    return results
+
+
+def build_hc18_study(data: HC18Set, pixel_mm: float):
+    """One study image (N slices along axis 0), every slice tagged presence, no mask: the pipeline
+    never sees an annotation."""
+    from ..io.case import Volume
+    from ..study.model import Study, Tag
+
+    volume = Volume(data.images[None].astype(np.float32), np.eye(4), None, (1.0, pixel_mm, pixel_mm), ["ultrasound"], [])
+    study = Study()
+    im = study.add_image(volume, name="hc18-train", axis=0)
+    im.tags[:] = Tag.PRESENCE
+    return study
+
+
+def train_pseudo_label(study, run_dir: Path, prof: HC18Profile, pseudo: dict, steps: int, seed: int, dev) -> dict:
+    """The Trainer's CycleGAN stage; returns the loaded model, the study's normalised images and seconds."""
+    import shutil
+
+    from ..data.slices import study_slices
+    from ..inference import TrainedModel
+    from ..training.events import Failed
+    from ..training.trainer import Trainer, TrainConfig
+
+    shutil.rmtree(run_dir, ignore_errors=True)
+    overrides = {**prof.overrides, "input_size": None, "pseudo_label": pseudo}
+    config = TrainConfig(method="pseudo-label", preset=prof.preset, steps=steps, device=str(dev), seed=seed, val_fraction=0.0,
+                         checkpoint_every=max(steps, 1), overrides=overrides)
+    t0 = time.perf_counter()
+    result = Trainer(study, run_dir, config).run()
+    seconds = time.perf_counter() - t0
+    if isinstance(result, Failed):
+        raise RuntimeError(f"pseudo-label training failed: {result.message}\n{result.details}")
+    model = TrainedModel.load(run_dir, which="last", device=str(dev))
+    mc = model.config
+    images = study_slices(study, model.normaliser, mc.input_size, 2**mc.net.depth).images
+    return {"model": model, "images": images, "seconds": seconds}
+
+
+def pseudo_labels(model, images: torch.Tensor) -> np.ndarray:
+    """G_A's pseudo labels, thresholded: (N, S, S) bool."""
+    from ..pseudo.selection import score_pseudo_labels
+
+    return (score_pseudo_labels(model.method, images)["prob"][:, 0] >= model.config.threshold).numpy()
+
+
+def refine_and_score(run_dir: Path, images: torch.Tensor, train: HC18Set, test: HC18Set, weighted: bool, seed: int, dev, log) -> tuple[dict, dict]:
+    """Selection + iterative rounds (no validation: nothing annotated) from the run's weights; the final
+    network scored on the training and the test images."""
+    from ..data.slices import study_slices
+    from ..inference import TrainedModel
+    from ..pseudo.iterate import predict_labels
+    from ..pseudo.refine import refine
+
+    model = TrainedModel.load(run_dir, which="last", device=str(dev))
+    initial = pseudo_labels(model, images)  # G_A's, before refine fills the segmenter
+    method = model.method
+    method.pl = replace(method.pl, weighted_dice=weighted)
+    t0 = time.perf_counter()
+    selection, result = refine(method, images, val=None, seed=seed, log=lambda m: log(f"[hc18]   {m}"))
+    seconds = time.perf_counter() - t0
+    if result.network is None:
+        raise InputError("no iterative round ran (rounds = 0)")
+    mc = model.config
+    test_images = study_slices(build_hc18_study(test, 1.0), model.normaliser, mc.input_size, 2**mc.net.depth).images
+    preds = {"train": predict_labels(result.network, images, mc.threshold)[:, 0].numpy() > 0,
+             "test": predict_labels(result.network, test_images, mc.threshold)[:, 0].numpy() > 0}
+    row = {"name": "noise-weighted Dice" if weighted else "plain Dice", "weighted_dice": weighted, "refine_seconds": seconds,
+           "rounds": [{"round": r.round, "trained_on": r.trained_on} for r in result.history],
+           "train": score(preds["train"], train.masks, train.pixel_mm), "test": score(preds["test"], test.masks, test.pixel_mm)}
+    if selection is not None:
+        kept = selection.kept.numpy()
+        row["selection"] = {"kept": int(len(kept)), "of": int(len(images)), "threshold": selection.threshold,
+                            "kept_dice_mean": score(initial[kept], train.masks[kept], train.pixel_mm[kept])["dice_mean"]}
+    return row, preds
+
+
+def summarise_hc18(results: dict) -> dict:
+    """Mean over seeds (and the spread over seeds) of each ablation's and final network's mean Dice / ASSD."""
+    def agg(rows: list[dict]) -> dict:
+        dice = [r["dice_mean"] for r in rows]
+        assd = [r["assd_mm_mean"] for r in rows if r["assd_mm_mean"] is not None]
+        return {"n": len(rows), "dice_mean": float(np.mean(dice)), "dice_seed_std": float(np.std(dice, ddof=1)) if len(dice) > 1 else None,
+                "dice_image_std": float(np.mean([r["dice_std"] for r in rows])),
+                "assd_mm_mean": float(np.mean(assd)) if assd else None, "empty_predictions": sum(r["empty_predictions"] for r in rows)}
+
+    out = {"ablations": {}, "final": {}}
+    for name, *_ in ABLATIONS:
+        rows = [r for r in results["ablations"] if r["name"] == name]
+        if rows:
+            out["ablations"][name] = {**agg(rows), "train_seconds": float(np.mean([r["train_seconds"] for r in rows]))}
+    for name in ("noise-weighted Dice", "plain Dice"):
+        rows = [r for r in results["final"] if r["name"] == name]
+        if rows:
+            out["final"][name] = {"train": agg([r["train"] for r in rows]), "test": agg([r["test"] for r in rows]),
+                                  "refine_seconds": float(np.mean([r["refine_seconds"] for r in rows]))}
+    return out
