@@ -363,6 +363,8 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
 
         ann = self.annotation
         run_dir = Path(run_dir) if run_dir else self.last_run
+        if self._closed:
+            return None
         if ann is None or ann.image is None or run_dir is None:
             show_error("Train a model (or load one) and open a study first")
             return None
@@ -370,9 +372,11 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
         image_layers, _ = ann.layers[im.name]
         threshold = self.threshold.value() / 100
 
+        device = str(resolve_device(self.device.currentData()))  # read here: widgets belong to the GUI thread
+
         @thread_worker
         def predict():
-            model = TrainedModel.load(run_dir, device=str(resolve_device(self.device.currentData())))
+            model = TrainedModel.load(run_dir, device=device)
             return model.info, model.predict_volume(im.volume.data, axis=im.axis, lesion_samples=lesion_samples)
 
         def done(result):
