@@ -6,9 +6,7 @@ Prints the time from Train to the end of Run model and the Dice of the segmentat
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -18,20 +16,14 @@ OUT = Path(__file__).resolve().parents[1] / "docs" / "images"
 
 
 def main(steps: int = 200) -> int:
-    os.environ.setdefault("WEAKSEG_HOME", tempfile.mkdtemp(prefix="weakseg-shots-"))
-    import napari
     import numpy as np
+    from demo_viewer import open_demo
 
     from napari_weakseg.data.phantom import make_phantom
-    from napari_weakseg.demo import ANNOTATION_WIDGET, PLUGIN, TRAINING_WIDGET, build_demo_study
+    from napari_weakseg.demo import ANNOTATION_WIDGET, TRAINING_WIDGET
     from napari_weakseg.training.metrics import dice
 
-    app = napari.qt.get_qapp()
-    viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(1400, 900)
-    _, ann = viewer.window.add_plugin_dock_widget(PLUGIN, ANNOTATION_WIDGET)
-    _, train = viewer.window.add_plugin_dock_widget(PLUGIN, TRAINING_WIDGET, tabify=True)
-    ann.open_study(build_demo_study(Path(os.environ["WEAKSEG_HOME"]) / "shots-training"))
+    app, viewer, (ann, train) = open_demo("shots-training", (ANNOTATION_WIDGET, TRAINING_WIDGET))
     lesion_slices = np.flatnonzero(ann.image.tags == 1)
     ann.go_to_slice(int(lesion_slices[len(lesion_slices) // 2]))
     train.steps.setValue(steps)
