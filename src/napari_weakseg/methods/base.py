@@ -104,5 +104,24 @@ class Method(nn.Module, metaclass=ABCMeta):
         return None
 
 
+class AdversarialMethod(Method):
+    """A method trained as a GAN: a generator phase, then a discriminator phase on the generator's
+    (detached) outputs of the same step. Subclasses define ``_generator_losses(batch)``, which keeps
+    what the discriminators need, and ``_discriminator_losses()``."""
+
+    phases = ("generator", "discriminator")
+
+    def forward(self, batch: dict, phase: str) -> dict:
+        if phase == "discriminator":
+            return self._discriminator_losses()
+        return self._generator_losses(batch)
+
+    @abstractmethod
+    def _generator_losses(self, batch: dict) -> dict: ...
+
+    @abstractmethod
+    def _discriminator_losses(self) -> dict: ...
+
+
 def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a - b).abs().mean()

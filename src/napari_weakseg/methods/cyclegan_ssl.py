@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 from ..losses.adversarial import lsgan_d_loss, lsgan_g_loss
 from ..models.cyclegan import PixelDiscriminator, ResnetGenerator
-from .base import Method, l1
+from .base import AdversarialMethod, l1
 from .config import MethodConfig
 
 # loss weights: seg = CE of G_IS on labelled slices, img = L2 of G_SI(y) vs the labelled image,
@@ -24,10 +24,9 @@ from .config import MethodConfig
 PAPER_WEIGHTS = {"seg": 1.0, "img": 0.05, "adv": 1.0, "cyc_img": 1.0, "cyc_mask": 1.0}
 
 
-class CycleGanSSL(Method):
+class CycleGanSSL(AdversarialMethod):
     name = "cyclegan-ssl"
     description = "CycleGAN between images and masks: supervised on annotated slices, cycle-consistent on the others"
-    phases = ("generator", "discriminator")
     sampling = "semi"
     needs_absence = False  # absence slices are welcome (as unlabelled images), not required
     label_masks = True
@@ -75,11 +74,6 @@ class CycleGanSSL(Method):
         return [*self.g_is.parameters(), *self.g_si.parameters()]
 
     # --- training -------------------------------------------------------------
-    def forward(self, batch: dict, phase: str) -> dict:
-        if phase == "discriminator":
-            return self._discriminator_losses()
-        return self._generator_losses(batch)
-
     def _generator_losses(self, batch: dict) -> dict:
         lab = batch["L"]
         labels = batch["Y"] if "Y" in batch and self.n_classes > 2 else batch["M"].long()  # K = 1: any label > 0

@@ -8,14 +8,13 @@ import torch
 from ..losses.adversarial import hinge_d_loss, hinge_g_loss
 from ..models.discriminator import MultiScaleDiscriminator
 from ..models.translation import Decoder, Encoder, split_code
-from .base import Method, l1
+from .base import AdversarialMethod, l1
 from .config import MethodConfig
 
 
-class GenSeg(Method):
+class GenSeg(AdversarialMethod):
     name = "genseg"
     description = "translation presence -> absence; the residual decoder also segments"
-    phases = ("generator", "discriminator")
     outputs = ("healthy", "residual", "prob")
     separate_decoder = False
 
@@ -54,11 +53,6 @@ class GenSeg(Method):
             return disc
         ids = {id(p) for p in disc}
         return [p for p in self.parameters() if id(p) not in ids]
-
-    def forward(self, batch: dict, phase: str) -> dict:
-        if phase == "discriminator":
-            return self._discriminator_losses()
-        return self._generator_losses(batch)
 
     def _generator_losses(self, batch: dict) -> dict:
         xP, xA = batch["P"], batch["A"]

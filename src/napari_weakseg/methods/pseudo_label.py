@@ -20,14 +20,13 @@ from ..models.mask_vae import LatentDiscriminator, MaskVAE, freeze, pretrain_vae
 from ..models.patchgan import PatchGAN
 from ..models.res_unet import ResUNet
 from ..pseudo.config import PseudoLabelConfig
-from .base import Method, l1
+from .base import AdversarialMethod, l1
 from .config import MethodConfig
 
 
-class PseudoLabel(Method):
+class PseudoLabel(AdversarialMethod):
     name = "pseudo-label"
     description = "no pixel annotation: CycleGAN between slices and auxiliary masks, VAE discriminator, DGCC"
-    phases = ("generator", "discriminator")
     sampling = "presence"  # presence slices only: every auxiliary mask holds a lesion
     needs_absence = False
     needs_annotations = False
@@ -109,11 +108,6 @@ class PseudoLabel(Method):
         return [p for m in (discs if phase == "discriminator" else gens) for p in m.parameters()]
 
     # --- training -----------------------------------------------------------------
-    def forward(self, batch: dict, phase: str) -> dict:
-        if phase == "discriminator":
-            return self._discriminator_losses()
-        return self._generator_losses(batch)
-
     def _generator_losses(self, batch: dict) -> dict:
         x = batch["P"]
         m = self.aux_batch(len(x), x)
