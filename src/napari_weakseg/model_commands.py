@@ -164,7 +164,7 @@ def run_bench(args) -> int:
     from .bench.report import update_docs_section
 
     run, report = {"digits": (_run_digits, _report_digits), "speed": (_run_speed, _report_speed),
-                   "hc18": (_run_hc18, _report_hc18)}[args.suite]
+                   "hc18": (_run_hc18, _report_hc18), "brats": (_run_brats, _report_brats)}[args.suite]
     results = report(args.out) if args.report_only else run(args)
     if args.docs:
         update_docs_section(args.docs, args.docs_key or f"{args.suite}-{results['profile']}", args.out)
@@ -235,16 +235,32 @@ def _report_hc18(out: Path) -> dict:
     return load_and_report(out)
 
 
+def _run_brats(args) -> dict:
+    from .bench.brats import ALL_METHODS, run_brats_suite
+
+    if args.data is None:
+        raise InputError("--data is required (the folder holding brats2015/CASE/ with FLAIR, T1c, OTMultiClass and brainmask)")
+    return run_brats_suite(args.data, args.out, args.profile, args.seeds or 1, args.steps, _methods(args) or ALL_METHODS,
+                           args.device, log=_log, work=args.work)
+
+
+def _report_brats(out: Path) -> dict:
+    from .bench.brats_report import load_and_report
+
+    return load_and_report(out)
+
+
 def add_bench_parser(sub) -> None:
     bench = sub.add_parser("bench", help="run a benchmark suite and write results.json, report.md and figures")
-    bench.add_argument("suite", choices=("digits", "speed", "hc18"),
+    bench.add_argument("suite", choices=("digits", "speed", "hc18", "brats"),
                        help="digits: cluttered MNIST, all methods; speed: throughput, FLOP/s, memory, inference time and "
                             "the viewer's responsiveness while training (needs a display, e.g. xvfb-run, unless --no-gui); "
-                            "hc18: the pseudo-label method and its ablations on HC18 fetal head ultrasound")
-    bench.add_argument("--data", type=Path, help="data folder (holding mnist/mnist_15k.npz, or hc18/), or the .npz / hc18 folder itself")
+                            "hc18: the pseudo-label method and its ablations on HC18 fetal head ultrasound; "
+                            "brats: every method on BraTS whole tumour at several annotated fractions, split by volume")
+    bench.add_argument("--data", type=Path, help="data folder (holding mnist/mnist_15k.npz, hc18/ or brats2015/), or the .npz / hc18 / brats2015 folder itself")
     bench.add_argument("--out", type=Path, required=True, help="output folder")
     bench.add_argument("--profile", choices=("cpu", "gpu"), default="cpu", help="cpu: reduced scale for a small CPU; gpu: the paper's scale")
-    bench.add_argument("--seeds", type=int, help="seeds per run (default: digits 3, hc18 1)")
+    bench.add_argument("--seeds", type=int, help="seeds per run (default: digits 3, hc18 and brats 1; brats: seed i holds out volume i)")
     bench.add_argument("--steps", type=int, help="override the profile's training steps")
     bench.add_argument("--methods", help="comma-separated subset of methods")
     bench.add_argument("--device", default="auto")

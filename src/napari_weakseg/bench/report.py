@@ -94,6 +94,12 @@ def ordering_verdict(summary: dict, task: str) -> list[str]:
 
 def _loss_curves(results: dict, task: str, out: Path, plt) -> Path:
     runs = [r for r in results["runs"] if r["task"] == task and r["seed"] == 0]
+    return loss_curves(runs, out / f"digits-{task}-losses.png", plt)
+
+
+def loss_curves(runs: list[dict], path: Path, plt, title=lambda run: run["method"]) -> Path:
+    """One panel per run: every loss term (smoothed) against the step, from ``run["curve"]`` (or its
+    metrics file); phase totals (``*_loss``) are left out, their terms are drawn."""
     fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 2.8), squeeze=False)
     for ax, run in zip(axes[0], runs):
         curve = run.get("curve") or read_curve(run["metrics_file"])
@@ -102,12 +108,11 @@ def _loss_curves(results: dict, task: str, out: Path, plt) -> Path:
             if k.endswith("_loss"):  # a phase's weighted total: its terms are plotted
                 continue
             ax.plot(*_smooth(steps, v), label=k, lw=1)
-        ax.set_title(run["method"], fontsize=9)
+        ax.set_title(title(run), fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.set_yscale("symlog", linthresh=0.1)  # the generator's hinge term can be negative
         ax.legend(fontsize=6)
     fig.tight_layout()
-    path = out / f"digits-{task}-losses.png"
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path

@@ -1,0 +1,164 @@
+"""BraTS-style cases as benchmark data: FLAIR + T1c as channels, whole tumour inside the brain mask,
+axial slices at a reduced in-plane size, and study folders with masks kept on a fraction of slices.
+
+A case folder holds ``Flair_subtrMeanDivStd.nii.gz``, ``T1c_subtrMeanDivStd.nii.gz``,
+``OTMultiClass.nii.gz`` (labels 0..4; whole tumour = label > 0) and ``brainmask.nii.gz``, all on one
+grid (i, j, k) = (X, Y, Z), axial slices along k (napari axis 0 after reading).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+CHANNELS = ("Flair_subtrMeanDivStd", "T1c_subtrMeanDivStd")
+CHANNEL_NAMES = ("FLAIR", "T1c")
+LABELS = "OTMultiClass"
+BRAIN = "brainmask"
+FILES = (*CHANNELS, LABELS, BRAIN)
+
+
+@dataclass
+class BratsCase:
+    """One case at the working resolution, brain slices only (the ``Z`` kept axial slices).
+
+    images:  (C, Z, S, S) float32, the stored (z-scored) intensities, area-averaged.
+    tumour:  (Z, S, S) uint8, 1 = whole tumour inside the brain mask (area fraction >= 0.5).
+    slices:  (Z,) int, the source axial slice of each row.
+    tags:    (Z,) uint8 Tag: presence (tumour pixels at the working size), absence (no tumour voxel
+             inside the brain at full size), unknown (a few voxels that vanish at the working size).
+    """
+
+    name: str
+    images: np.ndarray
+    tumour: np.ndarray
+    slices: np.ndarray
+    tags: np.ndarray
+    native_shape: tuple[int, int, int]  # (Z, Y, X) of the source
+    sources: list[str]
+
+    @property
+    def presence(self) -> np.ndarray:
+        from ..study.model import Tag
+
+        return self.tags == Tag.PRESENCE
+
+
+def find_brats(data: Path) -> Path:
+    """The folder of case folders: ``data/brats2015`` or ``data`` itself. A case folder lacking one of
+    the four files, or no case at all, is an InputError."""
+    data = Path(data)
+    for folder in (data / "brats2015", data):
+        if folder.is_dir() and any(_looks_like_case(p) for p in folder.iterdir() if p.is_dir()):
+            return folder
+    raise InputError(f"{data}: no BraTS data (expected DATA/brats2015/CASE/{{{','.join(f + '.nii.gz' for f in FILES)}}})")
+
+
+def _looks_like_case(folder: Path) -> bool:
+    return any((folder / f"{name}.nii.gz").is_file() for name in FILES)
+
+
+def list_cases(folder: Path) -> list[Path]:
+    """Case folders (sorted by name); every one must hold all four files."""
+    cases = sorted(p for p in Path(folder).iterdir() if p.is_dir() and _looks_like_case(p))
+    for case in cases:
+        missing = [f"{n}.nii.gz" for n in FILES if not (case / f"{n}.nii.gz").is_file()]
+        if missing:
+            raise InputError(f"{case}: missing {', '.join(missing)}")
+    if len(cases) < 2:
+        raise InputError(f"{folder}: {len(cases)} BraTS case(s); the suite needs at least 2 (one to train, one to test)")
+    return cases
+
+
+def _area_resize(x: np.ndarray, size: int) -> np.ndarray:
+    """(..., H, W) float -> (..., size, size) by area averaging (exact block means when size divides H)."""
+    import torch
+    from torch.nn import functional as F
+
+    if x.shape[-2:] == (size, size):
+        return x.astype(np.float32)
+    lead = x.shape[:-2]
+    t = torch.from_numpy(np.ascontiguousarray(x, np.float32)).reshape(-1, 1, *x.shape[-2:])
+    return F.interpolate(t, size=(size, size), mode="area").reshape(*lead, size, size).numpy()
+
+
+def load_brats_case(case: Path, size: int, min_brain: float = 0.01) -> BratsCase:
+    """Read one case, keep the axial slices whose brain mask covers at least ``min_brain`` of the
+    slice, and reduce them in-plane to ``size`` x ``size``."""
+    from ..io.nifti import read_nifti
+    from ..study.model import Tag
+
+    channels = []
+    for name in CHANNELS:
+        data, _, _ = read_nifti(case / f"{name}.nii.gz")
+        if data.ndim != 3:
+            raise InputError(f"{case.name}/{name}.nii.gz: expected a 3D volume, got shape {data.shape}")
+        channels.append(data)
+    labels, _, _ = read_nifti(case / f"{LABELS}.nii.gz", labels=True)
+    brain, _, _ = read_nifti(case / f"{BRAIN}.nii.gz", labels=True)
+    shapes = {c.shape for c in channels} | {labels.shape, brain.shape}
+    if len(shapes) != 1:
+        raise InputError(f"{case.name}: the four files differ in shape ({', '.join(str(s) for s in sorted(shapes))})")
+    brain = brain > 0
+    tumour = (labels > 0) & brain  # (Z, Y, X)
+    area = brain.sum(axis=(1, 2))
+    keep = np.flatnonzero(area >= min_brain * brain.shape[1] * brain.shape[2])
+    if not len(keep):
+        raise InputError(f"{case.name}: no axial slice with brain (brainmask.nii.gz is empty)")
+    images = _area_resize(np.stack(channels)[:, keep], size)  # (C, Z, S, S)
+    small = (_area_resize(tumour[keep].astype(np.float32), size) >= 0.5).astype(np.uint8)  # (Z, S, S)
+    any_full = tumour[keep].any(axis=(1, 2))
+    tags = np.where(small.any(axis=(1, 2)), Tag.PRESENCE, np.where(any_full, Tag.UNKNOWN, Tag.ABSENCE)).astype(np.uint8)
+    return BratsCase(case.name, images, small, keep, tags, tuple(brain.shape), [str(case / f"{n}.nii.gz") for n in CHANNELS])
+
+
+def split_cases(n: int, seed: int, n_test: int = 1) -> tuple[list[int], list[int]]:
+    """Leave-volumes-out: seed ``s`` tests on cases ``s*n_test ..`` (mod n), trains on the others."""
+    if not 1 <= n_test < n:
+        raise InputError(f"{n} case(s): cannot hold out {n_test} and still train")
+    test = sorted({(seed * n_test + j) % n for j in range(n_test)})
+    return [i for i in range(n) if i not in test], test
+
+
+def annotation_order(cases: list[BratsCase], seed: int) -> list[tuple[int, int]]:
+    """Every (case index, row) presence slice of ``cases``, in one random order: the first k keep their
+    masks, so a smaller fraction's annotated slices are a subset of a larger one's."""
+    units = [(i, int(r)) for i, c in enumerate(cases) for r in np.flatnonzero(c.presence)]
+    order = np.random.default_rng((seed, 5)).permutation(len(units))
+    return [units[j] for j in order]
+
+
+def n_annotated(fraction: float, n_presence: int) -> int:
+    """round(fraction x presence slices), at least 1 when the fraction is > 0."""
+    k = int(round(fraction * n_presence))
+    return min(n_presence, max(k, 1 if fraction > 0 and n_presence else 0))
+
+
+def build_brats_study(folder: Path, cases: list[BratsCase], fraction: float, seed: int, size: int):
+    """Write a study folder: one image per case, (C, Z, S, S), tags from the tumour masks; masks kept
+    on ``n_annotated(fraction, presence slices)`` presence slices (the first of ``annotation_order``),
+    erased elsewhere (their tags stay). Returns (the Study, the number of annotated slices)."""
+    from ..io.case import Volume
+    from ..study.folder import check_new_folder, save_study
+    from ..study.model import Study
+
+    check_new_folder(folder)
+    order = annotation_order(cases, seed)
+    chosen = set(order[: n_annotated(fraction, len(order))])
+    study = Study()
+    for i, case in enumerate(cases):
+        f = case.native_shape[1] / size
+        affine = np.diag([f, f, 1.0, 1.0])  # NIfTI (i, j, k); the kept slices are stacked without gaps
+        volume = Volume(case.images, affine, None, (1.0, f, f), list(CHANNEL_NAMES), case.sources)
+        mask = np.zeros_like(case.tumour)
+        rows = [r for ci, r in chosen if ci == i]
+        mask[rows] = case.tumour[rows]
+        im = study.add_image(volume, name=case.name, mask=mask, axis=0)
+        im.tags[:] = case.tags
+        im.mask_changed()
+    save_study(study, folder)
+    return study, len(chosen)
