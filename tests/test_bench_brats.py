@@ -121,6 +121,7 @@ def test_suite_runs_end_to_end_and_reports_only_what_results_json_holds(tmp_path
         r = table[f"{m}|0.1"]
         assert r["dice_mean"] == pytest.approx(np.mean([x["dice_pooled"] for x in saved["runs"] if x["method"] == m and x["fraction"] == 0.1]))
         row = re.search(rf"^\| {m} \| ([0-9.]+) \(([0-9.]+)\) \| ([0-9.]+) \|", report, re.M)
+        assert r["dice_std"] == pytest.approx(np.std([x["dice_pooled"] for x in saved["runs"] if x["method"] == m and x["fraction"] == 0.1], ddof=1))
         assert row and float(row.group(1)) == pytest.approx(r["dice_mean"], abs=5e-4)
     for f, v in saved["summary"]["cyclegan_vs_seg_only"].items():
         row = re.search(rf"^\| {float(f) * 100:g} % \| [^|]+ \| ([0-9.]+) \| ([0-9.]+) \|", report, re.M)
@@ -162,3 +163,22 @@ def test_missing_or_malformed_data_is_a_clear_input_error(tmp_path, brats, capsy
     with pytest.raises(InputError, match="unknown method"):
         run_brats_suite(brats, tmp_path / "out", TINY, methods=("nope",), device="cpu", log=lambda m: None)
     assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_the_panel_shows_tumour_slices_largest_first(brats):
+    """The Fig. 6 panel picks held-out slices with tumour (tumour areas are unsigned sums: no wrap)."""
+    from types import SimpleNamespace
+
+    from napari_weakseg.bench.brats import panel_slices
+
+    class Stub:
+        config = SimpleNamespace(threshold=0.5)
+
+        def predict_volume(self, x):  # x (C, Z, S, S)
+            return {"prob": np.zeros(x.shape[1:], np.float32), "healthy": x, "residual": np.zeros_like(x)}
+
+    case = load_brats_case(list_cases(find_brats(brats))[0], 16)
+    panel = panel_slices(Stub(), case, 2)
+    areas = panel["truth"].sum(axis=(1, 2))
+    assert (areas > 0).all() and areas[0] == case.tumour.sum(axis=(1, 2)).max()
+    assert set(panel["slices"]) <= set(TUMOUR_SLICES[0]) and panel["input"].shape == (2, 16, 16)

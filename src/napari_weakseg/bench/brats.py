@@ -190,7 +190,7 @@ def panel_slices(model, case, rows: int) -> dict:
     """The Fig. 6 panel's arrays for ``rows`` held-out tumour slices (the largest tumour, then evenly
     spaced by tumour area): FLAIR input, healthy and residual (FLAIR channel), prediction, truth,
     each (rows, S, S)."""
-    area = case.tumour.sum(axis=(1, 2))
+    area = case.tumour.sum(axis=(1, 2), dtype=np.int64)  # signed: -area must not wrap
     ranked = np.argsort(-area, kind="stable")[: int((area > 0).sum())]
     pick = ranked[np.linspace(0, max(len(ranked) // 2, 0), rows).round().astype(int)] if len(ranked) else np.arange(min(rows, len(area)))
     x = case.images[:, pick]  # (C, rows, S, S)
@@ -210,7 +210,7 @@ def summarise_brats(results: dict) -> dict:
     for (m, f), rows in groups.items():
         d = [r["dice_pooled"] for r in rows]
         table[f"{m}|{f:g}"] = {"method": m, "fraction": f, "n": len(rows), "dice_mean": float(np.mean(d)),
-                               "dice_std": float(np.std(d, ddof=1)) if len(d) > 1 else 0.0,
+                               "dice_std": float(np.std(d, ddof=1)) if len(d) > 1 else None,
                                "dice_presence_mean": float(np.mean([r["dice_pooled_presence"] for r in rows])),
                                "fp_absence_mean": float(np.mean([r["false_positive_pixels_absence"] for r in rows])),
                                "n_annotated": [r["n_annotated"] for r in rows],

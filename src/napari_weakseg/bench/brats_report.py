@@ -40,7 +40,7 @@ def write_brats_report(results: dict, out: Path) -> Path:
     s, st = results["summary"], results["settings"]
     table, base, seeds = s["table"], st["base_fraction"], results["seeds"]
     _figures(results, out)
-    spread = "std over seeds" if seeds > 1 else "one seed: no spread"
+    spread = "std over seeds" if seeds > 1 else "one seed: no spread, —"
     lines = [f"## BraTS: whole tumour with scarce annotation ({results['profile']} profile)", "",
              "Every method on brain tumour MRI (BraTS 2015 cases from BraTS 2013), FLAIR + T1c as channels, whole "
              "tumour (labels 1–4) inside the brain mask. Slices are tagged presence / absence from the tumour masks; "
@@ -77,11 +77,11 @@ def write_brats_report(results: dict, out: Path) -> Path:
         r = table.get(f"{m}|{base:g}")
         if r:
             share = gap.get(m, {}).get("share")
-            lines.append(f"| {m} | {r['dice_mean']:.3f} ({r['dice_std']:.3f}) | {r['dice_presence_mean']:.3f} | "
+            lines.append(f"| {m} | {r['dice_mean']:.3f} ({_fmt(r['dice_std'])}) | {r['dice_presence_mean']:.3f} | "
                          f"{r['fp_absence_mean']:.0f} | {_counts(r)} | {_fmt(share, '.0%')} | — |")
     full = table.get("seg-only|1")
     if full:
-        lines.append(f"| seg-only, fully supervised | {full['dice_mean']:.3f} ({full['dice_std']:.3f}) | "
+        lines.append(f"| seg-only, fully supervised | {full['dice_mean']:.3f} ({_fmt(full['dice_std'])}) | "
                      f"{full['dice_presence_mean']:.3f} | {full['fp_absence_mean']:.0f} | {_counts(full)} | 100% | — |")
     lines += ["", f"![Dice at {_pct(base)} and gap shares]({BARS})", ""]
     lines += verdicts(results)
@@ -144,7 +144,7 @@ def _figures(results: dict, out: Path) -> None:
     if rows:
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
         names = [r["method"] for r in rows]
-        ax1.bar(names, [r["dice_mean"] for r in rows], yerr=[r["dice_std"] for r in rows], color="#4c72b0", capsize=4)
+        ax1.bar(names, [r["dice_mean"] for r in rows], yerr=[r["dice_std"] or 0.0 for r in rows], color="#4c72b0", capsize=4)
         full = table.get("seg-only|1")
         if full:
             ax1.axhline(full["dice_mean"], color="k", ls="--", lw=1, label="seg-only, 100 %")
@@ -185,7 +185,7 @@ def _figures(results: dict, out: Path) -> None:
     plt.close(fig)
     runs = [r for r in results["runs"] if r["seed"] == 0 and r["fraction"] == base]
     if runs:
-        loss_curves(runs, out / LOSSES, plt)
+        loss_curves(runs, out / LOSSES, plt, ncols=3)
 
 
 def write_panel(out: Path, panel: dict) -> Path:

@@ -97,11 +97,16 @@ def _loss_curves(results: dict, task: str, out: Path, plt) -> Path:
     return loss_curves(runs, out / f"digits-{task}-losses.png", plt)
 
 
-def loss_curves(runs: list[dict], path: Path, plt, title=lambda run: run["method"]) -> Path:
-    """One panel per run: every loss term (smoothed) against the step, from ``run["curve"]`` (or its
-    metrics file); phase totals (``*_loss``) are left out, their terms are drawn."""
-    fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 2.8), squeeze=False)
-    for ax, run in zip(axes[0], runs):
+def loss_curves(runs: list[dict], path: Path, plt, title=lambda run: run["method"], ncols: int | None = None) -> Path:
+    """One panel per run (``ncols`` to a row; default all in one row): every loss term (smoothed)
+    against the step, from ``run["curve"]`` (or its metrics file); phase totals (``*_loss``) are
+    left out, their terms are drawn."""
+    ncols = ncols or len(runs)
+    nrows = -(-len(runs) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.8 * nrows), squeeze=False)
+    for ax in axes.flat[len(runs):]:
+        ax.axis("off")
+    for ax, run in zip(axes.flat, runs):
         curve = run.get("curve") or read_curve(run["metrics_file"])
         steps, curves = curve["steps"], curve["losses"]
         for k, v in curves.items():
