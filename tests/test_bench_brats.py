@@ -140,6 +140,7 @@ def test_suite_runs_end_to_end_and_reports_only_what_results_json_holds(tmp_path
     docs = tmp_path / "docs" / "benchmarks.md"
     assert main(["bench", "brats", "--out", str(out), "--report-only", "--docs", str(docs)]) == 0
     assert (out / "report.md").read_text() == report
+    assert json.loads((out / "results.json").read_text())["summary"] == saved["summary"]
     assert "<!-- bench:brats-custom:start -->" in docs.read_text() and "../out/brats-curve.png" in docs.read_text()
 
 
