@@ -228,10 +228,45 @@ def test_absence_slices_as_empty_masks_penalise_false_positives():
     logits = torch.where(batch["M"] > 0, 5.0, -5.0)  # a perfect prediction on the presence slices
     confident_lesion, confident_empty = torch.full_like(logits, 5.0), torch.full_like(logits, -5.0)
     on = build_method("genseg", merge(tiny_cfg(), {"absence_as_empty": True}))
-    off = build_method("genseg", tiny_cfg())
+    off = build_method("genseg", merge(tiny_cfg(), {"absence_as_empty": False}))
     assert on.segmentation_loss(logits, batch, confident_lesion) > on.segmentation_loss(logits, batch, confident_empty) + 0.3
     assert off.segmentation_loss(logits, batch, confident_lesion) == off.segmentation_loss(logits, batch, confident_empty)
     for name in ("genseg", "ae", "mean-teacher"):  # every paired method trains with it
         method = build_method(name, merge(tiny_cfg(method=name), {"absence_as_empty": True}))
         out = method(random_batch(), method.phases[0])
         assert math.isfinite(float(out["loss"]))
+
+
+def test_dice_plus_bce_adds_the_pixel_term():
+    """seg_loss "dice+bce" is the soft Dice plus binary cross-entropy on the same annotated pixels."""
+    from torch.nn import functional as F
+
+    from napari_weakseg.losses.segmentation import dice_loss
+
+    batch = random_batch(annotated=(True, False))
+    logits = torch.randn(2, 1, 32, 32)
+    dice_only = build_method("genseg", merge(tiny_cfg(), {"seg_loss": "dice"})).segmentation_loss(logits, batch)
+    both = build_method("genseg", merge(tiny_cfg(), {"seg_loss": "dice+bce"})).segmentation_loss(logits, batch)
+    assert torch.isclose(dice_only, dice_loss(torch.sigmoid(logits[:1]), batch["M"][:1]))
+    assert torch.isclose(both, dice_only + F.binary_cross_entropy_with_logits(logits[:1], batch["M"][:1]))
+
+
+def test_absence_negatives_are_capped_at_the_number_of_masks():
+    """With one annotated slice in the batch, only the first absence slice joins the loss as an empty mask."""
+    batch = random_batch(annotated=(True, False))
+    logits = torch.where(batch["M"] > 0, 5.0, -5.0)
+    method = build_method("genseg", merge(tiny_cfg(), {"absence_as_empty": True}))
+    empty, lesion = torch.full_like(logits[:1], -5.0), torch.full_like(logits[:1], 5.0)
+    assert method.segmentation_loss(logits, batch, torch.cat([empty, lesion])) == method.segmentation_loss(logits, batch, empty)
+    assert method.segmentation_loss(logits, batch, torch.cat([lesion, empty])) > method.segmentation_loss(logits, batch, empty) + 0.3
+
+
+def test_unknown_segmentation_loss_is_refused():
+    with pytest.raises(InputError, match="seg_loss"):
+        MethodConfig.from_dict({"seg_loss": "focal"})
+
+
+def test_quick_preset_uses_the_absence_tags_and_the_paper_preset_does_not():
+    quick, paper = preset("quick"), preset("paper")
+    assert quick.absence_as_empty and quick.seg_loss == "dice+bce"
+    assert not paper.absence_as_empty and paper.seg_loss == "dice"

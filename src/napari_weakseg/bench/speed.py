@@ -34,7 +34,7 @@ class SpeedProfile:
 
 
 PROFILES = {
-    "cpu": SpeedProfile(steps=60, volume=(155, 240, 240), channels=2, gui_steps=150, repeats=2),
+    "cpu": SpeedProfile(steps=60, volume=(155, 240, 240), channels=2, gui_steps=None, repeats=2),
     "gpu": SpeedProfile(steps=200, volume=(155, 240, 240), channels=2, gui_steps=None, repeats=2),
 }
 WARMUP_STEPS = 5  # left out of throughput figures (allocations, first-call overheads)

@@ -21,6 +21,7 @@ from abc import ABCMeta, abstractmethod
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ..losses.segmentation import dice_loss
 from .config import MethodConfig
@@ -86,13 +87,16 @@ class Method(nn.Module, metaclass=ABCMeta):
         negatives, so anything predicted there counts as a false positive.
         """
         annotated = batch["L"]
-        probs, targets = [torch.sigmoid(logits[annotated])], [batch["M"][annotated]]
-        if absence_logits is not None and self.cfg.absence_as_empty and bool(annotated.any()):
-            probs.append(torch.sigmoid(absence_logits))
-            targets.append(torch.zeros_like(absence_logits))
         if not bool(annotated.any()):
             return logits.sum() * 0.0  # keeps the graph (and DDP) consistent
-        return dice_loss(torch.cat(probs), torch.cat(targets))
+        logits, target = logits[annotated], batch["M"][annotated]
+        if absence_logits is not None and self.cfg.absence_as_empty:
+            absence_logits = absence_logits[: len(logits)]  # as many negatives as masks: they must not swamp them
+            logits, target = torch.cat([logits, absence_logits]), torch.cat([target, torch.zeros_like(absence_logits)])
+        loss = dice_loss(torch.sigmoid(logits), target)
+        if self.cfg.seg_loss == "dice+bce":  # a per-pixel term: strong gradients from the first step
+            loss = loss + F.binary_cross_entropy_with_logits(logits, target)
+        return loss
 
     # --- inference ------------------------------------------------------------
     @abstractmethod

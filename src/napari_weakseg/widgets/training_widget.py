@@ -38,6 +38,7 @@ from .session import session_for
 from .spin_boxes import dspin, spin
 
 POLL_MS = 100
+DEFAULT_STEPS = 150  # quick preset on the demo phantom: a useful segmentation in under 2 minutes on a CPU
 REAP_MS = 10_000  # a finished training process gets this long to exit by itself
 
 
@@ -98,7 +99,7 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
             self.method.setItemData(i, METHODS[name].description, Qt.ToolTipRole)
         self.preset = QComboBox()
         self.preset.addItems(["quick", "paper"])
-        self.steps = spin(1, 1_000_000, 300)
+        self.steps = spin(1, 1_000_000, DEFAULT_STEPS)
         self.input_size = spin(0, 1024, 64, "0 = native size")
         self.width = spin(2, 256, 8)
         self.seg_weight = dspin(0.0, 1e4, 10.0, 3)
@@ -275,7 +276,7 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
         self.job.start()
         self.run_dir = run_dir
         self._started_at = time.perf_counter()
-        self.plot.clear()
+        self.plot.clear(config["steps"])
         self.progress.setRange(0, config["steps"])
         self.progress.setValue(0)
         self.status.setText("starting the training process (the study is copied: later edits apply to the next run)…")
@@ -312,6 +313,7 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
     def _handle(self, event) -> None:
         if isinstance(event, Started):
             self._total = event.total_steps
+            self.plot.total_steps = event.total_steps
             self.progress.setRange(0, event.total_steps)
             self.progress.setValue(event.resumed_from)
             self.status.setText(f"training {event.method} on {event.device}: {event.train_slices} slices")
