@@ -66,4 +66,5 @@ def test_gui_run_measures_latency_throughput_and_dice(tmp_path, make_napari_view
     assert run["latency"]["showing results"]["n"] >= 1
     assert run["pairs_per_s"] > 0 and 0 <= run["dice"] <= 1
     assert run["click_to_segmentation_s"] >= run["train_s"] > 0
+    assert 0 < run["viewer_cpu_cores"] < 2.5  # the viewer process used some CPU while it trained (all its threads)
     assert throughput_from_metrics(f"{run['run_dir']}/metrics.jsonl")["steps"] == 8

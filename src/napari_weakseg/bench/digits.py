@@ -18,8 +18,8 @@ from ..errors import InputError
 from ..training.metrics import pooled_dice
 from .report import read_curve
 
-# the paper's segmentation loss (soft Dice on the masks only), not the quick preset's product defaults
-PAPER_SEG_LOSS = {"seg_loss": "dice", "absence_as_empty": False}
+# the paper's segmentation loss (soft Dice on the masks only), not the quick preset's absence negatives
+PAPER_SEG_LOSS = {"absence_as_empty": False}
 ALL_METHODS = ("seg-only", "ae", "mean-teacher", "genseg", "genseg-sepdec")
 
 

@@ -38,6 +38,7 @@ def measure_gui_vs_headless(study: Path, work: Path, steps: int | None, repeats:
             "latency": {label: {k: statistics.median(g["latency"][label][k] for g in gui_runs) for k in ("p50_ms", "p99_ms", "max_ms")}
                         for label in LABELS if all(g["latency"][label]["n"] for g in gui_runs)},
             "click_to_segmentation_s": statistics.median(g["click_to_segmentation_s"] for g in gui_runs),
+            "viewer_cpu_cores": statistics.median(g["viewer_cpu_cores"] for g in gui_runs),
             "dice": statistics.median(g["dice"] for g in gui_runs)}
 
 
@@ -87,6 +88,7 @@ def measure_gui_run(study: Path, steps: int | None = None, method: str | None = 
 
         def on_finished(event):
             ended.append(event)
+            cpu.append(time.process_time())
             user.stop()
             probe.label = "showing results"
             ended.append(time.perf_counter())
@@ -101,6 +103,7 @@ def measure_gui_run(study: Path, steps: int | None = None, method: str | None = 
         toggle.timeout.connect(lambda: user.stop() if user.active else user.start("training"))
         toggle.start(4000)
         rates = _StepRate(train, probe)
+        cpu = [time.process_time()]  # this (the viewer's) process: every thread, not the training process
         t0 = time.perf_counter()
         train.train_btn.click()
         QTimer.singleShot(30 * 60 * 1000, loop.quit)  # never hang a benchmark
@@ -117,6 +120,7 @@ def measure_gui_run(study: Path, steps: int | None = None, method: str | None = 
         seg = np.asarray(viewer.layers[f"{ann.image.name} {SEG}"].data)
         run = throughput_from_metrics(Path(finished.run_dir) / "metrics.jsonl")
         run.update(config=train.train_config(), train_s=t_end - t0, click_to_segmentation_s=t_shown - t0,
+                   viewer_cpu_cores=(cpu[1] - cpu[0]) / (t_end - t0),
                    dice=dice(seg, truth), user_actions=user.actions, run_dir=finished.run_dir,
                    steps_per_s_by_condition=rates.rates(),
                    latency={label: probe.summary(label) for label in LABELS},

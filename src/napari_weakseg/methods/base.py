@@ -21,7 +21,6 @@ from abc import ABCMeta, abstractmethod
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from ..losses.segmentation import dice_loss
 from .config import MethodConfig
@@ -93,10 +92,7 @@ class Method(nn.Module, metaclass=ABCMeta):
         if absence_logits is not None and self.cfg.absence_as_empty:
             absence_logits = absence_logits[: len(logits)]  # as many negatives as masks: they must not swamp them
             logits, target = torch.cat([logits, absence_logits]), torch.cat([target, torch.zeros_like(absence_logits)])
-        loss = dice_loss(torch.sigmoid(logits), target)
-        if self.cfg.seg_loss == "dice+bce":  # a per-pixel term: strong gradients from the first step
-            loss = loss + F.binary_cross_entropy_with_logits(logits, target)
-        return loss
+        return dice_loss(torch.sigmoid(logits), target)
 
     # --- inference ------------------------------------------------------------
     @abstractmethod

@@ -9,7 +9,6 @@ from ..errors import InputError
 from ..models.translation import NetConfig
 from ..pseudo.config import PAPER_PSEUDO_LABEL
 
-SEG_LOSSES = ("dice", "dice+bce")
 PAPER_WEIGHTS = {"adv": 3.0, "rec": 50.0, "lat": 1.0, "cyc": 50.0, "seg": 0.01}
 
 
@@ -36,12 +35,7 @@ class MethodConfig:
     augment: bool = True
     threshold: float = 0.5
     absence_as_empty: bool = False  # absence slices join the Dice as annotated empty masks (known negatives)
-    seg_loss: str = "dice"  # "dice" (the papers') or "dice+bce": soft Dice plus pixel-wise binary cross-entropy
     pseudo_label: dict = field(default_factory=dict)  # pseudo-label options (pseudo/config.py)
-
-    def __post_init__(self):
-        if self.seg_loss not in SEG_LOSSES:
-            raise InputError(f"unknown seg_loss {self.seg_loss!r}; use {' or '.join(SEG_LOSSES)}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -77,10 +71,10 @@ def preset(name: str, in_channels: int = 1) -> MethodConfig:
         # 3x3 decoder kernels (paper: 5x5) and narrow layers: ~1 GFLOP per slice pair and step
         net = NetConfig(in_channels=in_channels, base=8, depth=3, max_channels=64, code_channels=32, unique_channels=8, decoder_kernel=3)
         weights = {"adv": 1.0, "rec": 10.0, "lat": 1.0, "cyc": 10.0, "seg": 10.0}
-        # batch 4 with 2 masks each: twice the segmentation signal per second of a batch of 8; the pixel
-        # term and the absence tags as known negatives make the few masks count from the first steps
+        # batch 4 with 2 masks each: twice the masks per second of a batch of 8; the absence tags
+        # are known negatives (no lesions predicted on slices the user called healthy)
         return MethodConfig(net=net, weights=weights, lr=1e-3, disc_base=16, batch_size=4, input_size=64,
-                            seg_loss="dice+bce", absence_as_empty=True)
+                            absence_as_empty=True)
     if name == "paper":
         net = NetConfig(in_channels=in_channels, base=32, depth=4, max_channels=512, code_channels=512, unique_channels=128)
         return MethodConfig(net=net, weights=dict(PAPER_WEIGHTS), lr=1e-3, disc_base=64, batch_size=20,

@@ -12,6 +12,7 @@ Shapes, with d = ``depth`` downsamplings and widths w_k = min(base * 2^k, max_ch
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -19,6 +20,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from .layers import CompressedSkip, PreActBlock, conv, make_norm, set_mode
+
+LESION_PRIOR = 0.01  # initial lesion probability of every pixel (Lin et al., focal loss: prior initialisation)
 
 
 @dataclass
@@ -92,6 +95,8 @@ class Decoder(nn.Module):
         self.head_norm = make_norm(norm, cfg.width(0))
         self.last = conv(cfg.width(0), out_channels, k, 1, cfg.spectral_norm)
         self.classifier = nn.Conv2d(cfg.width(0), n_classes, 1) if n_classes else None  # no spectral norm
+        if self.classifier is not None:  # start from "lesions are rare" (p = 0.01), not from p = 0.5 everywhere
+            nn.init.constant_(self.classifier.bias, math.log(LESION_PRIOR / (1 - LESION_PRIOR)))
 
     def forward(self, code: torch.Tensor, skips: list[torch.Tensor] | None = None, mode: str = "translate") -> torch.Tensor:
         set_mode(self, mode)
