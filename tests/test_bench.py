@@ -73,3 +73,15 @@ def test_flop_counts_and_matmul_peak_are_measured():
     assert small > 0 and big == pytest.approx(2 * small, rel=0.01)  # FLOPs scale with the batch
     assert training_step_flops(build_method("genseg", cfg), batch) > small  # translation costs more
     assert matmul_flops_per_s(torch.device("cpu"), n=128, repeats=3) > 1e6
+
+
+def test_ordering_verdict_shows_the_measured_relations():
+    from napari_weakseg.bench.report import ordering_verdict
+
+    def summary(**dice):
+        return {f"t|{m.replace('_', '-')}": {"dice_mean": v} for m, v in dice.items()}
+
+    held = ordering_verdict(summary(genseg=0.8, mean_teacher=0.7, ae=0.6, seg_only=0.5), "t")[0]
+    assert "**holds**" in held and "genseg 0.800 ≥ mean-teacher 0.700 > ae 0.600 > seg-only 0.500" in held
+    failed = ordering_verdict(summary(genseg=0.2, mean_teacher=0.6, ae=0.6, seg_only=0.5), "t")[0]
+    assert "**does not hold**" in failed and "genseg 0.200 < mean-teacher 0.600 = ae 0.600 > seg-only 0.500" in failed

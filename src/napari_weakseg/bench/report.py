@@ -88,7 +88,10 @@ def ordering_verdict(summary: dict, task: str) -> list[str]:
     if len(means) < len(EXPECTED_ORDER):
         return []
     holds = means[0] >= means[1] > means[2] > means[3]
-    text = " ≥ ".join(f"{m} {v:.3f}" for m, v in zip(EXPECTED_ORDER, means))
+    wanted = ("≥", ">", ">")
+    signs = [w if (a >= b if w == "≥" else a > b) else ("<" if a < b else "=") for w, a, b in zip(wanted, means, means[1:])]
+    text = f"{EXPECTED_ORDER[0]} {means[0]:.3f}" + "".join(
+        f" {sign} {m} {v:.3f}" for sign, m, v in zip(signs, EXPECTED_ORDER[1:], means[1:]))
     return [f"Expected ordering genseg ≥ mean-teacher > ae > seg-only: **{'holds' if holds else 'does not hold'}** ({text}).", ""]
 
 
