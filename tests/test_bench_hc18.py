@@ -89,7 +89,7 @@ def test_suite_runs_end_to_end_and_reports_only_what_results_json_holds(tmp_path
         assert line and float(line.group(1)) == pytest.approx(row["train"]["dice_mean"], abs=5e-4)
         assert float(line.group(2)) == pytest.approx(row["test"]["dice_mean"], abs=5e-4)
     assert "0.904" in report and "0.937" in report and "0.962" in report and "Reduced scale" in report
-    for png in ("hc18-dice.png", "hc18-qualitative.png"):
+    for png in ("hc18-dice.png", "hc18-qualitative.png", "hc18-losses.png"):
         assert (out / png).stat().st_size > 1000
     assert results["summary"] == saved["summary"]
     # --report-only: the report again from results.json alone (no work folder), and into the docs

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from .report import read_curve
 
 # Wang et al., fetal head (HC18): G_A's pseudo labels, baseline CycleGAN -> with D_VAE and DGCC; the
 # final network after selection and iterative training with the noise-weighted Dice. Dice only.
@@ -281,7 +282,8 @@ def run_hc18_suite(data: Path, out: Path, profile: "str | HC18Profile" = "cpu", 
             run = train_pseudo_label(study, run_dir, prof, options, steps, seed, dev)
             labels = pseudo_labels(run["model"], run["images"])
             row = {"name": name, "seed": seed, "use_vae_disc": use_vae, "use_dgcc": use_dgcc, "train_seconds": run["seconds"],
-                   **score(labels, train.masks, train.pixel_mm)}
+                   **score(labels, train.masks, train.pixel_mm), "metrics_file": str(run_dir / "metrics.jsonl"),
+                   "curve": read_curve(run_dir / "metrics.jsonl")}
             results["ablations"].append(row)
             log(f"[hc18]   pseudo-label Dice {row['dice_mean']:.3f}, ASSD {row['assd_mm_mean'] or float('nan'):.2f} mm")
             save_results(results, out)

@@ -11,6 +11,7 @@ from .report import machine_line
 
 PANEL = "hc18-qualitative.png"
 BARS = "hc18-dice.png"
+LOSSES = "hc18-losses.png"
 
 
 def _fmt(x, spec: str = ".3f") -> str:
@@ -97,6 +98,8 @@ def write_hc18_report(results: dict, out: Path) -> Path:
                   f"{sel['kept_dice_mean']:.3f} against {_fmt(both)} for all of them "
                   f"({'the selection picks better labels' if both is not None and sel['kept_dice_mean'] > both else 'the selection does not pick better labels'})."]
     lines += ["", verdict(results), "", gap(results), "", f"![Dice per run]({BARS})", ""]
+    if _loss_figure(results, out):
+        lines += ["CycleGAN-stage loss terms of each run (seed 0, smoothed):", "", f"![Loss curves]({LOSSES})", ""]
     if (out / PANEL).is_file():
         lines += ["Qualitative (evenly spaced images, not picked): annotation (green), + both pseudo label (red), "
                   "final network, noise-weighted Dice (yellow); top row training images, bottom row test images.", "",
@@ -105,6 +108,22 @@ def write_hc18_report(results: dict, out: Path) -> Path:
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _loss_figure(results: dict, out: Path) -> bool:
+    """The seed-0 ablation runs' loss curves (from results.json, or the run's metrics file); False if none."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .report import loss_curves
+
+    runs = [r for r in results["ablations"] if r["seed"] == 0 and (r.get("curve") or r.get("metrics_file"))]
+    if not runs:
+        return False
+    loss_curves(runs, out / LOSSES, plt, title=lambda r: r["name"], ncols=2)
+    return (out / LOSSES).is_file()
 
 
 PAPER_TEXT = "Dice 0.904 for the baseline CycleGAN, 0.937 with D_VAE and DGCC; 0.962 for the final network"
