@@ -36,6 +36,14 @@ def _wait_finished(qtbot, train, timeout=120_000):
 def test_train_then_show_outputs_updated_in_place(qtbot, docks):
     viewer, ann, train, errors = docks
     train.method.setCurrentText("genseg")
+    assert train.train_config()["val_fraction"] == 0.0  # 3 masks: all train, none held out for validation
+    import napari_weakseg.widgets.training_widget as tw
+
+    tw.MIN_ANNOTATED_FOR_VALIDATION, saved = 3, tw.MIN_ANNOTATED_FOR_VALIDATION
+    try:
+        assert train.train_config()["val_fraction"] == 0.2  # enough masks: a fifth of them validate
+    finally:
+        tw.MIN_ANNOTATED_FOR_VALIDATION = saved
     assert train.start_training()
     assert not train.start_training()  # a second run while one is going is refused
     assert errors and "already" in errors[-1]

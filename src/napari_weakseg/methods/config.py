@@ -71,9 +71,8 @@ def preset(name: str, in_channels: int = 1) -> MethodConfig:
         # 3x3 decoder kernels (paper: 5x5) and narrow layers: ~1 GFLOP per slice pair and step
         net = NetConfig(in_channels=in_channels, base=8, depth=3, max_channels=64, code_channels=32, unique_channels=8, decoder_kernel=3)
         weights = {"adv": 1.0, "rec": 10.0, "lat": 1.0, "cyc": 10.0, "seg": 10.0}
-        # batch 4 with 2 masks each: twice the masks per second of a batch of 8; the absence tags
-        # are known negatives (no lesions predicted on slices the user called healthy)
-        return MethodConfig(net=net, weights=weights, lr=1e-3, disc_base=16, batch_size=4, input_size=64,
+        # the absence tags are known negatives: no lesions predicted on slices the user called healthy
+        return MethodConfig(net=net, weights=weights, lr=1e-3, disc_base=16, batch_size=8, input_size=64,
                             absence_as_empty=True)
     if name == "paper":
         net = NetConfig(in_channels=in_channels, base=32, depth=4, max_channels=512, code_channels=512, unique_channels=128)
