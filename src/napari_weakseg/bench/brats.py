@@ -19,7 +19,6 @@ count): with one held-out volume this is its 3-D Dice at the working resolution.
 from __future__ import annotations
 
 import shutil
-import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,24 +140,19 @@ def train_and_test(study_dir: Path, run_dir: Path, method: str, prof: BratsProfi
     cases; returns (the scores, the loaded TrainedModel)."""
     from ..inference import TrainedModel
     from ..study import load_study
-    from ..training.events import Failed, Progress
+    from ..training.events import Failed
     from ..training.metrics import pooled_dice
     from ..training.trainer import Trainer, TrainConfig
+    from .common import StepTimer
     from .report import read_curve
 
     shutil.rmtree(run_dir, ignore_errors=True)
-    step_times, last = [], [time.perf_counter()]
-
-    def on_event(event):
-        if isinstance(event, Progress):
-            now = time.perf_counter()
-            step_times.append(now - last[0])
-            last[0] = now
+    timer = StepTimer()
 
     config = TrainConfig(method=method, preset=prof.preset, steps=steps, device=str(dev), seed=seed, val_fraction=0.0,
                          checkpoint_every=max(steps, 1), overrides=prof.overrides)
     t0 = time.perf_counter()
-    result = Trainer(load_study(study_dir), run_dir, config, on_event=on_event).run()
+    result = Trainer(load_study(study_dir), run_dir, config, on_event=timer).run()
     wall = time.perf_counter() - t0
     if isinstance(result, Failed):
         raise RuntimeError(f"{method} failed: {result.message}\n{result.details}")
@@ -174,7 +168,7 @@ def train_and_test(study_dir: Path, run_dir: Path, method: str, prof: BratsProfi
     pred, truth = np.concatenate(preds), np.concatenate(truths)
     presence = np.concatenate([c.presence for c in test])
     absence = np.concatenate([c.tags == 2 for c in test])
-    median = statistics.median(step_times[len(step_times) // 5 :]) if step_times else float("nan")
+    median = timer.median_step_s()
     return {
         "dice_pooled": pooled_dice(zip(pred, truth)),
         "dice_pooled_presence": pooled_dice(zip(pred[presence], truth[presence])),

@@ -44,3 +44,29 @@ def load_results(out: Path) -> dict:
     if not path.is_file():
         raise InputError(f"{path}: no results to report; run the suite first")
     return json.loads(path.read_text())
+
+
+class StepTimer:
+    """A Trainer ``on_event`` callback that times every training step (the gap between Progress events)."""
+
+    def __init__(self):
+        import time
+
+        self._clock = time.perf_counter
+        self.step_times: list[float] = []
+        self._last = self._clock()
+
+    def __call__(self, event) -> None:
+        from ..training.events import Progress
+
+        if isinstance(event, Progress):
+            now = self._clock()
+            self.step_times.append(now - self._last)
+            self._last = now
+
+    def median_step_s(self) -> float:
+        """Median step time after the first 20 % of steps (warm-up); nan without steps."""
+        import statistics
+
+        times = self.step_times[len(self.step_times) // 5 :]
+        return statistics.median(times) if times else float("nan")

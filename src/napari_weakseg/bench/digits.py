@@ -5,7 +5,6 @@ Writes ``results.json``, ``report.md`` and PNG figures to the output folder.
 
 from __future__ import annotations
 
-import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,23 +93,18 @@ def _train_and_test(study_dir: Path, run_dir: Path, method: str, prof: Profile, 
 
     from ..inference import TrainedModel
     from ..study import load_study
-    from ..training.events import Failed, Progress
+    from ..training.events import Failed
+    from .common import StepTimer
     from ..training.trainer import Trainer, TrainConfig
     from .hardware import training_step_flops
 
     shutil.rmtree(run_dir, ignore_errors=True)
     study = load_study(study_dir)
-    step_times, last = [], [time.perf_counter()]
-
-    def on_event(event):
-        if isinstance(event, Progress):
-            now = time.perf_counter()
-            step_times.append(now - last[0])
-            last[0] = now
+    timer = StepTimer()
 
     config = TrainConfig(method=method, preset=prof.preset, steps=steps, device=str(dev), seed=seed, val_fraction=0.0,
                          checkpoint_every=max(steps, 1), overrides=prof.overrides)
-    trainer = Trainer(study, run_dir, config, on_event=on_event)
+    trainer = Trainer(study, run_dir, config, on_event=timer)
     t0 = time.perf_counter()
     result = trainer.run()
     wall = time.perf_counter() - t0
@@ -125,7 +119,7 @@ def _train_and_test(study_dir: Path, run_dir: Path, method: str, prof: Profile, 
     # FLOPs of one real training step (one batch of the same shape), counted once per run
     batch = trainer.sample_batch(_sampler_for(trainer), torch.Generator().manual_seed(0))
     flops = training_step_flops(model.method.train(), batch)
-    median_step = statistics.median(step_times[len(step_times) // 5 :]) if step_times else float("nan")
+    median_step = timer.median_step_s()
     return {
         "dice_pooled": pooled_dice(zip(pred, test.masks)),
         "dice_pooled_presence": pooled_dice(zip(pred[presence], test.masks[presence])),
