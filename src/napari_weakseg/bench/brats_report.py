@@ -225,13 +225,10 @@ def write_panel(out: Path, panel: dict) -> Path:
 
 def load_and_report(out: Path) -> dict:
     """``--report-only``: report.md and the figures again from results.json (the panel stays)."""
-    from ..errors import InputError
     from .brats import summarise_brats
-    from .common import load_results, save_results
+    from .common import load_suite_results, save_results
 
-    results = load_results(out)
-    if results.get("suite") != "brats":
-        raise InputError(f"{out}/results.json holds the {results.get('suite')} suite, not brats")
+    results = load_suite_results(out, "brats")
     results["summary"] = summarise_brats(results)
     save_results(results, out)  # the summary as this version computes it
     write_brats_report(results, Path(out))

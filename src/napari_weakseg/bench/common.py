@@ -46,6 +46,14 @@ def load_results(out: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def load_suite_results(out: Path, suite: str) -> dict:
+    """``OUT/results.json`` of ``suite`` (for --report-only); another suite's results are an InputError."""
+    results = load_results(out)
+    if results.get("suite") != suite:
+        raise InputError(f"{out}/results.json holds the {results.get('suite')} suite, not {suite}")
+    return results
+
+
 class StepTimer:
     """A Trainer ``on_event`` callback that times every training step (the gap between Progress events)."""
 

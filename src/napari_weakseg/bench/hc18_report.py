@@ -229,13 +229,10 @@ def write_panel(out: Path, train, test, panel: dict, n: int) -> Path:
 
 def load_and_report(out: Path) -> dict:
     """``--report-only``: report.md and the bar chart again from results.json (the panel stays)."""
-    from ..errors import InputError
-    from .common import load_results
+    from .common import load_suite_results
     from .hc18 import summarise_hc18
 
-    results = load_results(out)
-    if results.get("suite") != "hc18":
-        raise InputError(f"{out}/results.json holds the {results.get('suite')} suite, not hc18")
+    results = load_suite_results(out, "hc18")
     results["summary"] = summarise_hc18(results)
     write_hc18_report(results, Path(out))
     return results
