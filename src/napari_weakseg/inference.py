@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn.utils import parametrize
 from torch.nn import functional as F
 
 from .data.slices import Normaliser, resize_slices
@@ -85,11 +86,12 @@ def predict_slices(method: Method, normaliser: Normaliser, config: MethodConfig,
     b, c, h, w = slices.shape
     x = torch.from_numpy(np.ascontiguousarray(normaliser.apply(slices, channel_axis=1), dtype=np.float32))
     x = resize_slices(x, config.input_size, 2**config.net.depth).to(device)
-    out = method.predict(x)
-    if lesion_samples:
-        sample = method.sample_lesions(x)
-        if sample is not None:
-            out["lesion_sample"] = sample
+    with parametrize.cached():  # each spectrally normalised weight computed once, not once per call
+        out = method.predict(x)
+        if lesion_samples:
+            sample = method.sample_lesions(x)
+            if sample is not None:
+                out["lesion_sample"] = sample
     method.train(was_training)
     scale = torch.tensor([(hi - lo) / 2 for lo, hi in zip(normaliser.low, normaliser.high)]).view(1, -1, 1, 1)
     offset = torch.tensor([(hi + lo) / 2 for lo, hi in zip(normaliser.low, normaliser.high)]).view(1, -1, 1, 1)

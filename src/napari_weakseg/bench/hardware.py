@@ -8,6 +8,7 @@ import statistics
 import time
 
 import torch
+from torch.nn.utils import parametrize
 from torch.utils.flop_counter import FlopCounterMode
 
 
@@ -32,7 +33,8 @@ def training_step_flops(method, batch: dict) -> int:
     with counter:
         for phase in method.phases:
             method.zero_grad(set_to_none=True)
-            out = method(batch, phase)
+            with parametrize.cached():  # as the Trainer does
+                out = method(batch, phase)
             out["loss"].backward()
     method.zero_grad(set_to_none=True)
     return int(counter.get_total_flops())

@@ -4,7 +4,9 @@ A training step is, for each phase in ``method.phases``::
 
     optimizers[phase].zero_grad(); out = method(batch, phase); out["loss"].backward(); optimizers[phase].step()
 
-then ``method.after_step()``. ``batch`` is a dict of tensors:
+then ``method.after_step()``. The call runs inside ``torch.nn.utils.parametrize.cached()``: a
+spectrally normalised weight is computed (one power iteration) once per phase, however many
+times the phase calls its network. ``batch`` is a dict of tensors:
     "P": (B, C, H, W) presence slices      "A": (B, C, H, W) absence slices
     "M": (B, 1, H, W) masks of the P slices (0/1)   "L": (B,) bool, which P slices are annotated
     "Y": (B, 1, H, W) long integer labels 0..K of the P slices, only for methods with ``label_masks``

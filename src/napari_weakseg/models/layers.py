@@ -39,7 +39,11 @@ class ReflectPad2d(nn.Module):
 
 
 class LayerNorm2d(nn.Module):
-    """Normalise each sample over (C, H, W); per-channel affine (C,)."""
+    """Normalise each sample over (C, H, W); per-channel affine (C,).
+
+    That is group norm with one group: one fused kernel, several times faster on a CPU
+    than computing the mean and variance as separate ops.
+    """
 
     def __init__(self, channels: int, eps: float = 1e-5):
         super().__init__()
@@ -47,13 +51,11 @@ class LayerNorm2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
         self.eps = eps
 
-    def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        mean = x.mean(dim=(1, 2, 3), keepdim=True)
-        var = x.var(dim=(1, 2, 3), keepdim=True, unbiased=False)
-        return (x - mean) / torch.sqrt(var + self.eps)
+    def affine(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.weight, self.bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.normalise(x) * self.weight[None, :, None, None] + self.bias[None, :, None, None]
+        return F.group_norm(x, 1, *self.affine(), self.eps)
 
 
 class DualLayerNorm2d(LayerNorm2d):
@@ -69,12 +71,10 @@ class DualLayerNorm2d(LayerNorm2d):
         self.bias_segment = nn.Parameter(torch.zeros(channels))
         self.mode = "translate"
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def affine(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.mode == "segment":
-            w, b = self.weight_segment, self.bias_segment
-        else:
-            w, b = self.weight, self.bias
-        return self.normalise(x) * w[None, :, None, None] + b[None, :, None, None]
+            return self.weight_segment, self.bias_segment
+        return self.weight, self.bias
 
 
 def set_mode(module: nn.Module, mode: str) -> None:

@@ -20,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch.nn.utils import parametrize
 
 from ..errors import InputError, WeaksegError
 from ..methods import METHODS, MethodConfig, build_method, merge, method_preset
@@ -230,7 +231,8 @@ class Trainer:
             losses = {}
             for phase in method.phases:
                 optimizers[phase].zero_grad(set_to_none=True)
-                out = model(batch, phase)
+                with parametrize.cached():  # each spectral norm once per phase, not once per network call
+                    out = model(batch, phase)
                 out["loss"].backward()
                 optimizers[phase].step()
                 losses.update({k if k != "loss" else f"{phase}_loss": float(v.detach()) for k, v in out.items()})
