@@ -48,8 +48,9 @@ def test_digits_suite_writes_a_report_that_matches_its_results(tmp_path, fake_mn
         assert s["dice_mean"] == pytest.approx(np.mean(dice))
         row = re.search(rf"\| {method} \| ([0-9.]+) \(([0-9.]+)\)", report)
         assert row and float(row.group(1)) == pytest.approx(s["dice_mean"], abs=5e-4)
-    for name in ("digits-48-simple-dice.png", "digits-48-simple-losses.png"):
+    for name in ("digits-48-simple-dice.png", "digits-48-simple-losses.png", "digits-48-simple-qualitative.png"):
         assert (out / name).stat().st_size > 1000
+    assert "(digits-48-simple-qualitative.png)" in report  # the Fig. 6 panel, from genseg's seed-0 run
     # the report needs nothing but results.json: regenerate it without the run folders
     import shutil
 

@@ -182,4 +182,5 @@ def test_the_panel_shows_tumour_slices_largest_first(brats):
     panel = panel_slices(Stub(), case, 2)
     areas = panel["truth"].sum(axis=(1, 2))
     assert (areas > 0).all() and areas[0] == case.tumour.sum(axis=(1, 2)).max()
-    assert set(panel["slices"]) <= set(TUMOUR_SLICES[0]) and panel["input"].shape == (2, 16, 16)
+    slices = {int(label.rsplit(" ", 1)[1]) for label in panel["rows"]}  # "case\nslice N"
+    assert slices <= set(TUMOUR_SLICES[0]) and panel["input"].shape == (2, 16, 16)

@@ -119,10 +119,11 @@ def run_brats_suite(data: Path, out: Path, profile: "str | BratsProfile" = "cpu"
     results["summary"] = summarise_brats(results)
     results["total_seconds"] = time.perf_counter() - t_start
     save_results(results, out)
-    from .brats_report import write_brats_report, write_panel
+    from .brats_report import PANEL, write_brats_report
+    from .panel import write_panel
 
     if panel is not None:
-        write_panel(out, panel)
+        write_panel(out / PANEL, panel, "input (FLAIR)")
     write_brats_report(results, out)
     return results
 
@@ -187,12 +188,9 @@ def panel_slices(model, case, rows: int) -> dict:
     area = case.tumour.sum(axis=(1, 2), dtype=np.int64)  # signed: -area must not wrap
     ranked = np.argsort(-area, kind="stable")[: int((area > 0).sum())]
     pick = ranked[np.linspace(0, max(len(ranked) // 2, 0), rows).round().astype(int)] if len(ranked) else np.arange(min(rows, len(area)))
-    x = case.images[:, pick]  # (C, rows, S, S)
-    out = model.predict_volume(x)
-    return {"case": case.name, "slices": [int(case.slices[i]) for i in pick], "input": x[0],
-            "healthy": out["healthy"][0] if "healthy" in out else None,
-            "residual": out["residual"][0] if "residual" in out else None,
-            "prediction": out["prob"] >= model.config.threshold, "truth": case.tumour[pick].astype(bool)}
+    from .panel import panel_arrays
+
+    return panel_arrays(model, case.images[:, pick], case.tumour[pick], [f"{case.name}\nslice {case.slices[i]}" for i in pick])
 
 
 def summarise_brats(results: dict) -> dict:

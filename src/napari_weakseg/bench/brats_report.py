@@ -188,41 +188,6 @@ def _figures(results: dict, out: Path) -> None:
         loss_curves(runs, out / LOSSES, plt, ncols=3)
 
 
-def write_panel(out: Path, panel: dict) -> Path:
-    """Rows of held-out slices: FLAIR input, healthy, residual (FLAIR channel), segmentation, truth."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cols = [("input (FLAIR)", panel["input"], "gray"), ("healthy", panel["healthy"], "gray"),
-            ("residual", panel["residual"], "RdBu_r"), ("segmentation", panel["prediction"], "gray"),
-            ("ground truth", panel["truth"], "gray")]
-    cols = [c for c in cols if c[1] is not None]
-    n = len(panel["slices"])
-    fig, axes = plt.subplots(n, len(cols), figsize=(2.0 * len(cols), 2.1 * n), squeeze=False)
-    lo, hi = np.percentile(panel["input"], [1, 99])
-    for r in range(n):
-        for c, (title, arr, cmap) in enumerate(cols):
-            ax = axes[r][c]
-            if title == "residual":
-                v = float(np.abs(arr).max()) or 1.0
-                ax.imshow(arr[r], cmap=cmap, vmin=-v, vmax=v)
-            elif arr.dtype == bool:
-                ax.imshow(arr[r], cmap=cmap, vmin=0, vmax=1)
-            else:
-                ax.imshow(arr[r], cmap=cmap, vmin=lo, vmax=hi)
-            ax.set_title(title if r == 0 else "", fontsize=8)
-            ax.set_xticks([])
-            ax.set_yticks([])
-        axes[r][0].set_ylabel(f"{panel['case']}\nslice {panel['slices'][r]}", fontsize=7)
-    fig.tight_layout()
-    path = Path(out) / PANEL
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
 def load_and_report(out: Path) -> dict:
     """``--report-only``: report.md and the figures again from results.json (the panel stays)."""
     from .brats import summarise_brats

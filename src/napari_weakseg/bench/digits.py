@@ -20,6 +20,7 @@ from .report import read_curve
 # the paper's segmentation loss (soft Dice on the masks only), not the quick preset's absence negatives
 PAPER_SEG_LOSS = {"absence_as_empty": False}
 ALL_METHODS = ("seg-only", "ae", "mean-teacher", "genseg", "genseg-sepdec")
+PANEL_METHOD = "genseg"  # whose outputs the qualitative panel shows (seed 0)
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Profile:
     label_fraction: float = 0.01
     label_digit: int | None = 9
     overrides: dict = field(default_factory=dict)
+    panel_rows: int = 4  # test presence images in the qualitative panel
 
 
 PROFILES = {
@@ -76,8 +78,10 @@ def run_digits_suite(mnist: Path, out: Path, profile: "str | Profile" = "cpu", s
                                    prof.label_digit, seed=seed)
             for method in methods:
                 log(f"[bench] {task.name} seed {seed}: {method}")
-                run = _train_and_test(study_dir, work / f"{task.name}-seed{seed}" / method, method, prof, steps, seed, dev, test)
+                run, model = _train_and_test(study_dir, work / f"{task.name}-seed{seed}" / method, method, prof, steps, seed, dev, test)
                 run.update(task=task.name, seed=seed, method=method)
+                if seed == 0 and method == PANEL_METHOD:
+                    write_digits_panel(model, test, out / panel_file(task.name), prof.panel_rows)
                 results["runs"].append(run)
                 save_results(results, out)
     results["summary"] = summarise(results)
@@ -132,7 +136,21 @@ def _train_and_test(study_dir: Path, run_dir: Path, method: str, prof: Profile, 
         "inference_s_per_slice": infer / len(test.images),
         "metrics_file": str(run_dir / "metrics.jsonl"),
         "curve": read_curve(run_dir / "metrics.jsonl"),  # the report needs nothing but results.json
-    }
+    }, model
+
+
+def panel_file(task: str) -> str:
+    return f"digits-{task}-qualitative.png"
+
+
+def write_digits_panel(model, test, path: Path, rows: int) -> Path:
+    """The Fig. 6 panel on ``rows`` test presence images, evenly spaced through the test set."""
+    from .panel import panel_arrays, write_panel
+
+    presence = np.flatnonzero(test.presence)
+    pick = presence[np.linspace(0, len(presence) - 1, rows).round().astype(int)]
+    x = test.images[pick][None].astype(np.float32)  # (1, rows, H, W)
+    return write_panel(path, panel_arrays(model, x, test.masks[pick] > 0, [f"test image {i}" for i in pick]))
 
 
 def _sampler_for(trainer):

@@ -14,6 +14,8 @@ EXPECTED_ORDER = ("genseg", "mean-teacher", "ae", "seg-only")  # the paper's ord
 def write_digits_report(results: dict, out: Path) -> Path:
     import matplotlib
 
+    from .digits import PANEL_METHOD, panel_file
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -65,6 +67,10 @@ def write_digits_report(results: dict, out: Path) -> Path:
                 lines.append(f"| {m} | {r['dice_mean']:.3f} ({r['dice_std']:.3f}) | {r['dice_presence_mean']:.3f} | {r['pairs_per_s']:.1f} | "
                              f"{r['step_gflops']:.2f} | {r['flops_fraction_of_matmul']:.1%} |")
         lines += ["", f"![Dice and throughput](digits-{task}-dice.png)", "", f"![Loss curves](digits-{task}-losses.png)", ""]
+        if (out / panel_file(task)).is_file():
+            lines += [f"Qualitative panel (the paper's Fig. 6): {PANEL_METHOD} (seed 0) on test images with a digit: "
+                      "input, healthy (translated) image, residual (diverging colours, 0 = white), thresholded "
+                      "segmentation, ground truth.", "", f"![{PANEL_METHOD} on test images]({panel_file(task)})", ""]
         lines += ordering_verdict(summary, task)
     lines += ["Dice is pooled over all test images (presence and absence: false positives on absence images count). "
               "Throughput counts slice pairs (one presence + one absence slice) per second; seg-only trains on annotated "
