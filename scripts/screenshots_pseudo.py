@@ -38,8 +38,8 @@ def main(steps: int = 300) -> int:
     truth = make_phantom(channels=2, seed=0).mask
     lesion_slices = np.flatnonzero(ann.image.tags == 1)
     ann.go_to_slice(int(lesion_slices[len(lesion_slices) // 2]))
-    train.method.setCurrentText("pseudo-label")
-    train.steps.setValue(steps)
+    train.settings.method.setCurrentText("pseudo-label")
+    train.settings.steps.setValue(steps)
     t0 = time.perf_counter()
     train.start_training()
     _wait(app, train.finished)

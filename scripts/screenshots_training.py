@@ -26,7 +26,7 @@ def main(steps: int = 200) -> int:
     app, viewer, (ann, train) = open_demo("shots-training", (ANNOTATION_WIDGET, TRAINING_WIDGET))
     lesion_slices = np.flatnonzero(ann.image.tags == 1)
     ann.go_to_slice(int(lesion_slices[len(lesion_slices) // 2]))
-    train.steps.setValue(steps)
+    train.settings.steps.setValue(steps)
     done = []
     train.finished.connect(done.append)
     t0 = time.perf_counter()

@@ -22,7 +22,7 @@ def docks(make_napari_viewer, tmp_path, monkeypatch):
     _, train = viewer.window.add_plugin_dock_widget(PLUGIN, "Train and inspect")
     ann.open_study(build_demo_study(tmp_path / "study"))
     train.overrides = dict(TINY)
-    train.steps.setValue(4)
+    train.settings.steps.setValue(4)
     yield viewer, ann, train, errors
     train.shutdown()
 
@@ -35,15 +35,16 @@ def _wait_finished(qtbot, train, timeout=120_000):
 
 def test_train_then_show_outputs_updated_in_place(qtbot, docks):
     viewer, ann, train, errors = docks
-    train.method.setCurrentText("genseg")
+    train.settings.method.setCurrentText("genseg")
     assert train.train_config()["val_fraction"] == 0.0  # 3 masks: all train, none held out for validation
-    import napari_weakseg.widgets.training_widget as tw
+    assert train.settings.val_fraction.value() == 0.0  # and the greyed field says so
+    import napari_weakseg.widgets.training_settings as ts
 
-    tw.MIN_ANNOTATED_FOR_VALIDATION, saved = 3, tw.MIN_ANNOTATED_FOR_VALIDATION
+    ts.MIN_ANNOTATED_FOR_VALIDATION, saved = 3, ts.MIN_ANNOTATED_FOR_VALIDATION
     try:
         assert train.train_config()["val_fraction"] == 0.2  # enough masks: a fifth of them validate
     finally:
-        tw.MIN_ANNOTATED_FOR_VALIDATION = saved
+        ts.MIN_ANNOTATED_FOR_VALIDATION = saved
     assert train.start_training()
     assert not train.start_training()  # a second run while one is going is refused
     assert errors and "already" in errors[-1]
@@ -78,8 +79,8 @@ def test_stop_keeps_a_loadable_checkpoint(qtbot, docks):
     from napari_weakseg.inference import TrainedModel
 
     viewer, ann, train, errors = docks
-    train.method.setCurrentText("seg-only")
-    train.steps.setValue(100_000)
+    train.settings.method.setCurrentText("seg-only")
+    train.settings.steps.setValue(100_000)
     assert train.start_training()
     qtbot.waitUntil(lambda: train.progress.value() >= 2, timeout=120_000)
     train.stop_training()
@@ -92,21 +93,21 @@ def test_stop_keeps_a_loadable_checkpoint(qtbot, docks):
 def test_a_failing_run_reports_and_the_dock_recovers(qtbot, docks):
     viewer, ann, train, errors = docks
     ann.tag_range(0, ann.image.n_slices - 1, "presence")  # no absence slice left
-    train.method.setCurrentText("genseg")
+    train.settings.method.setCurrentText("genseg")
     assert train.start_training()
     event = _wait_finished(qtbot, train)
     assert isinstance(event, Failed) and "absence" in event.message
     assert any("absence" in e for e in errors)
     assert train.train_btn.isEnabled() and not train.running
-    train.method.setCurrentText("seg-only")  # the widget is ready for another run
+    train.settings.method.setCurrentText("seg-only")  # the widget is ready for another run
     assert train.start_training()
     assert isinstance(_wait_finished(qtbot, train), Finished)
 
 
 def test_live_preview_fills_the_slice_on_screen(qtbot, docks):
     viewer, ann, train, errors = docks
-    train.method.setCurrentText("genseg")
-    train.steps.setValue(6)
+    train.settings.method.setCurrentText("genseg")
+    train.settings.steps.setValue(6)
     train.preview_every = 2
     ann.go_to_slice(15)
     assert train.start_training()
@@ -121,7 +122,7 @@ def test_live_preview_fills_the_slice_on_screen(qtbot, docks):
 
 def test_accept_corrections_suggest_and_retrain(qtbot, docks):
     viewer, ann, train, errors = docks
-    train.method.setCurrentText("seg-only")
+    train.settings.method.setCurrentText("seg-only")
     assert train.start_training()
     assert isinstance(_wait_finished(qtbot, train), Finished)
     worker = train.run_model()
@@ -154,12 +155,12 @@ def test_accept_corrections_suggest_and_retrain(qtbot, docks):
     assert train.retrain()
     assert train.job.spec.init_weights.endswith("best.pt") and train.job.spec.config["steps"] == 2
     assert isinstance(_wait_finished(qtbot, train), Finished)
-    assert train.last_run != first_run and train.steps.value() == 4  # the main step count is kept
+    assert train.last_run != first_run and train.settings.steps.value() == 4  # the main step count is kept
 
 
 def test_save_and_load_a_model_with_its_provenance(qtbot, docks, tmp_path):
     viewer, ann, train, errors = docks
-    train.method.setCurrentText("seg-only")
+    train.settings.method.setCurrentText("seg-only")
     assert train.start_training()
     assert isinstance(_wait_finished(qtbot, train), Finished)
     assert "seg-only" in train.model_label.text() and str(ann.study.folder) in train.model_label.text()
@@ -185,8 +186,8 @@ def test_closing_the_viewer_stops_the_run_and_keeps_its_checkpoint(qtbot, make_n
     _, train = viewer.window.add_plugin_dock_widget(PLUGIN, "Train and inspect")
     ann.open_study(build_demo_study(tmp_path / "study"))
     train.overrides = dict(TINY)
-    train.method.setCurrentText("seg-only")
-    train.steps.setValue(100_000)
+    train.settings.method.setCurrentText("seg-only")
+    train.settings.steps.setValue(100_000)
     assert train.start_training()
     job = train.job
     qtbot.waitUntil(lambda: train.progress.value() >= 2, timeout=120_000)

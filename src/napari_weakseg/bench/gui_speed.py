@@ -71,9 +71,9 @@ def measure_gui_run(study: Path, steps: int | None = None, method: str | None = 
         _, train = viewer.window.add_plugin_dock_widget(PLUGIN, TRAINING_WIDGET, tabify=True)
         ann.open_study(study)
         if steps:
-            train.steps.setValue(steps)
+            train.settings.steps.setValue(steps)
         if method:
-            train.method.setCurrentText(method)
+            train.settings.method.setCurrentText(method)
         probe = EventLoopProbe()
         user = _SimulatedUser(viewer, probe)
         probe.start()

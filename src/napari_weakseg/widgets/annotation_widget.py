@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 import shutil
 import time
-import weakref
 from pathlib import Path
 
 import numpy as np
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_error, show_info, show_warning
-from qtpy.QtCore import QEvent, QObject, QTimer
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QApplication,
     QComboBox,
@@ -33,6 +32,7 @@ from qtpy.QtWidgets import (
 
 from ..errors import WeaksegError
 from ..study import Study, Tag, load_study, save_study
+from .close_watch import CloseWatcher, watch_window_close
 from .session import session_for
 from .slice_overview import SliceOverview
 from .study_layers import add_layers, volume_from_layers
@@ -52,46 +52,6 @@ AUTOSAVE_DELAY_MS = 1500
 def default_study_home() -> Path:
     """Where studies that were never saved are autosaved (``$WEAKSEG_HOME`` overrides)."""
     return Path(os.environ.get("WEAKSEG_HOME", Path.home() / ".napari-weakseg")) / "unsaved"
-
-
-class CloseWatcher(QObject):
-    """Calls back before the main window closes (dock widgets get no close event of their own)."""
-
-    def __init__(self, callback):
-        super().__init__()
-        self._callback = callback
-
-    def eventFilter(self, obj, event):  # noqa: N802
-        if event.type() == QEvent.Type.Close:
-            self._callback()
-        return False
-
-
-def watch_window_close(widget: QWidget, watcher: CloseWatcher, watched):
-    """Install ``watcher`` on the top-level window of a docked ``widget`` once; returns a weakref to it."""
-    window = widget.window()
-    current = watched() if watched is not None else None
-    if window is not widget and window is not current:
-        window.installEventFilter(watcher)
-        return weakref.ref(window)
-    return watched
-
-
-class ShutsDownOnClose:
-    """Mixin for docks (before QWidget in the bases): ``self.shutdown()`` runs when the dock or the main
-    window closes."""
-
-    _watched_window = None
-
-    def closeEvent(self, event):  # noqa: N802
-        self.shutdown()
-        super().closeEvent(event)
-
-    def showEvent(self, event):  # noqa: N802
-        super().showEvent(event)
-        if "_close_watcher" not in self.__dict__:
-            self._close_watcher = CloseWatcher(self.shutdown)
-        self._watched_window = watch_window_close(self, self._close_watcher, self._watched_window)
 
 
 class AnnotationWidget(QWidget):

@@ -30,7 +30,7 @@ from qtpy.QtWidgets import (
 
 from ..errors import WeaksegError
 from ..pseudo.review import ACCEPTED, EDITED, REJECTED, Decisions, score_names
-from .annotation_widget import ShutsDownOnClose
+from .close_watch import ShutsDownOnClose
 from .output_layers import show_pseudo_labels
 from .session import session_for
 from .shape_prior_form import PREVIEW_SIZE, ShapePriorForm

@@ -15,9 +15,6 @@ from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -31,30 +28,15 @@ from qtpy.QtWidgets import (
 
 from ..errors import WeaksegError
 from ..training.events import Checkpointed, Failed, Finished, Preview, Progress, Started, Validated
-from .annotation_widget import ShutsDownOnClose
+from .close_watch import ShutsDownOnClose
 from .loss_plot import LossPlot
 from .output_layers import PROB, SEG, show_outputs, update_slice, update_threshold
 from .session import session_for
-from .spin_boxes import dspin, spin
+from .spin_boxes import spin
+from .training_settings import TrainingSettings
 
 POLL_MS = 100
-MIN_ANNOTATED_FOR_VALIDATION = 10  # fewer annotated slices: all of them train (no validation split)
-DEFAULT_STEPS = 100  # quick preset: a short first run; retrain or raise it for more
 REAP_MS = 10_000  # a finished training process gets this long to exit by itself
-
-
-def available_devices() -> list[tuple[str, str]]:
-    """(value, label) pairs: auto (with what it resolves to), CPU, each CUDA device, MPS."""
-    import torch
-
-    devices = []
-    if torch.cuda.is_available():
-        devices += [(f"cuda:{i}", f"CUDA {i}: {torch.cuda.get_device_name(i)}") for i in range(torch.cuda.device_count())]
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        devices.append(("mps", "Apple MPS"))
-    auto = devices[0][1] if devices else "CPU"
-    return [("auto", f"auto ({auto})"), ("cpu", "CPU"), *devices]
 
 
 class TrainingWidget(ShutsDownOnClose, QWidget):
@@ -90,45 +72,9 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
         self.study_label.setWordWrap(True)
         root.addWidget(self.study_label)
 
-        box = QGroupBox("Method")
-        form = QFormLayout(box)
-        from ..methods import METHODS
-
-        self.method = QComboBox()
-        self.method.addItems(list(METHODS))  # every method the core registers, none special-cased
-        for i, name in enumerate(METHODS):
-            self.method.setItemData(i, METHODS[name].description, Qt.ToolTipRole)
-        self.preset = QComboBox()
-        self.preset.addItems(["quick", "paper"])
-        self.steps = spin(1, 1_000_000, DEFAULT_STEPS)
-        self.input_size = spin(0, 1024, 64, "0 = native size")
-        self.width = spin(2, 256, 8)
-        self.seg_weight = dspin(0.0, 1e4, 10.0, 3)
-        self.lr = dspin(1e-6, 1.0, 1e-3, 6)
-        self.seed = spin(0, 2**31 - 1, 0)
-        self.device = QComboBox()
-        for value, label in available_devices():
-            self.device.addItem(label, value)
-        for label, w in (("method", self.method), ("preset", self.preset), ("steps", self.steps), ("input size", self.input_size),
-                         ("width", self.width), ("labelled-loss weight", self.seg_weight), ("learning rate", self.lr),
-                         ("seed", self.seed), ("device", self.device)):
-            form.addRow(label, w)
-        self.advanced = QGroupBox("Advanced")
-        self.advanced.setCheckable(True)
-        self.advanced.setChecked(False)
-        adv = QFormLayout(self.advanced)
-        self.batch = spin(1, 512, 8)
-        self.ann_per_batch = spin(0, 512, 2)
-        self.val_fraction = dspin(0.0, 0.9, 0.2, 2)
-        self.augment = QCheckBox()
-        self.augment.setChecked(True)
-        for label, w in (("batch size", self.batch), ("annotated per batch", self.ann_per_batch),
-                         ("validation fraction", self.val_fraction), ("augmentation", self.augment)):
-            adv.addRow(label, w)
-        form.addRow(self.advanced)
-        root.addWidget(box)
-        self.preset.currentTextChanged.connect(self._apply_preset)
-        self.method.currentTextChanged.connect(lambda _: self._apply_preset(self.preset.currentText()))
+        self.settings = TrainingSettings()
+        self.settings.advanced.toggled.connect(lambda _: self._refresh())
+        root.addWidget(self.settings)
 
         row = QHBoxLayout()
         self.train_btn = QPushButton("Train")
@@ -213,18 +159,6 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
         self.lesion_btn.clicked.connect(lambda: self.run_model(lesion_samples=True))
         self.threshold.valueChanged.connect(self._threshold_changed)
 
-    def _apply_preset(self, name: str) -> None:
-        """Show the preset's values for the chosen method (a method may have its own, e.g. its learning rate)."""
-        from ..methods import method_preset
-
-        cfg = method_preset(self.method.currentText(), name)
-        self.input_size.setValue(cfg.input_size or 0)
-        self.width.setValue(cfg.net.base)
-        self.seg_weight.setValue(cfg.weights["seg"])
-        self.lr.setValue(cfg.lr)
-        self.batch.setValue(cfg.batch_size)
-        self.ann_per_batch.setValue(cfg.annotated_per_batch)
-
     # -------------------------------------------------------------- training
     @property
     def annotation(self):
@@ -235,27 +169,12 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
         return self.job is not None
 
     def train_config(self) -> dict:
-        overrides = {"input_size": self.input_size.value() or None, "lr": self.lr.value(), "net": {"base": self.width.value()},
-                     "weights": {"seg": self.seg_weight.value()}}
-        if self.advanced.isChecked():
-            overrides.update(batch_size=self.batch.value(), annotated_per_batch=self.ann_per_batch.value(),
-                             augment=self.augment.isChecked())
-        for key, value in [*self.session.method_options.items(), *self.overrides.items()]:  # other docks', then ours
-            if isinstance(value, dict) and isinstance(overrides.get(key), dict):
-                overrides[key] = {**overrides[key], **value}
-            else:
-                overrides[key] = value
-        return {"method": self.method.currentText(), "preset": self.preset.currentText(), "steps": self.steps.value(),
-                "device": self.device.currentData(), "seed": self.seed.value(),
-                "val_fraction": self.val_fraction.value() if self.advanced.isChecked() else self._default_val_fraction(),
-                "overrides": overrides}
+        """The next run's config: the form, then other docks' method options, then ``self.overrides``."""
+        return self.settings.train_config(self.n_annotated(), [*self.session.method_options.items(), *self.overrides.items()])
 
-    def _default_val_fraction(self) -> float:
-        """0.2, but none while there are few masks: with 3 annotated slices one held out is a third of
-        the supervision lost, for a validation Dice on one slice that says little."""
+    def n_annotated(self) -> int:
         ann = self.annotation
-        n = sum(int(im.annotated().sum()) for im in ann.study.images) if ann is not None and ann.study is not None else 0
-        return 0.2 if n >= MIN_ANNOTATED_FOR_VALIDATION else 0.0
+        return sum(int(im.annotated().sum()) for im in ann.study.images) if ann is not None and ann.study is not None else 0
 
     def start_training(self, resume: bool = False, init_weights: str | None = None) -> bool:
         """Save the study, then train in a background process. Refused while a run is going."""
@@ -276,7 +195,7 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
                 return False
             run_dir = self.last_run
         else:
-            run_dir = Path(ann.study.folder) / "runs" / f"{self.method.currentText()}-{time.strftime('%Y%m%d-%H%M%S')}"
+            run_dir = Path(ann.study.folder) / "runs" / f"{self.settings.method.currentText()}-{time.strftime('%Y%m%d-%H%M%S')}"
         config = self.train_config()
         spec = JobSpec(str(ann.study.folder), str(run_dir), config, resume=resume, init_weights=init_weights,
                        preview=(ann.current, ann.current_slice()), preview_every=self.preview_every)
@@ -330,7 +249,7 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
             self.progress.setValue(event.step)
             self.plot.add_losses(event.step, event.losses)
             self.status.setText(f"step {event.step}/{event.total_steps} · {event.pairs_per_s:.1f} pairs/s · "
-                                f"ETA {event.eta_s:.0f} s · {self.device.currentText()}")
+                                f"ETA {event.eta_s:.0f} s · {self.settings.device.currentText()}")
         elif isinstance(event, Validated):
             self.plot.add_validation(event.step, event.dice)
         elif isinstance(event, Preview):
@@ -383,7 +302,7 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
         image_layers, _ = ann.layers[im.name]
         threshold = self.threshold.value() / 100
 
-        device = str(resolve_device(self.device.currentData()))  # read here: widgets belong to the GUI thread
+        device = str(resolve_device(self.settings.device.currentData()))  # read here: widgets belong to the GUI thread
 
         @thread_worker
         def predict():
@@ -492,12 +411,12 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
             show_error("Nothing to retrain: train a model first")
             return False
         weights = self.last_run / "best.pt"
-        steps = self.steps.value()
-        self.steps.setValue(self.retrain_steps.value())
+        steps = self.settings.steps.value()
+        self.settings.steps.setValue(self.retrain_steps.value())
         try:
             return self.start_training(init_weights=str(weights if weights.is_file() else self.last_run / "last.pt"))
         finally:
-            self.steps.setValue(steps)
+            self.settings.steps.setValue(steps)
 
     def suggest(self, limit: int = 10) -> list[tuple[int, float]]:
         """Rank unannotated presence slices by the model's uncertainty (mean entropy), most uncertain first."""
@@ -544,6 +463,7 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
         for b in (self.run_btn, self.lesion_btn, self.accept_btn, self.suggest_btn, self.next_btn, self.save_model_btn):
             b.setEnabled(has_study and self.last_run is not None)
         self.retrain_btn.setEnabled(has_study and not self.running and self.last_run is not None)
+        self.settings.show_val_fraction(self.n_annotated())
 
     def _reap(self, waited_ms: int = 0) -> None:
         """Let finished training processes exit without blocking the viewer; kill any still there after 10 s.
