@@ -6,9 +6,7 @@ G_SI: mask (K + 1 channels: one-hot, or G_IS's probabilities) -> image, tanh.
 D_S, D_I: pixel discriminators on masks and on images; least-squares losses.
 
 Labelled = annotated presence slices (with their masks, the "real masks"); unlabelled = the
-other presence slices and the absence slices, used as plain images. With ``absence_as_empty``
-(the ``quick`` preset, not ``paper``) absence slices also join the supervised cross-entropy as
-all-background masks, as they join the other methods' Dice.
+other presence slices and the absence slices, used as plain images.
 """
 
 from __future__ import annotations
@@ -92,7 +90,7 @@ class CycleGanSSL(AdversarialMethod):
             s_u = logits_u.softmax(1)  # soft probabilities: what D_S and G_SI see
             zero = logits.sum() * 0.0  # a term missing from this batch; keeps the graph
             terms = {
-                "seg": self._supervised_ce(logits_l, y_l, logits_u[b_u - len(batch["A"]):]) if b_l else zero,
+                "seg": F.cross_entropy(logits_l, y_l) if b_l else zero,
                 "img": F.mse_loss(x_from_y, x_l) if b_l else zero,
                 "adv": (lsgan_g_loss(self.d_s(s_u)) if b_u else zero) + (lsgan_g_loss(self.d_i(x_from_y)) if b_l else zero),
                 "cyc_img": l1(self.mask_to_image(s_u), x_u) if b_u else zero,
@@ -104,16 +102,6 @@ class CycleGanSSL(AdversarialMethod):
         loss = sum(self.w[k] * v for k, v in terms.items())
         self._fakes = (real_s, s_u.detach(), x_u, x_from_y.detach())
         return {"loss": loss, **{k: v.detach() for k, v in terms.items()}}
-
-    def _supervised_ce(self, logits_l: torch.Tensor, y_l: torch.Tensor, logits_a: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy on the labelled slices: logits (b_l, K+1, H, W), labels (b_l, H, W). With
-        ``cfg.absence_as_empty`` the absence slices' logits ``logits_a`` (b_a, K+1, H, W) join it as
-        all-background labels (the user's absence tags are known negatives), as many as labelled slices."""
-        if self.cfg.absence_as_empty and len(logits_a):
-            logits_a = logits_a[: len(logits_l)]
-            logits_l = torch.cat([logits_l, logits_a])
-            y_l = torch.cat([y_l, y_l.new_zeros((len(logits_a), *y_l.shape[1:]))])
-        return F.cross_entropy(logits_l, y_l)
 
     def _discriminator_losses(self) -> dict:
         real_s, fake_s, real_x, fake_x = self._fakes
