@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .report import loss_curves, machine_line, ordering_verdict
+from .report import loss_curves, machine_line, ordering_verdict, run_lines
 
 BARS = "brats-dice.png"
 CURVE = "brats-curve.png"
@@ -65,10 +65,7 @@ def write_brats_report(results: dict, out: Path) -> Path:
               "round(fraction × presence slices), at least one, so smaller fractions' slices are subsets of larger ones'.", "",
               "Dice: pooled over every kept slice of the held-out volume (presence and absence slices; false positives "
               "count), i.e. its 3-D Dice at the working resolution.", "", machine_line(results), ""]
-    if results.get("command"):
-        lines += [f"Command: `{results['command']}`", ""]
-    if results.get("total_seconds") is not None:
-        lines += [f"Wall time of the whole suite: **{results['total_seconds'] / 60:.1f} min** ({len(results['runs'])} runs).", ""]
+    lines += run_lines(results)
 
     lines += [f"### Every method at {_pct(base)} annotated (Fig. 7 setting)", "",
               f"Dice mean ({spread}); gap share = (Dice − seg-only at {_pct(base)}) / (seg-only at 100 % − seg-only at "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .report import machine_line
+from .report import machine_line, run_lines
 
 PANEL = "hc18-qualitative.png"
 BARS = "hc18-dice.png"
@@ -62,10 +62,7 @@ def write_hc18_report(results: dict, out: Path) -> Path:
         machine_line(results),
         "",
     ]
-    if results.get("command"):
-        lines += [f"Command: `{results['command']}`", ""]
-    if results.get("total_seconds") is not None:
-        lines += [f"Wall time of the whole suite: **{results['total_seconds'] / 60:.1f} min**.", ""]
+    lines += run_lines(results)
     lines += ["### Pseudo labels of G_A (Table III / V shape)", "",
               f"Thresholded G_A output on the {st['n_train']} training images against their filled annotations; "
               f"Dice mean ({spread}), ASSD mean over images with a non-empty prediction.", "",

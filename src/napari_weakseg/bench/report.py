@@ -56,8 +56,7 @@ def write_digits_report(results: dict, out: Path) -> Path:
         machine_line(results),
         "",
     ]
-    if results.get("command"):
-        lines += [f"Command: `{results['command']}`", ""]
+    lines += run_lines(results)
     for task in tasks:
         lines += [f"### {task}", "", "| method | test Dice mean (std) | Dice on presence images | slice pairs/s | GFLOP/step | achieved / matmul FLOP/s |",
                   "|---|---|---|---|---|---|"]
@@ -86,6 +85,15 @@ def machine_line(results: dict) -> str:
     return (f"Machine: {m.get('gpu') or m.get('cpu')}, {m['cpu_count']} cores, torch {m['torch']} on `{m['device']}` with "
             f"{m['torch_threads']} thread(s); its dense float32 matmul (1024²) with the same threads, measured in the same "
             f"run: **{results['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s**.")
+
+
+def run_lines(results: dict) -> list[str]:
+    """The exact command and, when recorded, the suite's wall time (the cpu profile's 30-minute budget)."""
+    lines = [f"Command: `{results['command']}`", ""] if results.get("command") else []
+    if results.get("total_seconds") is not None:
+        runs = f" ({len(results['runs'])} runs)" if results.get("runs") else ""
+        lines += [f"Wall time of the whole suite: **{results['total_seconds'] / 60:.1f} min**{runs}.", ""]
+    return lines
 
 
 def ordering_verdict(summary: dict, task: str) -> list[str]:
