@@ -55,6 +55,7 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
         self._started_at = 0.0
         self._total = 0
         self._preview_at = None
+        self._position = None  # (image, viewer dims step) when the preview slice was last looked up
         self._predictions: set = set()  # Run model workers still going
         self._exiting: list = []  # finished training processes not yet gone
         self._closed = False  # set by shutdown(): the viewer is closing
@@ -200,6 +201,7 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
         spec = JobSpec(str(ann.study.folder), str(run_dir), config, resume=resume, init_weights=init_weights,
                        preview=(ann.current, ann.current_slice()), preview_every=self.preview_every)
         self._preview_at = spec.preview
+        self._position = None
         self.job = TrainingProcess(spec)
         self.job.start()
         self.run_dir = run_dir
@@ -223,7 +225,11 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
         if job is None:
             return
         ann = self.annotation
-        if ann is not None and ann.image is not None:  # the live preview follows the slice on screen
+        # the live preview follows the slice on screen; mapping the viewer's position to a slice goes
+        # through napari's transforms (about 2 % of a core at this rate), so only when the position moved
+        moved = (ann.current, tuple(self.viewer.dims.current_step)) if ann is not None else None
+        if ann is not None and ann.image is not None and moved != self._position:
+            self._position = moved
             where = (ann.current, ann.current_slice())
             if where != self._preview_at:
                 job.set_preview(*where)
