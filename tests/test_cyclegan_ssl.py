@@ -14,7 +14,7 @@ from napari_weakseg.data.slices import Normaliser, PairSampler, study_slices
 from napari_weakseg.errors import InputError
 from napari_weakseg.inference import TrainedModel
 from napari_weakseg.methods import MethodConfig, build_method, merge, method_preset
-from napari_weakseg.methods.cyclegan_ssl import PAPER_WEIGHTS, CycleGanSSL
+from napari_weakseg.methods.cyclegan_ssl import PAPER_WEIGHTS, QUICK_SEG_DICE, CycleGanSSL
 from napari_weakseg.study import Study, Tag
 from napari_weakseg.study.build import tags_from_masks
 from napari_weakseg.training.checkpoint import load_tensors
@@ -22,12 +22,17 @@ from napari_weakseg.training.events import Finished, Progress
 from napari_weakseg.training.trainer import TrainConfig, Trainer, set_lr_factor
 
 TINY = {"net": {"base": 4, "res_blocks": 1}, "input_size": 32, "batch_size": 2, "disc_base": 4}
-TERMS = {"seg", "img", "adv", "cyc_img", "cyc_mask"}
+TERMS = {"seg", "img", "adv", "cyc_img", "cyc_mask", "seg_dice"}  # seg_dice: quick preset only
 
 
 def tiny(channels: int = 1, **overrides) -> MethodConfig:
     cfg = merge(method_preset("cyclegan-ssl", "quick", channels), TINY)
     return merge(cfg, overrides)
+
+
+def m_terms(cfg: MethodConfig) -> set:
+    """The loss terms a tiny network of ``cfg`` reports on a batch."""
+    return set(CycleGanSSL(merge(cfg, TINY))(square_batch(), "generator")) - {"loss"}
 
 
 def square_batch(b_l: int = 2, b_u: int = 2, c: int = 1, size: int = 32, n_classes: int = 1, seed: int = 0) -> dict:
@@ -83,7 +88,7 @@ def test_loss_terms_present_and_finite():
     assert set(out) == {"loss"} | TERMS
     assert out["loss"].requires_grad and all(math.isfinite(float(v.detach())) for v in out.values())
     assert all(float(out[k]) > 0 for k in TERMS)
-    expected = sum(PAPER_WEIGHTS[k] * out[k] for k in TERMS)
+    expected = sum({**PAPER_WEIGHTS, "seg_dice": QUICK_SEG_DICE}[k] * out[k] for k in TERMS)
     torch.testing.assert_close(out["loss"].detach(), expected)
     d = m(None, "discriminator")
     assert set(d) == {"loss", "disc_s", "disc_i"} and all(math.isfinite(float(v.detach())) for v in d.values())
@@ -95,10 +100,22 @@ def test_weights_are_the_papers():
     assert (cfg.lr, cfg.betas, cfg.amsgrad) == (2e-4, (0.5, 0.999), False)
     assert (cfg.net.base, cfg.net.res_blocks, cfg.disc_base) == (64, 9, 64)
     quick = method_preset("cyclegan-ssl", "quick")
-    assert quick.weights == cfg.weights and quick.net.res_blocks < cfg.net.res_blocks
+    assert quick.weights == {**cfg.weights, "seg_dice": QUICK_SEG_DICE} and quick.net.res_blocks < cfg.net.res_blocks
+    assert "seg_dice" not in m_terms(cfg)  # the paper's losses only
     assert quick.lr_decay_start == 0.0 and cfg.lr_decay_start == 0.5
     # other methods keep the generic presets
     assert method_preset("genseg", "paper").weights["rec"] == 50.0 and method_preset("genseg", "quick").lr_decay_start is None
+
+
+def test_seg_dice_scores_the_lesion_classes_of_labelled_slices_only():
+    m = CycleGanSSL(tiny())
+    batch = square_batch()
+    lab = batch["L"]
+    perfect = torch.cat([1 - batch["M"], batch["M"]], 1) * 40 - 20  # logits: the true mask, confidently
+    m.image_to_logits = lambda x: torch.cat([perfect[lab], perfect[~lab], torch.zeros(len(batch["A"]), 2, 32, 32), perfect[lab]])
+    assert float(m(batch, "generator")["seg_dice"]) < 1e-3
+    m.image_to_logits = lambda x: torch.cat([-perfect[lab], perfect[~lab], torch.zeros(len(batch["A"]), 2, 32, 32), perfect[lab]])
+    assert float(m(batch, "generator")["seg_dice"]) > 0.99  # lesion and background swapped on the labelled slices
 
 
 def test_each_phase_moves_only_its_networks_and_no_gradient_leaks():

@@ -96,7 +96,14 @@ def seg_run(work, study, data) -> Path:
     rc, _, err = assert_ok(cli("train", study, "--method", "seg-only", "--out", run, "--steps", "3", "--config", data["config"],
                                "--device", "cpu"))
     assert "completed at step 3" in err
+    assert " 0 validation slices" in err  # 4 masks: below 10, all of them train (the dock's rule too)
     return run
+
+
+def test_val_fraction_when_given(study, data, tmp_path):
+    _, _, err = assert_ok(cli("train", study, "--method", "seg-only", "--out", tmp_path / "run", "--steps", "1",
+                              "--config", data["config"], "--device", "cpu", "--val-fraction", "0.5"))
+    assert " 2 validation slices" in err  # half of the 4 masks
 
 
 def test_train_predict_evaluate(seg_run, data, tmp_path):

@@ -7,6 +7,8 @@ from napari_weakseg.demo import ANNOTATION_WIDGET, PLUGIN, build_demo_study
 from napari_weakseg.training.events import Failed, Finished
 from napari_weakseg.widgets.output_layers import HEALTHY, PROB, RESIDUAL, SEG
 
+OUTPUT_SUFFIXES = (HEALTHY, RESIDUAL, PROB, SEG)
+
 TINY = {"input_size": 32, "batch_size": 2, "annotated_per_batch": 1, "disc_base": 4, "augment": False,
         "net": {"base": 4, "depth": 2, "max_channels": 8, "code_channels": 8, "unique_channels": 4}}
 
@@ -38,13 +40,13 @@ def test_train_then_show_outputs_updated_in_place(qtbot, docks):
     train.settings.method.setCurrentText("genseg")
     assert train.train_config()["val_fraction"] == 0.0  # 3 masks: all train, none held out for validation
     assert train.settings.val_fraction.value() == 0.0  # and the greyed field says so
-    import napari_weakseg.widgets.training_settings as ts
+    import napari_weakseg.training.validation_default as vd
 
-    ts.MIN_ANNOTATED_FOR_VALIDATION, saved = 3, ts.MIN_ANNOTATED_FOR_VALIDATION
+    vd.MIN_ANNOTATED_FOR_VALIDATION, saved = 3, vd.MIN_ANNOTATED_FOR_VALIDATION
     try:
         assert train.train_config()["val_fraction"] == 0.2  # enough masks: a fifth of them validate
     finally:
-        ts.MIN_ANNOTATED_FOR_VALIDATION = saved
+        vd.MIN_ANNOTATED_FOR_VALIDATION = saved
     assert train.start_training()
     assert not train.start_training()  # a second run while one is going is refused
     assert errors and "already" in errors[-1]
@@ -57,10 +59,11 @@ def test_train_then_show_outputs_updated_in_place(qtbot, docks):
         pass
     qtbot.waitUntil(lambda: f"phantom {SEG}" in viewer.layers, timeout=10_000)
     source = ann.layers["phantom"][0][0]
-    names = [f"phantom {w}" for w in (HEALTHY, RESIDUAL, PROB, SEG)]
+    names = [f"phantom {w}" for w in OUTPUT_SUFFIXES]
     for name in names:
         layer = viewer.layers[name]
         assert layer.data.shape == source.data.shape and np.allclose(layer.scale, source.scale)
+        assert layer.visible  # created hidden at the start; no preview in 4 steps: shown with the results
     residual = viewer.layers[f"phantom {RESIDUAL}"]
     assert residual.contrast_limits[0] == pytest.approx(-residual.contrast_limits[1])  # centred on 0
     n_layers = len(viewer.layers)
@@ -95,9 +98,11 @@ def test_a_failing_run_reports_and_the_dock_recovers(qtbot, docks):
     ann.tag_range(0, ann.image.n_slices - 1, "presence")  # no absence slice left
     train.settings.method.setCurrentText("genseg")
     assert train.start_training()
+    assert f"phantom {PROB}" in viewer.layers  # empty, hidden, for the live preview
     event = _wait_finished(qtbot, train)
     assert isinstance(event, Failed) and "absence" in event.message
     assert any("absence" in e for e in errors)
+    assert not [layer.name for layer in viewer.layers if "phantom " in layer.name and layer.name.endswith(OUTPUT_SUFFIXES)]
     assert train.train_btn.isEnabled() and not train.running
     train.settings.method.setCurrentText("seg-only")  # the widget is ready for another run
     assert train.start_training()
@@ -111,8 +116,11 @@ def test_live_preview_fills_the_slice_on_screen_and_follows_it(qtbot, docks):
     train.preview_every = 2
     ann.go_to_slice(15)
     assert train.start_training()
-    name = f"phantom {PROB}"  # created by the first preview
-    qtbot.waitUntil(lambda: name in viewer.layers and np.abs(viewer.layers[name].data[15]).sum() > 0, timeout=120_000)
+    name = f"phantom {PROB}"  # created when the run starts, hidden until the first preview fills it
+    outputs = [viewer.layers[f"phantom {w}"] for w in OUTPUT_SUFFIXES]
+    assert not any(layer.visible for layer in outputs) and not any(layer.data.any() for layer in outputs)
+    qtbot.waitUntil(lambda: np.abs(viewer.layers[name].data[15]).sum() > 0, timeout=120_000)
+    assert all(layer.visible for layer in outputs)
     ann.go_to_slice(10)  # the user moves on: later previews are of slice 10
     qtbot.waitUntil(lambda: np.abs(viewer.layers[name].data[10]).sum() > 0, timeout=120_000)
     prob = np.array(viewer.layers[name].data)  # before the end of the run fills every slice

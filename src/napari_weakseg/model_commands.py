@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .errors import InputError, WeaksegError
+from .training.validation_default import MIN_ANNOTATED_FOR_VALIDATION, default_val_fraction
 
 
 def run_train(args) -> int:
@@ -23,8 +24,9 @@ def run_train(args) -> int:
     if args.out.exists() and (args.out / "run.json").is_file() and not args.resume:
         raise InputError(f"{args.out} already holds a run; use --resume to continue it or choose another --out")
     study = load_study(args.study)
+    val_fraction = default_val_fraction(study.counts()["annotated"]) if args.val_fraction is None else args.val_fraction
     config = TrainConfig(method=args.method, preset=args.preset, steps=args.steps, epochs=args.epochs, device=args.device,
-                         seed=args.seed, deterministic=args.deterministic, val_fraction=args.val_fraction,
+                         seed=args.seed, deterministic=args.deterministic, val_fraction=val_fraction,
                          patience=args.patience, overrides=overrides)
     bar = _ProgressPrinter()
     trainer = Trainer(study, args.out, config, on_event=bar, resume=args.resume, init_weights=args.init)
@@ -129,7 +131,8 @@ def add_parsers(sub) -> None:
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--deterministic", action="store_true", help="deterministic algorithms (slower)")
-    train.add_argument("--val-fraction", type=float, default=0.2, help="annotated slices held out per image for validation")
+    train.add_argument("--val-fraction", type=float, help="annotated slices held out per image for validation "
+                       f"(default: 0.2, or 0 with fewer than {MIN_ANNOTATED_FOR_VALIDATION} annotated slices, so that all of them train)")
     train.add_argument("--patience", type=int, default=0, help="stop after this many validations without improvement (0: never)")
     train.add_argument("--config", type=Path, help="JSON with method-config overrides, e.g. {\"lr\": 5e-4, \"net\": {\"base\": 16}}")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")

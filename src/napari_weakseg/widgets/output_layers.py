@@ -45,6 +45,25 @@ def show_outputs(viewer, image_name: str, source_layer, outputs: dict[str, np.nd
     return layers
 
 
+def add_missing_outputs(viewer, image_name: str, source_layer, shape: tuple, outputs: tuple[str, ...]) -> list:
+    """Empty, hidden output layers (``outputs``: method output names) for live previews to fill,
+    only those missing; existing layers keep their data. shape: the image's (Z, Y, X).
+    Returns the layers created. Creating layers costs the viewer about a second: doing it before
+    training starts keeps that out of the run."""
+    meta = dict(scale=source_layer.scale, translate=source_layer.translate, metadata=source_layer.metadata, visible=False)
+    wanted = {HEALTHY: dict(colormap="gray", contrast_limits=source_layer.contrast_limits) if "healthy" in outputs else None,
+              RESIDUAL: dict(colormap="PiYG", contrast_limits=(-1.0, 1.0)) if "residual" in outputs else None,
+              PROB: dict(colormap="magma", contrast_limits=(0.0, 1.0), blending="additive", opacity=0.6)}
+    created = []
+    for what, style in wanted.items():
+        name = layer_name(image_name, what)
+        if style is not None and name not in viewer.layers:
+            created.append(viewer.add_image(np.zeros(shape, np.float32), name=name, **meta, **style))
+    if layer_name(image_name, SEG) not in viewer.layers:
+        created.append(viewer.add_labels(np.zeros(shape, np.uint8), name=layer_name(image_name, SEG), opacity=0.5, **meta))
+    return created
+
+
 def show_pseudo_labels(viewer, image_name: str, source_layer, data: np.ndarray, review: dict):
     """Create or update the pseudo labels layer of one image: data (Z, Y, X) with 1 = a pseudo label the
     selection kept (green), 2 = dropped (red); ``review`` (per-slice scores) goes to its metadata."""

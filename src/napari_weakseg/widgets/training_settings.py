@@ -10,10 +10,10 @@ from __future__ import annotations
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox
 
+from ..training.validation_default import MIN_ANNOTATED_FOR_VALIDATION, default_val_fraction
 from .spin_boxes import dspin, spin
 
 DEFAULT_STEPS = 100  # quick preset: a short first run; retrain or raise it for more
-MIN_ANNOTATED_FOR_VALIDATION = 10  # fewer annotated slices: all of them train (no validation split)
 
 
 def available_devices() -> list[tuple[str, str]]:
@@ -28,12 +28,6 @@ def available_devices() -> list[tuple[str, str]]:
         devices.append(("mps", "Apple MPS"))
     auto = devices[0][1] if devices else "CPU"
     return [("auto", f"auto ({auto})"), ("cpu", "CPU"), *devices]
-
-
-def default_val_fraction(n_annotated: int) -> float:
-    """0.2, but none while there are few masks: with 3 annotated slices one held out is a third of
-    the supervision lost, for a validation Dice on one slice that says little."""
-    return 0.2 if n_annotated >= MIN_ANNOTATED_FOR_VALIDATION else 0.0
 
 
 class TrainingSettings(QGroupBox):

@@ -30,7 +30,7 @@ from ..errors import WeaksegError
 from ..training.events import Checkpointed, Failed, Finished, Preview, Progress, Started, Validated
 from .close_watch import ShutsDownOnClose
 from .loss_plot import LossPlot
-from .output_layers import PROB, SEG, show_outputs, update_slice, update_threshold
+from .output_layers import PROB, SEG, add_missing_outputs, show_outputs, update_slice, update_threshold
 from .session import session_for
 from .spin_boxes import spin
 from .training_settings import TrainingSettings
@@ -55,6 +55,7 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
         self._started_at = 0.0
         self._total = 0
         self._preview_at = None
+        self._hidden: list = []  # output layers created for the live preview, hidden until it fills them
         self._position = None  # (image, viewer dims step) when the preview slice was last looked up
         self._predictions: set = set()  # Run model workers still going
         self._exiting: list = []  # finished training processes not yet gone
@@ -204,6 +205,7 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
         self._position = None
         self.job = TrainingProcess(spec)
         self.job.start()
+        self._hidden = self._preview_layers(ann.current)  # while the process starts
         self.run_dir = run_dir
         self._started_at = time.perf_counter()
         self.plot.clear(config["steps"])
@@ -262,14 +264,28 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
             ann = self.annotation
             if ann is not None and event.image < len(ann.study.images):
                 im = ann.study.images[event.image]
-                if f"{im.name} {PROB}" not in self.viewer.layers:  # first preview: empty output layers to fill
-                    empty = {k: np.zeros((v.shape[0], *im.volume.shape), np.float32) for k, v in event.outputs.items() if k != "prob" and v.ndim == 3}
-                    empty["prob"] = np.zeros(im.volume.shape, np.float32)
-                    show_outputs(self.viewer, im.name, ann.layers[im.name][0][0], empty, self.threshold.value() / 100)
+                self._hidden += self._preview_layers(event.image)  # none, unless the user deleted one or moved on
                 update_slice(self.viewer, im.name, im.axis, event.slice, event.outputs, self.threshold.value() / 100)
+                self._reveal()
         elif isinstance(event, Checkpointed):
             self.last_run = self.run_dir
             self.save_model_btn.setEnabled(True)
+
+    def _preview_layers(self, index: int) -> list:
+        """The output layers a live preview of study image ``index`` fills, those missing created
+        empty and hidden; returns the created ones."""
+        from ..methods import METHODS
+
+        ann = self.annotation
+        im = ann.study.images[index]
+        outputs = METHODS[self.settings.method.currentText()].outputs
+        return add_missing_outputs(self.viewer, im.name, ann.layers[im.name][0][0], im.volume.shape, outputs)
+
+    def _reveal(self) -> None:
+        """Show the output layers created for this run, now that they hold something."""
+        for layer in self._hidden:
+            layer.visible = True
+        self._hidden = []
 
     def _end(self, event) -> None:
         self._timer.stop()
@@ -277,6 +293,10 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
         self._exiting.append(job)
         self._reap()
         if isinstance(event, Failed):
+            for layer in self._hidden:  # never filled: no empty layers left behind
+                if layer in self.viewer.layers:
+                    self.viewer.layers.remove(layer)
+            self._hidden = []
             show_error(f"Training failed: {event.message}")
             self.status.setText(f"failed: {event.message}")
         else:
@@ -320,6 +340,7 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
                 return
             info, outputs = result
             show_outputs(self.viewer, im.name, image_layers[0], outputs, threshold)
+            self._reveal()
             self.model_label.setText(describe_model(info, Path(run_dir)))
 
         def failed(exc):
