@@ -31,7 +31,9 @@ def test_curves_are_drawn_and_redraws_are_cheap(qtbot):
     for step in range(1, 201):
         plot.add_losses(step, {"seg": 1 / step, "rec": 0.3, "disc_loss": 9.0})
     assert set(plot.losses) == {"seg", "rec"}  # a phase's total (*_loss) is not a term
-    plot.add_validation(200, 0.5)  # forces a redraw
+    plot.add_validation(200, 0.5)
+    assert np.array_equal(_pixels(plot), empty)  # points are only recorded...
+    plot.redraw()  # ...until the owner asks for a redraw
     get_qapp().processEvents()
     drawn = _pixels(plot)
     assert (np.abs(drawn - empty).sum(-1) > 60).sum() > 300  # the curves, the legend, the Dice point
@@ -41,6 +43,7 @@ def test_curves_are_drawn_and_redraws_are_cheap(qtbot):
         plot.add_losses(step, {"seg": 0.2, "rec": 0.3})
         t = time.perf_counter()
         plot.add_validation(step, 0.6)
+        plot.redraw()
         get_qapp().processEvents()
         times.append(time.perf_counter() - t)
     assert plot._limits == (400, (0.0, 1.0))  # the axes never changed, so no full draw was needed

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from napari_weakseg.demo import ANNOTATION_WIDGET, PLUGIN, build_demo_study
-from napari_weakseg.training.events import Failed, Finished
+from napari_weakseg.training.events import Failed, Finished, Progress
 from napari_weakseg.widgets.output_layers import HEALTHY, PROB, RESIDUAL, SEG
 
 OUTPUT_SUFFIXES = (HEALTHY, RESIDUAL, PROB, SEG)
@@ -76,6 +76,18 @@ def test_train_then_show_outputs_updated_in_place(qtbot, docks):
     seg = viewer.layers[f"phantom {SEG}"].data
     prob = viewer.layers[f"phantom {PROB}"].data
     assert np.array_equal(seg, (prob >= 0.99).astype(np.uint8))
+
+
+def test_progress_is_shown_at_the_dock_refresh_not_at_every_step(docks):
+    _, _, train, _ = docks
+    train.progress.setRange(0, 10)
+    train.progress.setValue(0)
+    for step in (1, 2, 3):  # what the training process reports, step by step
+        train._handle(Progress(step=step, total_steps=10, epoch=0, losses={"seg": 1.0 / step}, pairs_per_s=8.0, eta_s=7.0))
+    assert train.last_step == 3 and train.plot.steps == [1, 2, 3]  # recorded at once...
+    assert train.progress.value() == 0 and "step 3" not in train.status.text()  # ...but nothing repainted yet
+    train._refresh_dock()  # every DOCK_REFRESH_MS while training, and once at the end
+    assert train.progress.value() == 3 and "step 3/10" in train.status.text() and "8.0 pairs/s" in train.status.text()
 
 
 def test_stop_keeps_a_loadable_checkpoint(qtbot, docks):

@@ -168,7 +168,7 @@ class _SimulatedUser:
 
 
 class _StepRate:
-    """Training steps per second seen by the dock (its progress bar), per condition of the probe's label."""
+    """Training steps per second seen by the dock (as events arrive), per condition of the probe's label."""
 
     def __init__(self, train, probe, every_ms: int = 250):
         from qtpy.QtCore import QTimer
@@ -176,7 +176,7 @@ class _StepRate:
         self.train, self.probe = train, probe
         self.samples: list[tuple[float, int, str]] = []
         self._timer = QTimer()
-        self._timer.timeout.connect(lambda: self.samples.append((time.perf_counter(), train.progress.value(), probe.label)))
+        self._timer.timeout.connect(lambda: self.samples.append((time.perf_counter(), train.last_step, probe.label)))
         self._timer.start(every_ms)
 
     def stop(self) -> None:

@@ -5,20 +5,19 @@ the legend, and it runs on the GUI thread (drawing in a thread does not help: ma
 Python's GIL). So the plot blits: axes, ticks and legend are drawn once into a cached
 background; a redraw restores it and draws only the curves (a few ms). A full draw happens
 only when that background changes: a new loss term, a y range that grows past a decade, a
-resize. The x axis spans the run's total steps from the start. Redraws come at most every
-two seconds, and never while the plot is hidden (another dock tab in front).
+resize. The x axis spans the run's total steps from the start.
+
+Adding points only records them: the owner calls :meth:`LossPlot.redraw` when it repaints the
+rest of its dock (see the training dock for why that is batched), and a hidden plot (another
+dock tab in front) is drawn when it is shown.
 """
 
 from __future__ import annotations
 
 import math
-import time
 
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
-from qtpy.QtCore import QTimer
-
-REDRAW_S = 2.0  # redraw at most every 2 s, whatever the step rate
 MAX_POINTS = 500  # longer curves are thinned for drawing (every k-th point)
 LINTHRESH = 0.1  # symlog: linear below this magnitude
 BACKGROUND, FOREGROUND = "#262930", "#d1d2d4"  # napari's dark theme
@@ -50,9 +49,6 @@ class LossPlot(FigureCanvasQTAgg):
         self.ax_dice.set_ylabel("validation Dice", fontsize=8, color=FOREGROUND)
         self._background = None
         self.mpl_connect("draw_event", self._on_full_draw)
-        self._later = QTimer(self)  # a throttled redraw comes when its time is up
-        self._later.setSingleShot(True)
-        self._later.timeout.connect(self._redraw)
         self.clear()
 
     def clear(self, total_steps: int | None = None) -> None:
@@ -69,8 +65,8 @@ class LossPlot(FigureCanvasQTAgg):
         self._lines: dict = {}
         self._dice_line = self.ax_dice.plot([], [], ".-", color=FOREGROUND, lw=1, animated=True)[0]
         self._limits = None
-        self._last_draw, self._stale = 0.0, True
-        self._redraw(force=True)
+        self._stale = True
+        self.redraw()
 
     def add_losses(self, step: int, losses: dict) -> None:
         """Record one step's loss terms (a phase's weighted total, ``*_loss``, is left out)."""
@@ -78,36 +74,29 @@ class LossPlot(FigureCanvasQTAgg):
         for k, v in losses.items():
             if not k.endswith("_loss"):
                 self.losses.setdefault(k, []).append(float(v))
-        self._redraw()
+        self._stale = True
 
     def add_validation(self, step: int, dice: float) -> None:
         self.val_steps.append(step)
         self.val_dice.append(dice)
-        self._redraw(force=True)
+        self._stale = True
 
     def showEvent(self, event):  # noqa: N802
         super().showEvent(event)
-        if self._stale:
-            self._redraw(force=True)
+        self.redraw()
 
-    def _redraw(self, force: bool = False) -> None:
-        now = time.perf_counter()
-        if not self.isVisible():
-            self._stale = True  # drawn when shown
+    def redraw(self) -> None:
+        """Draw what was added since the last redraw; nothing if nothing was, or while hidden."""
+        if not self._stale or not self.isVisible():
             return
-        if not force and now - self._last_draw < REDRAW_S:
-            self._stale = True
-            if not self._later.isActive():
-                self._later.start(int(1000 * (REDRAW_S - (now - self._last_draw))) + 1)
-            return
-        self._last_draw, self._stale = now, False
+        self._stale = False
         full = self._update_lines()
         if full or self._background is None:
             self.draw()  # axes, ticks, legend; _on_full_draw then caches them and draws the curves
         else:
             self.restore_region(self._background)
             self._draw_curves()
-            self.blit(self.figure.bbox)
+            self.update()  # painted with the rest of the window, not at once as blit() would
 
     def _update_lines(self) -> bool:
         """Give the curves their data; returns True if the background must be drawn anew."""
