@@ -44,6 +44,7 @@ def test_speed_suite_headless(tmp_path):
     assert saved["training"]["genseg"]["step_flops"] > saved["training"]["seg-only"]["step_flops"]  # more networks, more work
     report = (tmp_path / "out" / "report.md").read_text()
     assert "seg-only" in report and "Not measured: --no-gui was given" in report
+    assert saved["total_seconds"] > 0 and f"**{saved['total_seconds'] / 60:.1f} min**" in report  # the suite's wall time
     assert results["gui"] == {"skipped": "--no-gui was given"}
 
 

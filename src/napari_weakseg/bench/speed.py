@@ -56,6 +56,7 @@ def run_speed_suite(out: Path, profile: "str | SpeedProfile" = "cpu", methods: t
         raise InputError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
     steps = steps or prof.steps
     dev = resolve_device(device)
+    t_start = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     work = Path(work) if work else out / "work"
@@ -82,6 +83,7 @@ def run_speed_suite(out: Path, profile: "str | SpeedProfile" = "cpu", methods: t
         results["gui"] = measure_gui_vs_headless(study, work / "gui", prof.gui_steps, prof.repeats, log=log)
     else:
         results["gui"] = {"skipped": "--no-gui was given"}
+    results["total_seconds"] = time.perf_counter() - t_start
     _save(results, out)
     from .speed_report import write_speed_report
 

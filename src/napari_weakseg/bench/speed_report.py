@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .report import machine_line
+from .report import machine_line, run_lines
 
 TARGETS = {"latency_p99_ms": 50.0, "throughput_ratio": 0.9, "volume_s": 10.0, "click_to_segmentation_s": 120.0, "dice": 0.7}
 
@@ -35,8 +35,7 @@ def write_speed_report(results: dict, out: Path) -> Path:
     lines = [f"## Speed ({results['profile']} profile)", "", machine_line(results), "",
              f"Data: {results['study']}. Each training figure is a real `weakseg train` process of {results['steps']} "
              "steps; throughput is read from its `metrics.jsonl` (the first 5 steps left out).", ""]
-    if results.get("command"):
-        lines += [f"Command: `{results['command']}`", ""]
+    lines += run_lines(results)
     lines += ["| method | slice pairs/s | GFLOP/step | achieved / matmul FLOP/s | peak memory (MB) | volume inference (s) | one slice (ms) |",
               "|---|---|---|---|---|---|---|"]
     for m in methods:
