@@ -107,15 +107,22 @@ def test_weights_are_the_papers():
     assert method_preset("genseg", "paper").weights["rec"] == 50.0 and method_preset("genseg", "quick").lr_decay_start is None
 
 
-def test_seg_dice_scores_the_lesion_classes_of_labelled_slices_only():
-    m = CycleGanSSL(tiny())
+@pytest.mark.parametrize("absence_as_empty", [True, False])
+def test_seg_dice_scores_the_lesion_classes_and_the_absence_slices_as_empty(absence_as_empty):
+    m = CycleGanSSL(tiny(absence_as_empty=absence_as_empty))
     batch = square_batch()
-    lab = batch["L"]
+    lab, n_a = batch["L"], len(batch["A"])
     perfect = torch.cat([1 - batch["M"], batch["M"]], 1) * 40 - 20  # logits: the true mask, confidently
-    m.image_to_logits = lambda x: torch.cat([perfect[lab], perfect[~lab], torch.zeros(len(batch["A"]), 2, 32, 32), perfect[lab]])
-    assert float(m(batch, "generator")["seg_dice"]) < 1e-3
-    m.image_to_logits = lambda x: torch.cat([-perfect[lab], perfect[~lab], torch.zeros(len(batch["A"]), 2, 32, 32), perfect[lab]])
-    assert float(m(batch, "generator")["seg_dice"]) > 0.99  # lesion and background swapped on the labelled slices
+    healthy = torch.tensor([20.0, -20.0]).view(1, 2, 1, 1).expand(n_a, 2, 32, 32)  # background everywhere
+
+    def seg_dice(labelled, absent):  # G_IS sees [labelled, unlabelled presence + absence, G_SI(y_l)]
+        m.image_to_logits = lambda x: torch.cat([labelled, perfect[~lab], absent, perfect[lab]])
+        return float(m(batch, "generator")["seg_dice"])
+
+    assert seg_dice(perfect[lab], healthy) < 1e-3
+    assert seg_dice(-perfect[lab], healthy) > 0.99  # lesion and background swapped on the labelled slices
+    # lesion everywhere on the absence slices: false positives on known negatives, with absence_as_empty only
+    assert (seg_dice(perfect[lab], -healthy) > 0.5) == absence_as_empty
 
 
 def test_each_phase_moves_only_its_networks_and_no_gradient_leaks():

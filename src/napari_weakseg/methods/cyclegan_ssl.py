@@ -102,14 +102,23 @@ class CycleGanSSL(AdversarialMethod):
                 "cyc_mask": F.cross_entropy(logits_cyc, y_l) if b_l else zero,
             }
             if self.w.get("seg_dice", 0.0) > 0:
-                # lesion classes only (channels 1..K): background would dominate a Dice as it does the CE
-                terms["seg_dice"] = dice_loss(logits_l.softmax(1)[:, 1:], real_s[:, 1:]) if b_l else zero
+                terms["seg_dice"] = self._seg_dice(logits_l, real_s, logits_u[b_u - len(batch["A"]):]) if b_l else zero
         finally:
             for p in [*self.d_s.parameters(), *self.d_i.parameters()]:
                 p.requires_grad_(True)
         loss = sum(self.w[k] * v for k, v in terms.items())
         self._fakes = (real_s, s_u.detach(), x_u, x_from_y.detach())
         return {"loss": loss, **{k: v.detach() for k, v in terms.items()}}
+
+    def _seg_dice(self, logits_l: torch.Tensor, real_s: torch.Tensor, logits_a: torch.Tensor) -> torch.Tensor:
+        """Soft Dice of the lesion classes (channels 1..K: background would dominate a Dice as it does
+        the cross-entropy). logits_l, real_s (b_l, K+1, H, W); logits_a (b_a, K+1, H, W) of absence
+        slices, which join as empty masks with ``cfg.absence_as_empty`` (as many as labelled slices)."""
+        prob, target = logits_l.softmax(1)[:, 1:], real_s[:, 1:]
+        if self.cfg.absence_as_empty and len(logits_a):
+            absent = logits_a[: len(prob)].softmax(1)[:, 1:]
+            prob, target = torch.cat([prob, absent]), torch.cat([target, torch.zeros_like(absent)])
+        return dice_loss(prob, target)
 
     def _discriminator_losses(self) -> dict:
         real_s, fake_s, real_x, fake_x = self._fakes
