@@ -81,7 +81,7 @@ def _gui_section(gui: dict, out: Path, plt) -> list[str]:
     lines += ["", f"Slice pairs/s: GUI {gui['gui_pairs_per_s']:.2f} over the whole run vs headless {gui['headless_pairs_per_s']:.2f}"
               + (f"; in the GUI while nobody interacts {cond['training']:.2f} ({cond['training'] / gui['headless_pairs_per_s']:.0%} "
                  f"of headless), while the simulated user works {cond['training, user']:.2f} "
-                 f"({cond['training, user'] / gui['headless_pairs_per_s']:.0%}), from the dock's progress bar sampled every 250 ms"
+                 f"({cond['training, user'] / gui['headless_pairs_per_s']:.0%}), from the steps the dock had received, sampled every 250 ms"
                  if "training" in cond and "training, user" in cond else "") + "."
               + (f" While training, the viewer's own process used {gui['viewer_cpu_cores']:.2f} of a core (drawing, events, "
                  "the latency timer), time the training process could not use." if "viewer_cpu_cores" in gui else ""), ""]
