@@ -61,6 +61,7 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
         self._total = 0
         self._preview_at = None
         self._hidden: list = []  # output layers created for the live preview, hidden until it fills them
+        self._run_method = ""  # the method of the current (or last) run
         self._position = None  # (image, viewer dims step) when the preview slice was last looked up
         self._predictions: set = set()  # Run model workers still going
         self._exiting: list = []  # finished training processes not yet gone
@@ -215,6 +216,7 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
         self._position = None
         self.job = TrainingProcess(spec)
         self.job.start()
+        self._run_method = config["method"]
         self._hidden = self._preview_layers(ann.current)  # while the process starts
         self.run_dir = run_dir
         self._started_at = time.perf_counter()
@@ -299,7 +301,7 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
 
         ann = self.annotation
         im = ann.study.images[index]
-        outputs = METHODS[self.settings.method.currentText()].outputs
+        outputs = METHODS[self._run_method].outputs  # the run's method, whatever the form shows now
         return add_missing_outputs(self.viewer, im.name, ann.layers[im.name][0][0], im.volume.shape, outputs)
 
     def _reveal(self) -> None:
