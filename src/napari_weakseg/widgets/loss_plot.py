@@ -18,6 +18,7 @@ import math
 
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
+
 MAX_POINTS = 500  # longer curves are thinned for drawing (every k-th point)
 LINTHRESH = 0.1  # symlog: linear below this magnitude
 BACKGROUND, FOREGROUND = "#262930", "#d1d2d4"  # napari's dark theme
