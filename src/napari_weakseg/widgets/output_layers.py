@@ -13,35 +13,43 @@ def layer_name(image_name: str, what: str) -> str:
     return f"{image_name} {what}"
 
 
+def _styles(source_layer) -> dict:
+    """How each output layer looks: {what: napari layer keyword arguments}."""
+    return {HEALTHY: dict(colormap="gray", contrast_limits=source_layer.contrast_limits),
+            RESIDUAL: dict(colormap="PiYG", contrast_limits=(-1.0, 1.0)),  # diverging, centred on 0; rescaled to the data
+            LESION: dict(colormap="gray", contrast_limits=source_layer.contrast_limits),
+            PROB: dict(colormap="magma", contrast_limits=(0.0, 1.0), blending="additive", opacity=0.6),
+            SEG: dict(opacity=0.5)}
+
+
+def _meta(source_layer, **extra) -> dict:
+    return dict(scale=source_layer.scale, translate=source_layer.translate, metadata=source_layer.metadata, **extra)
+
+
 def show_outputs(viewer, image_name: str, source_layer, outputs: dict[str, np.ndarray], threshold: float) -> dict:
     """Create or update the output layers of one study image.
 
     outputs: prob (Z, Y, X); healthy / residual / lesion_sample (C, Z, Y, X) -- the first
     channel is shown (the one the source layer shows). Returns {what: layer}.
     """
-    meta = dict(scale=source_layer.scale, translate=source_layer.translate, metadata=source_layer.metadata)
+    meta, style = _meta(source_layer), _styles(source_layer)
     layers = {}
-    if "healthy" in outputs:
-        layers[HEALTHY] = _image(viewer, layer_name(image_name, HEALTHY), outputs["healthy"][0], meta, colormap="gray",
-                                 contrast_limits=source_layer.contrast_limits)
-    if "residual" in outputs:
-        res = outputs["residual"][0]
-        top = float(np.percentile(np.abs(res), 99.5)) or 1e-6
-        layers[RESIDUAL] = _image(viewer, layer_name(image_name, RESIDUAL), res, meta, colormap="PiYG",
-                                  contrast_limits=(-top, top))  # diverging, centred on 0
-    if "lesion_sample" in outputs:
-        layers[LESION] = _image(viewer, layer_name(image_name, LESION), outputs["lesion_sample"][0], meta, colormap="gray",
-                                contrast_limits=source_layer.contrast_limits)
+    for key, what in (("healthy", HEALTHY), ("residual", RESIDUAL), ("lesion_sample", LESION)):
+        if key in outputs:
+            kwargs = dict(style[what])
+            if what == RESIDUAL:
+                top = float(np.percentile(np.abs(outputs[key][0]), 99.5)) or 1e-6
+                kwargs["contrast_limits"] = (-top, top)
+            layers[what] = _image(viewer, layer_name(image_name, what), outputs[key][0], meta, **kwargs)
     prob = outputs["prob"].astype(np.float32)
-    layers[PROB] = _image(viewer, layer_name(image_name, PROB), prob, meta, colormap="magma", contrast_limits=(0.0, 1.0),
-                          blending="additive", opacity=0.6)
+    layers[PROB] = _image(viewer, layer_name(image_name, PROB), prob, meta, **style[PROB])
     seg = (prob >= threshold).astype(np.uint8)
     name = layer_name(image_name, SEG)
     if name in viewer.layers:
         viewer.layers[name].data = seg
         layers[SEG] = viewer.layers[name]
     else:
-        layers[SEG] = viewer.add_labels(seg, name=name, opacity=0.5, **meta)
+        layers[SEG] = viewer.add_labels(seg, name=name, **meta, **style[SEG])
     return layers
 
 
@@ -50,17 +58,14 @@ def add_missing_outputs(viewer, image_name: str, source_layer, shape: tuple, out
     only those missing; existing layers keep their data. shape: the image's (Z, Y, X).
     Returns the layers created. Creating layers costs the viewer about a second: doing it before
     training starts keeps that out of the run."""
-    meta = dict(scale=source_layer.scale, translate=source_layer.translate, metadata=source_layer.metadata, visible=False)
-    wanted = {HEALTHY: dict(colormap="gray", contrast_limits=source_layer.contrast_limits) if "healthy" in outputs else None,
-              RESIDUAL: dict(colormap="PiYG", contrast_limits=(-1.0, 1.0)) if "residual" in outputs else None,
-              PROB: dict(colormap="magma", contrast_limits=(0.0, 1.0), blending="additive", opacity=0.6)}
+    meta, style = _meta(source_layer, visible=False), _styles(source_layer)
+    wanted = [what for key, what in (("healthy", HEALTHY), ("residual", RESIDUAL)) if key in outputs] + [PROB]
     created = []
-    for what, style in wanted.items():
-        name = layer_name(image_name, what)
-        if style is not None and name not in viewer.layers:
-            created.append(viewer.add_image(np.zeros(shape, np.float32), name=name, **meta, **style))
+    for what in wanted:
+        if layer_name(image_name, what) not in viewer.layers:
+            created.append(viewer.add_image(np.zeros(shape, np.float32), name=layer_name(image_name, what), **meta, **style[what]))
     if layer_name(image_name, SEG) not in viewer.layers:
-        created.append(viewer.add_labels(np.zeros(shape, np.uint8), name=layer_name(image_name, SEG), opacity=0.5, **meta))
+        created.append(viewer.add_labels(np.zeros(shape, np.uint8), name=layer_name(image_name, SEG), **meta, **style[SEG]))
     return created
 
 

@@ -187,7 +187,7 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
 
     def n_annotated(self) -> int:
         ann = self.annotation
-        return sum(int(im.annotated().sum()) for im in ann.study.images) if ann is not None and ann.study is not None else 0
+        return ann.study.counts()["annotated"] if ann is not None and ann.study is not None else 0
 
     def start_training(self, resume: bool = False, init_weights: str | None = None) -> bool:
         """Save the study, then train in a background process. Refused while a run is going."""
