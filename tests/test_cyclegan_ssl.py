@@ -96,7 +96,7 @@ def test_loss_terms_present_and_finite():
 
 def test_weights_are_the_papers():
     cfg = method_preset("cyclegan-ssl", "paper")
-    assert cfg.weights == {"seg": 1.0, "img": 0.05, "adv": 1.0, "cyc_img": 1.0, "cyc_mask": 1.0}
+    assert cfg.weights == {"seg": 1.0, "img": 1.0, "adv": 1.0, "cyc_img": 1.0, "cyc_mask": 0.05}  # Eq. (8), Sec. 3.3
     assert (cfg.lr, cfg.betas, cfg.amsgrad) == (2e-4, (0.5, 0.999), False)
     assert (cfg.net.base, cfg.net.res_blocks, cfg.disc_base) == (64, 9, 64)
     quick = method_preset("cyclegan-ssl", "quick")

@@ -14,7 +14,7 @@ from napari_weakseg.data import make_phantom
 from napari_weakseg.data.shape_prior import EllipsePrior, load_masks, sample_ellipses
 from napari_weakseg.errors import InputError
 from napari_weakseg.inference import TrainedModel
-from napari_weakseg.methods import build_method, merge, preset
+from napari_weakseg.methods import build_method, merge, method_preset, preset
 from napari_weakseg.models.channel_calibration import ChannelCalibration
 from napari_weakseg.models.mask_vae import LatentDiscriminator, MaskVAE, pretrain_vae
 from napari_weakseg.models.patchgan import PatchGAN
@@ -111,9 +111,9 @@ def test_masks_from_a_folder_and_a_nifti_file(tmp_path):
 
 def test_config_defaults_presets_and_errors():
     cfg = PseudoLabelConfig.from_dict({})
-    assert (cfg.w_cycle, cfg.w_adv, cfg.w_vae, cfg.vae_latent, cfg.dgcc_turns, cfg.selection_percentile) == (10, 1, 1, 32, 2, 75)
-    paper = PseudoLabelConfig.from_dict(preset("paper").pseudo_label)
-    assert paper.patch_layers == 3 and paper.res_blocks == 9
+    assert (cfg.w_cycle, cfg.w_adv, cfg.w_vae, cfg.vae_latent, cfg.dgcc_turns, cfg.selection_keep) == (10, 1, 1, 32, 2, 75)
+    paper = PseudoLabelConfig.from_dict(method_preset("pseudo-label", "paper").pseudo_label)
+    assert paper.patch_layers == 3 and paper.res_blocks == 6
     assert preset("quick").pseudo_label == {}
     with pytest.raises(InputError, match="vae_stpes"):
         PseudoLabelConfig.from_dict({"vae_stpes": 3})
@@ -232,14 +232,16 @@ def test_predict_returns_probabilities_and_per_slice_scores():
 
 
 # --- selection --------------------------------------------------------------------------
-def test_selection_keeps_the_top_quarter():
+def test_selection_keeps_the_best_three_quarters():
+    """Wang et al. Eq. (9): the worst-scoring quarter is rejected, the rest kept."""
     scores = torch.randperm(100).float()
     kept, threshold = keep_top(scores, 75)
-    assert len(kept) == 25 and bool((scores[kept] >= threshold).all())
+    assert len(kept) == 75 and bool((scores[kept] >= threshold).all())
     rejected = torch.ones(100, dtype=torch.bool)
     rejected[kept] = False
-    assert bool((scores[rejected] < threshold).all()) and set(scores[kept].tolist()) == set(range(75, 100))
-    assert len(keep_top(scores, 0)[0]) == 100 and len(keep_top(scores, 99.9)[0]) == 1
+    assert bool((scores[rejected] < threshold).all()) and set(scores[kept].tolist()) == set(range(25, 100))
+    assert len(keep_top(scores, 100)[0]) == 100 and len(keep_top(scores, 0.1)[0]) == 1
+    assert len(select({"score_disc": scores, "score_vae": scores}).kept) == 75  # the default is the paper's
     both = {"score_disc": torch.tensor([0.1, 0.9, 0.5, 0.2]), "score_vae": torch.tensor([0.9, 0.0, 0.1, 0.8])}
     assert select(both, "disc", 50).kept.tolist() == [1, 2]
     assert select(both, "vae", 50).kept.tolist() == [0, 3]
@@ -314,7 +316,7 @@ def test_end_to_end_pseudo_labels_beat_chance():
     chance = np.mean([pooled_dice(a, t) for a, t in zip(m.aux[: len(truth)], truth)])  # a random prior mask
     assert dice > chance + 0.2, (dice, chance)
     selection, result = refine(m, images)
-    assert len(selection.kept) == 8 and len(result.history) == 1 and bool(m.segmenter_ready)
+    assert len(selection.kept) == 24 and len(result.history) == 1 and bool(m.segmenter_ready)  # 75 % of 32
     assert torch.equal(m.eval().predict(images[:2])["prob"], torch.sigmoid(m.segmenter(images[:2])))
 
 

@@ -45,7 +45,7 @@ def test_review_selection_layer_and_order():
     rev = review_outputs(study, out, "disc", 75.0, threshold=0.5)["phantom"]
     assert rev.slices.tolist() == list(range(2, 10))  # presence slices only
     expect = select({k: torch.from_numpy(out["phantom"][k][2:10]) for k in ("score_disc", "score_vae")}, "disc", 75.0).kept
-    assert np.flatnonzero(rev.kept).tolist() == expect.tolist() and rev.kept.sum() == 2
+    assert np.flatnonzero(rev.kept).tolist() == expect.tolist() and rev.kept.sum() == 6
     assert np.array_equal(rev.masks([4])[0], (out["phantom"]["prob"][4] >= 0.5).astype(np.uint8))
     layer = rev.layer_data()
     for row, s in enumerate(rev.slices):

@@ -32,11 +32,9 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..pseudo.config import PseudoLabelConfig
 from .report import read_curve
 
-# Wang et al., fetal head (HC18): G_A's pseudo labels, baseline CycleGAN -> with D_VAE and DGCC; the
-# final network after selection and iterative training with the noise-weighted Dice. Dice only.
-PAPER = {"baseline": 0.904, "+both": 0.937, "final": 0.962}
 ABLATIONS = (("baseline", False, False), ("+D_VAE", True, False), ("+DGCC", False, True), ("+both", True, True))
 ASPECT = (0.6, 0.95)  # minor / major axis of a fetal head (skull cross-section), the prior's range
 CENTRE = (0.3, 0.7)  # head centres: roughly central in the (padded, square) frame
@@ -270,8 +268,9 @@ def run_hc18_suite(data: Path, out: Path, profile: "str | HC18Profile" = "cpu", 
                             "pixel_mm": {"study": study_px, "native_median": float(np.median(train.native_pixel_mm)),
                                          "native_range": [float(train.native_pixel_mm.min()), float(train.native_pixel_mm.max())]},
                             "hc_mm_range_train": [float(train.hc_mm.min()), float(train.hc_mm.max())],
-                            "annotations_fitted": train.fitted + test.fitted},
-               "paper": PAPER, "ablations": [], "final": []}
+                            "annotations_fitted": train.fitted + test.fitted,
+                            "selection_keep": PseudoLabelConfig.from_dict(pseudo).selection_keep},
+               "ablations": [], "final": []}
     panel = {}
     study = build_hc18_study(train, study_px)
     for seed in range(seeds):

@@ -7,8 +7,9 @@ from dataclasses import asdict, dataclass, field, fields
 
 from ..errors import InputError
 from ..models.translation import NetConfig
-from ..pseudo.config import PAPER_PSEUDO_LABEL
 
+# genseg's loss weights, Vorontsov et al. (journal), Sec. IV-B: brain and synthetic data at 1 % annotations,
+# relative weights (normalised to sum to 1). The baselines carry their own (methods/baselines.py).
 PAPER_WEIGHTS = {"adv": 3.0, "rec": 50.0, "lat": 1.0, "cyc": 50.0, "seg": 0.01}
 
 
@@ -55,6 +56,8 @@ class MethodConfig:
             raise InputError(f"unknown network option(s): {', '.join(sorted(set(net) - net_known))}")
         if "betas" in d:
             d["betas"] = tuple(d["betas"])
+        if "decoder_kernel" in net and "residual_kernel" not in net:  # saved before the two kernels were separate
+            net["residual_kernel"] = net["decoder_kernel"]
         return cls(net=NetConfig(**net), **d)
 
     def loss_weights(self) -> dict:
@@ -66,18 +69,24 @@ class MethodConfig:
 
 def preset(name: str, in_channels: int = 1) -> MethodConfig:
     """``quick``: a small network that trains usefully on a 2-core CPU in minutes.
-    ``paper``: the published architecture and loss weights, for GPUs."""
+    ``paper``: the published architecture and loss weights of genseg (Vorontsov et al., journal, Sec. IV-B and
+    Table I), for GPUs. Each method adds its own settings on top (``Method.preset_options``)."""
     if name == "quick":
         # 3x3 decoder kernels (paper: 5x5) and narrow layers: ~1 GFLOP per slice pair and step
-        net = NetConfig(in_channels=in_channels, base=8, depth=3, max_channels=64, code_channels=32, unique_channels=8, decoder_kernel=3)
+        net = NetConfig(in_channels=in_channels, base=8, depth=3, max_channels=64, code_channels=32, unique_channels=8,
+                        decoder_kernel=3, residual_kernel=3)
         weights = {"adv": 1.0, "rec": 10.0, "lat": 1.0, "cyc": 10.0, "seg": 10.0}
         # the absence tags are known negatives: no lesions predicted on slices the user called healthy
         return MethodConfig(net=net, weights=weights, lr=1e-3, disc_base=16, batch_size=8, input_size=64,
                             absence_as_empty=True)
     if name == "paper":
-        net = NetConfig(in_channels=in_channels, base=32, depth=4, max_channels=512, code_channels=512, unique_channels=128)
-        return MethodConfig(net=net, weights=dict(PAPER_WEIGHTS), lr=1e-3, disc_base=64, batch_size=20,
-                            annotated_per_batch=0, input_size=None, pseudo_label=dict(PAPER_PSEUDO_LABEL))
+        # Table I: common decoder 3x3 with short skips, residual decoder 5x5 without; 512-channel code, 128 unique
+        net = NetConfig(in_channels=in_channels, base=32, depth=4, max_channels=512, code_channels=512, unique_channels=128,
+                        decoder_kernel=3, residual_kernel=5)
+        # Sec. IV-B: AMSGrad, lr 0.0001, betas (0.5, 0.999), batch 20, weights normalised to sum to 1,
+        # annotated slices mixed into batches as they come (no fixed number per batch)
+        return MethodConfig(net=net, weights=dict(PAPER_WEIGHTS), normalise_weights=True, lr=1e-4, amsgrad=True,
+                            disc_base=64, batch_size=20, annotated_per_batch=0, input_size=None)
     raise InputError(f"unknown preset {name!r}; use quick or paper")
 
 

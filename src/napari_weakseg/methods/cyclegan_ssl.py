@@ -20,9 +20,11 @@ from ..models.cyclegan import PixelDiscriminator, ResnetGenerator
 from .base import AdversarialMethod, l1
 from .config import MethodConfig
 
-# loss weights: seg = CE of G_IS on labelled slices, img = L2 of G_SI(y) vs the labelled image,
-# adv = both least-squares generator terms, cyc_img = L1 x -> G_IS -> G_SI, cyc_mask = CE y -> G_SI -> G_IS
-PAPER_WEIGHTS = {"seg": 1.0, "img": 0.05, "adv": 1.0, "cyc_img": 1.0, "cyc_mask": 1.0}
+# loss weights, Mondal et al. Eq. (8) and Sec. 3.3: seg = L_gen^S, CE of G_IS on labelled slices (weight 1);
+# img = L_gen^I, L2 of G_SI(y) vs the labelled image (lambda_1 = 1); cyc_mask = L_cycle^S, CE y -> G_SI -> G_IS
+# (lambda_2 = 0.05); cyc_img = L_cycle^I, L1 x -> G_IS -> G_SI (lambda_3 = 1); adv = both least-squares
+# generator terms (lambda_4 = lambda_5 = 1)
+PAPER_WEIGHTS = {"seg": 1.0, "img": 1.0, "adv": 1.0, "cyc_img": 1.0, "cyc_mask": 0.05}
 # Not in the paper, and off in `paper`: "seg_dice", a soft Dice of G_IS's lesion classes on the
 # labelled slices beside the cross-entropy. Cross-entropy weighs every pixel alike, so with small
 # lesions the background dominates it; the Dice weighs the lesion as much as the background.

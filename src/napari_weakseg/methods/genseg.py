@@ -23,12 +23,14 @@ class GenSeg(AdversarialMethod):
         net, ch = cfg.net, cfg.net.in_channels
         self.n_unique = net.unique_channels
         self.encoder = Encoder(net)
+        # Table I: the common decoder has short skips and 3x3 kernels, the residual decoder neither skips nor 3x3 (5x5)
         self.dec_common = Decoder(net, net.code_channels - net.unique_channels, ch, norm="layer")
+        residual = dict(short_skips=False, kernel=net.residual_kernel)
         if self.separate_decoder:
-            self.dec_residual = Decoder(net, net.code_channels, ch, norm="layer", short_skips=False)
-            self.dec_segment = Decoder(net, net.code_channels, ch, norm="layer", short_skips=False, n_classes=net.n_classes)
+            self.dec_residual = Decoder(net, net.code_channels, ch, norm="layer", **residual)
+            self.dec_segment = Decoder(net, net.code_channels, ch, norm="layer", n_classes=net.n_classes, **residual)
         else:
-            self.dec_residual = Decoder(net, net.code_channels, ch, norm="dual_layer", short_skips=False, n_classes=net.n_classes)
+            self.dec_residual = Decoder(net, net.code_channels, ch, norm="dual_layer", n_classes=net.n_classes, **residual)
             self.dec_segment = self.dec_residual
         disc = dict(scales=cfg.disc_scales, base=cfg.disc_base, n_layers=cfg.disc_layers, sn=net.spectral_norm)
         self.disc_A = MultiScaleDiscriminator(ch, **disc)  # real absence vs x_PA

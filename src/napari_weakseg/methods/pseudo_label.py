@@ -19,7 +19,7 @@ from ..models.channel_calibration import ChannelCalibration
 from ..models.mask_vae import LatentDiscriminator, MaskVAE, freeze, pretrain_vae
 from ..models.patchgan import PatchGAN
 from ..models.res_unet import ResUNet
-from ..pseudo.config import PseudoLabelConfig
+from ..pseudo.config import PAPER_PSEUDO_LABEL, PseudoLabelConfig
 from .base import AdversarialMethod, l1
 from .config import MethodConfig
 
@@ -50,6 +50,16 @@ class PseudoLabel(AdversarialMethod):
         self.register_buffer("segmenter_ready", torch.zeros((), dtype=torch.bool))
         self.aux: torch.Tensor | None = None  # (N, 1, H, W) auxiliary masks, on the CPU
         self._fakes = None
+
+    @classmethod
+    def preset_options(cls, preset: str) -> dict:
+        if preset != "paper":
+            return {}
+        # Sec. III-A: Adam (not AMSGrad), lr 5e-6 for 50 epochs then linear decay to 0 over 100 more (decay
+        # from 1/3 of the run); U-Net generator with 64 channels doubling per down-sampling (four levels:
+        # 64 ... 1024), 64-channel PatchGANs
+        return {"amsgrad": False, "lr": 5e-6, "lr_decay_start": 1 / 3, "disc_base": 64,
+                "net": {"base": 64, "depth": 4, "max_channels": 1024}, "pseudo_label": dict(PAPER_PSEUDO_LABEL)}
 
     # --- set-up -------------------------------------------------------------------
     def train(self, mode: bool = True):

@@ -34,7 +34,8 @@ class NetConfig:
     max_channels: int = 128
     code_channels: int = 64  # N (paper: 512)
     unique_channels: int = 16  # n (paper: 128)
-    decoder_kernel: int = 5
+    decoder_kernel: int = 3  # common decoder (and the autoencoding baseline's reconstruction decoder); Table I: 3x3
+    residual_kernel: int = 5  # residual decoder, the one that also segments; Table I: 5x5
     spectral_norm: bool = True
     n_classes: int = 1  # lesion classes K (labels 1..K); only cyclegan-ssl takes K > 1
     dropout: float = 0.0
@@ -76,13 +77,14 @@ class Decoder(nn.Module):
     ``n_classes`` the decoder also segments: in ``mode="segment"`` all but the
     last convolution run, then a 1x1 classifier gives logits (B, n_classes, H, W).
     ``short_skips=False`` (the residual decoder) has no residual connections;
-    ``long_skips=False`` (the autoencoding baseline) ignores the encoder features.
+    ``long_skips=False`` (the autoencoding baseline) ignores the encoder features. ``kernel``: the
+    convolutions' size (default ``cfg.decoder_kernel``; the residual decoder passes ``cfg.residual_kernel``).
     """
 
     def __init__(self, cfg: NetConfig, code_in: int, out_channels: int, norm: str = "layer",
-                 long_skips: bool = True, short_skips: bool = True, n_classes: int = 0):
+                 long_skips: bool = True, short_skips: bool = True, n_classes: int = 0, kernel: int | None = None):
         super().__init__()
-        d, k = cfg.depth, cfg.decoder_kernel
+        d, k = cfg.depth, kernel or cfg.decoder_kernel
         self.long_skips = long_skips
         self.inp = conv(code_in, cfg.width(d), 3, 1, cfg.spectral_norm)
         extra = 1 if long_skips else 0

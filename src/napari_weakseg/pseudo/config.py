@@ -45,7 +45,7 @@ class PseudoLabelConfig:
     # selection and iterative training (outside the Trainer, pseudo/iterate.py)
     selection: bool = True
     selection_score: str = "disc"  # disc (mean of D_B's patch map), vae (D_VAE on the latent code) or mean of both
-    selection_percentile: float = 75.0  # keep scores >= this percentile: the top (100 - p) %
+    selection_keep: float = 75.0  # % of the pseudo labels kept, the best-scoring (Wang et al. Eq. (9): 75)
     rounds: int = 3  # K; 0 = no iterative training
     round_steps: int = 200
     weighted_dice: bool = True
@@ -53,6 +53,8 @@ class PseudoLabelConfig:
     @classmethod
     def from_dict(cls, d: dict | None) -> "PseudoLabelConfig":
         d = dict(d or {})
+        if "selection_percentile" in d:  # saved before selection_keep: kept the scores >= that percentile
+            d.setdefault("selection_keep", 100.0 - d.pop("selection_percentile"))
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -65,8 +67,8 @@ class PseudoLabelConfig:
             raise InputError(f"pseudo_label selection_score must be one of {', '.join(SCORES)}")
         if cfg.selection_score in ("vae", "mean") and not cfg.use_vae_disc:
             raise InputError("pseudo_label selection_score vae/mean needs use_vae_disc")
-        if not 0 <= cfg.selection_percentile < 100:
-            raise InputError("pseudo_label selection_percentile must be in [0, 100)")
+        if not 0 < cfg.selection_keep <= 100:
+            raise InputError("pseudo_label selection_keep (the % of pseudo labels kept) must be in (0, 100]")
         if cfg.dgcc_turns < 1 or cfg.rounds < 0 or cfg.vae_size % 8:
             raise InputError("pseudo_label: dgcc_turns >= 1, rounds >= 0, vae_size a multiple of 8")
         return cfg
@@ -78,6 +80,8 @@ class PseudoLabelConfig:
         return EllipsePrior(self.ellipse_size_mm, self.ellipse_aspect, self.ellipse_angle_deg, self.ellipse_centre, self.ellipse_count)
 
 
-# the paper preset: 70x70 PatchGANs, 9 residual blocks, a larger VAE input and longer pre-training
-PAPER_PSEUDO_LABEL = {"res_blocks": 9, "patch_layers": 3, "vae_size": 64, "vae_base": 32, "vae_steps": 2000,
-                      "latent_hidden": 256, "round_steps": 2000}
+# the paper preset (Wang et al., Sec. III-A): six residual blocks at the U-Net's bottleneck, 70x70 PatchGANs
+# (three stride-2 layers), VAE latent 32, lambda_cycle 10, lambda_adv 1, lambda_VAE 1 (the defaults above);
+# the VAE's input size and pre-training length are not given in the paper (ours)
+PAPER_PSEUDO_LABEL = {"res_blocks": 6, "patch_layers": 3, "vae_latent": 32, "w_cycle": 10.0, "w_adv": 1.0, "w_vae": 1.0,
+                      "vae_size": 64, "vae_base": 32, "vae_steps": 2000, "latent_hidden": 256, "round_steps": 2000}

@@ -31,12 +31,12 @@ def refine(method, images: torch.Tensor, val: tuple[torch.Tensor, torch.Tensor] 
     labels = (scores["prob"] >= cfg.threshold).float()
     selection, reselect = None, None
     if pl.selection:
-        selection = select(scores, pl.selection_score, pl.selection_percentile)
+        selection = select(scores, pl.selection_score, pl.selection_keep)
         if log:
             log(f"kept {len(selection.kept)} of {len(images)} pseudo labels ({pl.selection_score} score >= {selection.threshold:.3f})")
 
         def reselect(new_labels: torch.Tensor) -> torch.Tensor:
-            return select(_scores_of(method, new_labels), pl.selection_score, pl.selection_percentile).kept
+            return select(_scores_of(method, new_labels), pl.selection_score, pl.selection_keep).kept
 
     device = next(method.parameters()).device
     result = iterate_pseudo_labels(lambda: method.new_segmenter().to(device), images, labels, pl.rounds, pl.round_steps,

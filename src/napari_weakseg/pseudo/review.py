@@ -77,11 +77,11 @@ class ImageReview:
         return out
 
 
-def review_outputs(study: Study, outputs: dict[str, dict[str, np.ndarray]], which: str = "disc", percentile: float = 75.0,
+def review_outputs(study: Study, outputs: dict[str, dict[str, np.ndarray]], which: str = "disc", keep: float = 75.0,
                    threshold: float = 0.5) -> dict[str, ImageReview]:
     """Per image name: the review of its presence slices from a model's outputs on it
-    (``TrainedModel.predict_volume``: prob (Z, Y, X), score_* (n_slices,)). The selection keeps the slices
-    whose ``which`` score is at or above its ``percentile``-th percentile over all reviewed slices."""
+    (``TrainedModel.predict_volume``: prob (Z, Y, X), score_* (n_slices,)). The selection keeps the best
+    ``keep`` % of all reviewed slices by their ``which`` score."""
     parts = []
     for im in study.images:
         out = outputs.get(im.name)
@@ -97,7 +97,7 @@ def review_outputs(study: Study, outputs: dict[str, dict[str, np.ndarray]], whic
         raise InputError("no presence slices to review: tag the slices that show a lesion first")
     pooled = {k: torch.from_numpy(np.concatenate([p.scores[k] for p in parts])) for k in parts[0].scores}
     kept = np.zeros(sum(len(p.slices) for p in parts), bool)
-    kept[select(pooled, which, percentile).kept.numpy()] = True
+    kept[select(pooled, which, keep).kept.numpy()] = True
     start = 0
     for p in parts:
         p.kept = kept[start : start + len(p.slices)]

@@ -4,8 +4,10 @@ Both scores are per slice and higher means "more like a real auxiliary mask" (th
 trained with least squares towards 1 for real masks, 0 for G_A's outputs):
     score_disc: the mean of D_B's patch map on the pseudo label (the paper's selection score)
     score_vae:  D_VAE on the pseudo label's VAE latent mean
-Selection keeps the slices whose score is at or above the p-th percentile of the scores (p = 75 by
-default): the best-scoring (100 - p) %, i.e. the quarter judged most realistic.
+Selection keeps the best-scoring ``keep`` % of the slices (75 by default) and rejects the rest, the quarter
+judged least realistic. Wang et al., Eq. (9): alpha is the 75th percentile of the scores and the labels on
+the good side of it are kept; their score ranks the other way (kept: R_i < alpha), ours has higher = more
+real, so we keep the scores at or above the (100 - keep)-th percentile.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from ..errors import InputError
 
 @dataclass
 class Selection:
-    """kept: (K,) ascending indices of the kept slices; threshold: the score at the percentile (kept:
+    """kept: (K,) ascending indices of the kept slices; threshold: the lowest score kept (kept:
     score >= threshold); score: the (N,) score used; score_disc, score_vae: (N,) both scores."""
 
     kept: torch.Tensor
@@ -30,12 +32,12 @@ class Selection:
     score_vae: torch.Tensor
 
 
-def keep_top(scores: torch.Tensor, percentile: float) -> tuple[torch.Tensor, float]:
-    """Indices (ascending) of ``scores`` (N,) at or above their ``percentile``-th percentile (linear
-    interpolation): about the top (100 - percentile) %, never none. Returns (indices, threshold)."""
+def keep_top(scores: torch.Tensor, keep: float) -> tuple[torch.Tensor, float]:
+    """Indices (ascending) of the best ``keep`` % of ``scores`` (N,): those at or above their
+    (100 - keep)-th percentile (linear interpolation), never none. Returns (indices, threshold)."""
     if not len(scores):
         raise InputError("no pseudo labels to select from")
-    threshold = float(np.percentile(scores.double().cpu().numpy(), percentile))
+    threshold = float(np.percentile(scores.double().cpu().numpy(), 100.0 - keep))
     return torch.nonzero(scores.double().cpu() >= threshold).flatten(), threshold
 
 
@@ -62,10 +64,10 @@ def score_pseudo_labels(method, images: torch.Tensor, batch: int = 16) -> dict[s
     return {k: torch.cat([p[k] for p in parts]).cpu() for k in ("prob", "score_disc", "score_vae")}
 
 
-def select(scores: dict[str, torch.Tensor], which: str = "disc", percentile: float = 75.0) -> Selection:
-    """Keep the slices whose ``which`` score is at or above its ``percentile``-th percentile."""
+def select(scores: dict[str, torch.Tensor], which: str = "disc", keep: float = 75.0) -> Selection:
+    """Keep the best ``keep`` % of the slices by their ``which`` score."""
     score = combined_score(scores, which)
     if bool(torch.isnan(score).any()):
         raise InputError(f"selection score {which} is not available (the method was trained without D_VAE)")
-    kept, threshold = keep_top(score, percentile)
+    kept, threshold = keep_top(score, keep)
     return Selection(kept, threshold, score, scores["score_disc"], scores["score_vae"])

@@ -162,7 +162,7 @@ class PseudoReviewWidget(ShutsDownOnClose, QWidget):
             outputs = {im.name: model.predict_volume(im.volume.data, axis=im.axis) for im in study.images
                        if (im.tags == Tag.PRESENCE).any()}
             pl = PseudoLabelConfig.from_dict(model.config.pseudo_label)
-            return names, pl.selection_score, review_outputs(study, outputs, pl.selection_score, pl.selection_percentile,
+            return names, pl.selection_score, review_outputs(study, outputs, pl.selection_score, pl.selection_keep,
                                                              model.config.threshold)
 
         def done(result):
