@@ -51,6 +51,10 @@ def test_digits_suite_writes_a_report_that_matches_its_results(tmp_path, fake_mn
     for name in ("digits-48-simple-dice.png", "digits-48-simple-losses.png", "digits-48-simple-qualitative.png"):
         assert (out / name).stat().st_size > 1000
     assert "(digits-48-simple-qualitative.png)" in report  # the Fig. 6 panel, from genseg's seed-0 run
+    # the paper's Table II beside ours (Vorontsov et al.: seg-only 0.61 (0.01), proposed 0.84 (0.00) on 48 simple)
+    assert re.search(r"\| seg-only \| [0-9.]+ \([0-9.]+\) \| 0\.61 \(0\.01\) \|", report)
+    assert re.search(r"\| genseg \| [0-9.]+ \([0-9.]+\) \| 0\.84 \(0\.00\) \|", report)
+    assert "the last checkpoint of each run is scored" in report
     # the report needs nothing but results.json: regenerate it without the run folders
     import shutil
 
@@ -86,3 +90,24 @@ def test_ordering_verdict_shows_the_measured_relations():
     assert "**holds**" in held and "genseg 0.800 ≥ mean-teacher 0.700 > ae 0.600 > seg-only 0.500" in held
     failed = ordering_verdict(summary(genseg=0.2, mean_teacher=0.6, ae=0.6, seg_only=0.5), "t")[0]
     assert "**does not hold**" in failed and "genseg 0.200 < mean-teacher 0.600 = ae 0.600 > seg-only 0.500" in failed
+
+
+def test_a_bench_config_file_layers_method_options_over_the_profile(tmp_path, capsys):
+    import argparse
+
+    from napari_weakseg.bench.brats import PROFILES
+    from napari_weakseg.cli import main
+    from napari_weakseg.model_commands import _profile
+
+    cfg = tmp_path / "seg-head.json"
+    cfg.write_text(json.dumps({"net": {"seg_head_kernel": 7}, "batch_size": 4}))
+    prof = _profile(argparse.Namespace(profile="cpu", config=cfg), PROFILES)
+    assert prof.overrides == {**PROFILES["cpu"].overrides, "net": {"seg_head_kernel": 7}, "batch_size": 4}
+    assert PROFILES["cpu"].overrides["batch_size"] == 8  # the named profile itself is unchanged
+    assert _profile(argparse.Namespace(profile="cpu", config=None), PROFILES) == "cpu"
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    assert main(["bench", "brats", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--config", str(bad)]) != 0
+    assert "a JSON config is an object" in capsys.readouterr().err
+    assert main(["bench", "speed", "--out", str(tmp_path / "o"), "--config", str(cfg)]) != 0
+    assert "--config applies to a run of the digits, hc18 or brats suite" in capsys.readouterr().err

@@ -130,7 +130,9 @@ def test_suite_runs_end_to_end_and_reports_only_what_results_json_holds(tmp_path
     if gap["methods"].get("genseg", {}).get("share") is not None:
         share = (table["genseg|0.1"]["dice_mean"] - gap["seg_only_low"]) / (gap["seg_only_full"] - gap["seg_only_low"])
         assert gap["methods"]["genseg"]["share"] == pytest.approx(share)
-    assert "Reduced scale" in report and "genseg beats seg-only" in report and "could not be retrieved" in report
+    assert "Reduced scale" in report and "genseg beats seg-only" in report and "could not be retrieved" not in report
+    assert re.search(r"\| genseg \| [^\n]*\| 0\.83 \(0\.01\) \| 64% ± 7% \|", report)  # Table II, Fig. 7
+    assert "0.8863 / 0.8890" in report  # Mondal et al. Table 1, ACDC at 50 %
     for png in ("brats-dice.png", "brats-curve.png", "brats-losses.png", "brats-qualitative.png"):
         assert (out / png).stat().st_size > 1000
     assert results["summary"] == saved["summary"]

@@ -98,6 +98,7 @@ def test_cyclegan_weights_are_eq_8():
     for preset in ("quick", "paper"):
         w = method_preset("cyclegan-ssl", preset).weights
         assert (w["seg"], w["img"], w["cyc_mask"], w["cyc_img"], w["adv"]) == (1.0, 1.0, 0.05, 1.0, 1.0)
+    assert method_preset("cyclegan-ssl", "paper").augment is False  # Sec. 4.1: no augmentation
 
 
 # --- pseudo-label (Wang et al.) --------------------------------------------------------------------
@@ -122,3 +123,59 @@ def test_pseudo_label_paper_networks():
 def test_pseudo_label_selection_keeps_three_quarters_by_default_and_old_runs_keep_theirs():
     assert PseudoLabelConfig().selection_keep == 75.0
     assert PseudoLabelConfig.from_dict({"selection_percentile": 75.0}).selection_keep == 25.0  # what that run kept
+
+
+# --- architecture (paper preset) -------------------------------------------------------------------
+def test_paper_blocks_are_one_nrc_per_level_and_quick_keeps_pairs():
+    paper, quick = small("genseg", "paper"), small("genseg", "quick")
+    assert not any(b.second for b in paper.encoder.down) and not any(b.second for b in paper.dec_common.up)
+    assert all(b.second for b in quick.encoder.down)
+
+
+def test_segmentation_head_has_a_spatial_filter_of_its_own_in_paper():
+    """The authors' residual decoder segments through norm -> ReLU -> 7x7 conv -> 1x1 classifier (no spectral norm);
+    the 7x7 conv belongs to segmentation: translation never runs it."""
+    g = small("genseg", "paper")
+    assert g.dec_residual.seg_conv is not None and kernel_sizes(g.dec_residual.seg_conv) == {7}
+    assert not has_spectral_norm(g.dec_residual.seg_conv) and not has_spectral_norm(g.dec_residual.classifier)
+    x = torch.randn(2, 1, 32, 32)
+    c, u, s = g.encode(x)
+    g.residual(c, u, s).sum().backward()
+    assert all(p.grad is None for p in g.dec_residual.seg_conv.parameters())
+    g.zero_grad()
+    g.segment_logits(*g.encode(x)).sum().backward()
+    assert all(p.grad is not None for p in g.dec_residual.seg_conv.parameters())
+    assert small("genseg", "quick").dec_residual.seg_conv is None
+
+
+def test_paper_discriminator_follows_table_1():
+    """Per scale: C 64 4x4 stride 1, NRC 64 / 128 / 256 / 512 4x4 stride 2 (normalised), C 1 1x1; three scales."""
+    cfg = method_preset("genseg", "paper")
+    g = build_method("genseg", merge(cfg, {"net": {"base": 4, "depth": 2, "max_channels": 16, "code_channels": 8,
+                                                   "unique_channels": 4}}))
+    assert len(g.disc_A.nets) == 3
+    convs = [m for m in g.disc_A.nets[0].modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size[0], c.stride[0]) for c in convs] == [
+        (64, 4, 1), (64, 4, 2), (128, 4, 2), (256, 4, 2), (512, 4, 2), (1, 1, 1)]
+    assert sum(isinstance(m, torch.nn.Module) and type(m).__name__ == "LayerNorm2d" for m in g.disc_A.nets[0].modules()) == 4
+    scores = g.disc_A(torch.randn(1, 1, 64, 64))
+    assert len(scores) == 3 and all(s.shape[1] == 1 for s in scores)
+
+
+@pytest.mark.parametrize("name", ["genseg", "genseg-sepdec", "seg-only", "ae", "mean-teacher", "cyclegan-ssl"])
+def test_a_paper_preset_network_trains(name):
+    """One real optimiser step per phase with the paper's architecture rules at a tiny width: finite losses."""
+    torch.manual_seed(0)
+    method = small(name, "paper")
+    g = torch.Generator().manual_seed(1)
+    m = torch.zeros(2, 1, 32, 32)
+    m[:, :, 8:20, 10:22] = 1.0
+    batch = {"P": torch.randn(2, 1, 32, 32, generator=g) + 2 * m, "A": torch.randn(2, 1, 32, 32, generator=g), "M": m,
+             "Y": m.long(), "L": torch.tensor([True, False])}
+    optimizers = method.make_optimizers()
+    for phase in method.phases:
+        optimizers[phase].zero_grad()
+        out = method(batch, phase)
+        out["loss"].backward()
+        optimizers[phase].step()
+        assert all(torch.isfinite(v).all() for v in out.values()), (phase, out)

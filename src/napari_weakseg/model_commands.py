@@ -10,17 +10,40 @@ from .errors import InputError, WeaksegError
 from .training.validation_default import MIN_ANNOTATED_FOR_VALIDATION, default_val_fraction
 
 
+def _read_config(path: Path | None) -> dict:
+    """Method-config overrides from ``--config FILE.json`` ({} without one)."""
+    if not path:
+        return {}
+    try:
+        overrides = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable JSON config ({exc})") from None
+    if not isinstance(overrides, dict):
+        raise InputError(f"{path}: a JSON config is an object of method-config options")
+    return overrides
+
+
+def _profile(args, profiles: dict):
+    """The ``--profile`` by name, or, with ``--config``, a copy whose method-config overrides take the file's
+    on top (nested options such as ``net`` merged): an experiment on the suite's data and protocol."""
+    extra = _read_config(args.config)
+    if not extra:
+        return args.profile
+    import dataclasses
+
+    prof = profiles[args.profile]
+    merged = dict(prof.overrides)
+    for key, value in extra.items():
+        merged[key] = {**merged[key], **value} if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return dataclasses.replace(prof, overrides=merged)
+
+
 def run_train(args) -> int:
     from .study import load_study
     from .training.events import Failed, Finished, Progress, Started, Validated
     from .training.trainer import Trainer, TrainConfig
 
-    overrides = {}
-    if args.config:
-        try:
-            overrides = json.loads(Path(args.config).read_text())
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{args.config}: not a readable JSON config ({exc})") from None
+    overrides = _read_config(args.config)
     if args.out.exists() and (args.out / "run.json").is_file() and not args.resume:
         raise InputError(f"{args.out} already holds a run; use --resume to continue it or choose another --out")
     study = load_study(args.study)
@@ -168,6 +191,8 @@ def run_bench(args) -> int:
 
     run, report = {"digits": (_run_digits, _report_digits), "speed": (_run_speed, _report_speed),
                    "hc18": (_run_hc18, _report_hc18), "brats": (_run_brats, _report_brats)}[args.suite]
+    if args.config and (args.suite == "speed" or args.report_only):
+        raise InputError("--config applies to a run of the digits, hc18 or brats suite")
     results = report(args.out) if args.report_only else run(args)
     if args.docs:
         update_docs_section(args.docs, args.docs_key or f"{args.suite}-{results['profile']}", args.out)
@@ -185,12 +210,12 @@ def _methods(args) -> tuple[str, ...] | None:
 
 
 def _run_digits(args) -> dict:
-    from .bench.digits import ALL_METHODS, run_digits_suite
+    from .bench.digits import ALL_METHODS, PROFILES, run_digits_suite
 
     if args.data is None:
         raise InputError("--data is required (the folder holding mnist/mnist_15k.npz)")
     mnist = args.data / "mnist" / "mnist_15k.npz" if args.data.is_dir() else args.data
-    return run_digits_suite(mnist, args.out, args.profile, args.seeds or 3, args.steps, _methods(args) or ALL_METHODS,
+    return run_digits_suite(mnist, args.out, _profile(args, PROFILES), args.seeds or 3, args.steps, _methods(args) or ALL_METHODS,
                             args.device, log=_log, work=args.work)
 
 
@@ -225,11 +250,11 @@ def _report_speed(out: Path) -> dict:
 
 
 def _run_hc18(args) -> dict:
-    from .bench.hc18 import run_hc18_suite
+    from .bench.hc18 import PROFILES, run_hc18_suite
 
     if args.data is None:
         raise InputError("--data is required (the folder holding hc18/images and hc18/training_set_pixel_size_and_HC.csv)")
-    return run_hc18_suite(args.data, args.out, args.profile, args.seeds or 1, args.steps, args.device, log=_log, work=args.work)
+    return run_hc18_suite(args.data, args.out, _profile(args, PROFILES), args.seeds or 1, args.steps, args.device, log=_log, work=args.work)
 
 
 def _report_hc18(out: Path) -> dict:
@@ -239,11 +264,11 @@ def _report_hc18(out: Path) -> dict:
 
 
 def _run_brats(args) -> dict:
-    from .bench.brats import ALL_METHODS, run_brats_suite
+    from .bench.brats import ALL_METHODS, PROFILES, run_brats_suite
 
     if args.data is None:
         raise InputError("--data is required (the folder holding brats2015/CASE/ with FLAIR, T1c, OTMultiClass and brainmask)")
-    return run_brats_suite(args.data, args.out, args.profile, args.seeds or 1, args.steps, _methods(args) or ALL_METHODS,
+    return run_brats_suite(args.data, args.out, _profile(args, PROFILES), args.seeds or 1, args.steps, _methods(args) or ALL_METHODS,
                            args.device, log=_log, work=args.work)
 
 
@@ -272,4 +297,6 @@ def add_bench_parser(sub) -> None:
     bench.add_argument("--report-only", action="store_true", help="only regenerate the report from OUT/results.json")
     bench.add_argument("--no-gui", action="store_true", help="speed: leave out the measurements in a napari viewer")
     bench.add_argument("--docs-key", help="name of the section in --docs (default SUITE-PROFILE)")
+    bench.add_argument("--config", type=Path, help="digits, hc18, brats: JSON with method-config overrides on top of the "
+                       "profile's, e.g. {\"net\": {\"seg_head_kernel\": 7}} (the results then say profile \"custom\")")
     bench.set_defaults(run=run_bench)

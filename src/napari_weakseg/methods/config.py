@@ -26,7 +26,11 @@ class MethodConfig:
     normalise_weights: bool = False  # divide the loss weights by their sum
     disc_base: int = 32
     disc_scales: int = 3
-    disc_layers: int = 3
+    disc_layers: int = 3  # stride-2 layers of each scale's patch discriminator
+    disc_kernel: int = 3  # Table I: 4
+    disc_norm: str = "none"  # Table I: "normalised" (the norm is not named; we use layer norm)
+    disc_stem: bool = False  # Table I: a stride-1 conv first, a 1x1 conv last (models/discriminator.py)
+    disc_max_channels: int = 256  # Table I: 512
     ema_decay: float = 0.99  # mean teacher
     consistency: float = 0.01  # mean teacher
     input_noise: float = 0.1  # mean teacher: noise so student and teacher differ
@@ -80,13 +84,16 @@ def preset(name: str, in_channels: int = 1) -> MethodConfig:
         return MethodConfig(net=net, weights=weights, lr=1e-3, disc_base=16, batch_size=8, input_size=64,
                             absence_as_empty=True)
     if name == "paper":
-        # Table I: common decoder 3x3 with short skips, residual decoder 5x5 without; 512-channel code, 128 unique
+        # Table I: one NRC block (norm, ReLU, conv) per level; common decoder 3x3 with short skips, residual decoder
+        # 5x5 without; 512-channel code, 128 of it unique. The authors' code: a 7x7 conv before the classifier.
         net = NetConfig(in_channels=in_channels, base=32, depth=4, max_channels=512, code_channels=512, unique_channels=128,
-                        decoder_kernel=3, residual_kernel=5)
+                        decoder_kernel=3, residual_kernel=5, block_convs=1, seg_head_kernel=7)
         # Sec. IV-B: AMSGrad, lr 0.0001, betas (0.5, 0.999), batch 20, weights normalised to sum to 1,
         # annotated slices mixed into batches as they come (no fixed number per batch)
+        # Table I discriminator at each of 3 scales: C 64 (4x4), NRC 64 / 128 / 256 / 512 (4x4, stride 2), C 1 (1x1)
+        disc = dict(disc_base=64, disc_layers=4, disc_kernel=4, disc_norm="layer", disc_stem=True, disc_max_channels=512)
         return MethodConfig(net=net, weights=dict(PAPER_WEIGHTS), normalise_weights=True, lr=1e-4, amsgrad=True,
-                            disc_base=64, batch_size=20, annotated_per_batch=0, input_size=None)
+                            batch_size=20, annotated_per_batch=0, input_size=None, **disc)
     raise InputError(f"unknown preset {name!r}; use quick or paper")
 
 

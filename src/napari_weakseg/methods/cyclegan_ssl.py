@@ -57,9 +57,10 @@ class CycleGanSSL(AdversarialMethod):
         if preset == "quick":  # ~30 MFLOP per slice and generator pass at 64x64
             return {**common, "weights": {**PAPER_WEIGHTS, "seg_dice": QUICK_SEG_DICE},
                     "net": {"base": 8, "max_channels": 64, "res_blocks": 4}, "lr": 1e-3, "lr_decay_start": 0.0, "disc_base": 16}
-        # ngf 64, 9 residual blocks (CycleGAN's 256x256 generator), ndf 64, 5 labelled + 5 unlabelled presence
+        # ngf 64, 9 residual blocks (CycleGAN's 256x256 generator), ndf 64, 5 labelled + 5 unlabelled presence;
+        # no augmentation (Sec. 4.1: "no data augmentation was performed")
         return {**common, "net": {"base": 64, "max_channels": 256, "res_blocks": 9}, "lr": 2e-4, "lr_decay_start": 0.5,
-                "disc_base": 64, "batch_size": 10, "annotated_per_batch": 5}
+                "disc_base": 64, "batch_size": 10, "annotated_per_batch": 5, "augment": False}
 
     # --- networks -------------------------------------------------------------
     def image_to_logits(self, x: torch.Tensor) -> torch.Tensor:

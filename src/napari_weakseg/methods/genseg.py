@@ -32,7 +32,8 @@ class GenSeg(AdversarialMethod):
         else:
             self.dec_residual = Decoder(net, net.code_channels, ch, norm="dual_layer", n_classes=net.n_classes, **residual)
             self.dec_segment = self.dec_residual
-        disc = dict(scales=cfg.disc_scales, base=cfg.disc_base, n_layers=cfg.disc_layers, sn=net.spectral_norm)
+        disc = dict(scales=cfg.disc_scales, base=cfg.disc_base, n_layers=cfg.disc_layers, sn=net.spectral_norm,
+                    kernel=cfg.disc_kernel, norm=cfg.disc_norm, stem=cfg.disc_stem, max_channels=cfg.disc_max_channels)
         self.disc_A = MultiScaleDiscriminator(ch, **disc)  # real absence vs x_PA
         self.disc_P = MultiScaleDiscriminator(ch, **disc)  # real presence vs x_AP
         self._fakes = None

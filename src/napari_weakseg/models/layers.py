@@ -99,21 +99,26 @@ def make_norm(kind: str, channels: int) -> nn.Module:
 
 
 class PreActBlock(nn.Module):
-    """norm -> ReLU -> conv -> norm -> ReLU -> conv, with an optional short (residual) skip.
+    """norm -> ReLU -> conv -> norm -> ReLU -> conv, with an optional short (residual) skip;
+    ``convs=1``: norm -> ReLU -> conv only (Vorontsov et al. Table I's NRC block).
 
     ``resample``: "down" (first conv has stride 2), "up" (nearest x2 first) or None.
     (B, in_ch, H, W) -> (B, out_ch, H', W').
     """
 
     def __init__(self, in_ch: int, out_ch: int, norm: str, kernel: int = 3, resample: str | None = None,
-                 short_skip: bool = True, sn: bool = True, dropout: float = 0.0):
+                 short_skip: bool = True, sn: bool = True, dropout: float = 0.0, convs: int = 2):
         super().__init__()
+        if convs not in (1, 2):
+            raise ValueError("a block has 1 or 2 convolutions")
         self.resample = resample
         stride = 2 if resample == "down" else 1
         self.norm1 = make_norm(norm, in_ch)
         self.conv1 = conv(in_ch, out_ch, kernel, stride, sn)
-        self.norm2 = make_norm(norm, out_ch)
-        self.conv2 = conv(out_ch, out_ch, kernel, 1, sn)
+        self.second = convs == 2
+        if self.second:
+            self.norm2 = make_norm(norm, out_ch)
+            self.conv2 = conv(out_ch, out_ch, kernel, 1, sn)
         self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
         self.short_skip = short_skip
         if short_skip and (in_ch != out_ch or stride != 1):
@@ -125,7 +130,10 @@ class PreActBlock(nn.Module):
         if self.resample == "up":
             x = F.interpolate(x, scale_factor=2, mode="nearest")
         h = self.conv1(F.relu(self.norm1(x)))
-        h = self.conv2(self.dropout(F.relu(self.norm2(h))))
+        if self.second:
+            h = self.conv2(self.dropout(F.relu(self.norm2(h))))
+        else:
+            h = self.dropout(h)
         return h + self.shortcut(x) if self.short_skip else h
 
 

@@ -36,6 +36,9 @@ class NetConfig:
     unique_channels: int = 16  # n (paper: 128)
     decoder_kernel: int = 3  # common decoder (and the autoencoding baseline's reconstruction decoder); Table I: 3x3
     residual_kernel: int = 5  # residual decoder, the one that also segments; Table I: 5x5
+    seg_head_kernel: int = 0  # a k x k conv of the segmentation output before its 1x1 classifier; 0 = none
+    # (the authors' code: 7, no spectral norm), so segmentation has a spatial filter of its own
+    block_convs: int = 2  # convolutions per encoder / decoder level: 2 (pre-activation pairs) or 1 (Table I: one NRC)
     spectral_norm: bool = True
     n_classes: int = 1  # lesion classes K (labels 1..K); only cyclegan-ssl takes K > 1
     dropout: float = 0.0
@@ -55,7 +58,7 @@ class Encoder(nn.Module):
         super().__init__()
         self.stem = conv(cfg.in_channels, cfg.width(0), 3, 1, cfg.spectral_norm)
         self.down = nn.ModuleList(
-            PreActBlock(cfg.width(k), cfg.width(k + 1), "instance", 3, "down", True, cfg.spectral_norm, cfg.dropout)
+            PreActBlock(cfg.width(k), cfg.width(k + 1), "instance", 3, "down", True, cfg.spectral_norm, cfg.dropout, cfg.block_convs)
             for k in range(cfg.depth)
         )
         self.out = nn.Sequential(make_norm("instance", cfg.width(cfg.depth)), nn.ReLU(),
@@ -89,14 +92,17 @@ class Decoder(nn.Module):
         self.inp = conv(code_in, cfg.width(d), 3, 1, cfg.spectral_norm)
         extra = 1 if long_skips else 0
         self.up = nn.ModuleList(
-            PreActBlock(cfg.width(i + 1) + extra, cfg.width(i), norm, k, None, short_skips, cfg.spectral_norm)
+            PreActBlock(cfg.width(i + 1) + extra, cfg.width(i), norm, k, None, short_skips, cfg.spectral_norm, convs=cfg.block_convs)
             for i in reversed(range(d))
         )
         if long_skips:
             self.skips = nn.ModuleList(CompressedSkip(cfg.width(i), cfg.spectral_norm) for i in reversed(range(d)))
         self.head_norm = make_norm(norm, cfg.width(0))
         self.last = conv(cfg.width(0), out_channels, k, 1, cfg.spectral_norm)
-        self.classifier = nn.Conv2d(cfg.width(0), n_classes, 1) if n_classes else None  # no spectral norm
+        # segmentation: (mode-specific) norm -> ReLU [-> k x k conv] -> 1x1 classifier, neither spectrally normalised
+        head_k = cfg.seg_head_kernel if n_classes else 0
+        self.seg_conv = conv(cfg.width(0), cfg.width(0), head_k, 1, sn=False) if head_k else None
+        self.classifier = nn.Conv2d(cfg.width(0), n_classes, 1) if n_classes else None
         if self.classifier is not None:  # start from "lesions are rare" (p = 0.01), not from p = 0.5 everywhere
             nn.init.constant_(self.classifier.bias, math.log(LESION_PRIOR / (1 - LESION_PRIOR)))
 
@@ -112,7 +118,7 @@ class Decoder(nn.Module):
         if mode == "segment":
             if self.classifier is None:
                 raise ValueError("this decoder has no segmentation head")
-            return self.classifier(h)
+            return self.classifier(self.seg_conv(h) if self.seg_conv is not None else h)
         return self.last(h)
 
 
