@@ -179,3 +179,19 @@ def test_a_paper_preset_network_trains(name):
         out["loss"].backward()
         optimizers[phase].step()
         assert all(torch.isfinite(v).all() for v in out.values()), (phase, out)
+
+
+def test_paper_images_are_tanh_and_inputs_clipped_to_its_range():
+    """The authors' code: tanh on the image outputs, inputs normalised into [-1, 1]."""
+    import numpy as np
+
+    from napari_weakseg.data.slices import Normaliser
+
+    g = small("genseg", "paper").eval()
+    out = g.predict(torch.randn(2, 1, 32, 32) * 5)
+    assert float(out["healthy"].abs().max()) < 1.0
+    assert method_preset("genseg", "paper").clip_inputs and not method_preset("genseg", "quick").clip_inputs
+    norm = Normaliser([0.0], [1.0], clip=True)
+    assert norm.apply(np.array([[-5.0, 0.5, 9.0]])).tolist() == [[-1.0, 0.0, 1.0]]
+    assert Normaliser.from_dict(norm.to_dict()).clip and not Normaliser.from_dict({"low": [0], "high": [1]}).clip
+    assert float(Normaliser([0.0], [1.0]).apply(np.array([[9.0]]))[0, 0]) == 17.0  # quick: not clipped

@@ -19,13 +19,15 @@ from ..study.model import Study, Tag
 
 @dataclass
 class Normaliser:
-    """Per-channel linear map of the 1st..99th percentile (over the study's tagged slices) to [-1, 1]."""
+    """Per-channel linear map of the 1st..99th percentile (over the study's tagged slices) to [-1, 1];
+    with ``clip``, values beyond are clipped to [-1, 1] (the range of a tanh output)."""
 
     low: list[float]
     high: list[float]
+    clip: bool = False
 
     @classmethod
-    def fit(cls, study: Study, max_voxels: int = 2_000_000, seed: int = 0) -> "Normaliser":
+    def fit(cls, study: Study, max_voxels: int = 2_000_000, seed: int = 0, clip: bool = False) -> "Normaliser":
         rng = np.random.default_rng(seed)
         chans = study.images[0].volume.data.shape[0]
         samples = [[] for _ in range(chans)]
@@ -42,7 +44,7 @@ class Normaliser:
                 hi = lo + 1.0
             low.append(float(lo))
             high.append(float(hi))
-        return cls(low, high)
+        return cls(low, high, clip)
 
     def apply(self, x: np.ndarray | torch.Tensor, channel_axis: int = 0):
         """Normalise an array whose ``channel_axis`` holds the channels."""
@@ -52,14 +54,17 @@ class Normaliser:
         hi = np.asarray(self.high, np.float32).reshape(shape)
         if isinstance(x, torch.Tensor):
             lo, hi = torch.as_tensor(lo, device=x.device), torch.as_tensor(hi, device=x.device)
-        return (x - lo) / (hi - lo) * 2 - 1
+        y = (x - lo) / (hi - lo) * 2 - 1
+        if not self.clip:
+            return y
+        return y.clamp(-1.0, 1.0) if isinstance(y, torch.Tensor) else np.clip(y, -1.0, 1.0)
 
     def to_dict(self) -> dict:
-        return {"kind": "percentile-1-99", "low": self.low, "high": self.high}
+        return {"kind": "percentile-1-99", "low": self.low, "high": self.high, "clip": self.clip}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Normaliser":
-        return cls(list(d["low"]), list(d["high"]))
+        return cls(list(d["low"]), list(d["high"]), bool(d.get("clip", False)))
 
 
 @dataclass

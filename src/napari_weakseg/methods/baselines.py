@@ -73,7 +73,8 @@ class AutoEncoding(_PairedBaseline):
 
     def __init__(self, cfg: MethodConfig):
         super().__init__(cfg)
-        self.dec_reconstruct = Decoder(cfg.net, cfg.net.code_channels, cfg.net.in_channels, norm="layer", long_skips=False)
+        self.dec_reconstruct = Decoder(cfg.net, cfg.net.code_channels, cfg.net.in_channels, norm="layer", long_skips=False,
+                                       tanh=cfg.net.image_tanh)
 
     def forward(self, batch: dict, phase: str) -> dict:
         x = torch.cat([batch["P"], batch["A"]])

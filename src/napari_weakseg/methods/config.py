@@ -39,6 +39,7 @@ class MethodConfig:
     input_size: int | None = 64  # slices resized to this square size; None = native (padded)
     augment: bool = True
     threshold: float = 0.5
+    clip_inputs: bool = False  # normalised intensities clipped to [-1, 1], the range of tanh image outputs
     absence_as_empty: bool = False  # absence slices join the Dice as annotated empty masks (known negatives)
     pseudo_label: dict = field(default_factory=dict)  # pseudo-label options (pseudo/config.py)
 
@@ -87,13 +88,14 @@ def preset(name: str, in_channels: int = 1) -> MethodConfig:
         # Table I: one NRC block (norm, ReLU, conv) per level; common decoder 3x3 with short skips, residual decoder
         # 5x5 without; 512-channel code, 128 of it unique. The authors' code: a 7x7 conv before the classifier.
         net = NetConfig(in_channels=in_channels, base=32, depth=4, max_channels=512, code_channels=512, unique_channels=128,
-                        decoder_kernel=3, residual_kernel=5, block_convs=1, seg_head_kernel=7)
+                        decoder_kernel=3, residual_kernel=5, block_convs=1, seg_head_kernel=7, image_tanh=True)
         # Sec. IV-B: AMSGrad, lr 0.0001, betas (0.5, 0.999), batch 20, weights normalised to sum to 1,
         # annotated slices mixed into batches as they come (no fixed number per batch)
         # Table I discriminator at each of 3 scales: C 64 (4x4), NRC 64 / 128 / 256 / 512 (4x4, stride 2), C 1 (1x1)
         disc = dict(disc_base=64, disc_layers=4, disc_kernel=4, disc_norm="layer", disc_stem=True, disc_max_channels=512)
+        # the authors' code: tanh on the image outputs, inputs in [-1, 1]
         return MethodConfig(net=net, weights=dict(PAPER_WEIGHTS), normalise_weights=True, lr=1e-4, amsgrad=True,
-                            batch_size=20, annotated_per_batch=0, input_size=None, **disc)
+                            batch_size=20, annotated_per_batch=0, input_size=None, clip_inputs=True, **disc)
     raise InputError(f"unknown preset {name!r}; use quick or paper")
 
 

@@ -24,7 +24,8 @@ class GenSeg(AdversarialMethod):
         self.n_unique = net.unique_channels
         self.encoder = Encoder(net)
         # Table I: the common decoder has short skips and 3x3 kernels, the residual decoder neither skips nor 3x3 (5x5)
-        self.dec_common = Decoder(net, net.code_channels - net.unique_channels, ch, norm="layer")
+        # the healthy image is an image: tanh with net.image_tanh; the residual is a difference, unbounded
+        self.dec_common = Decoder(net, net.code_channels - net.unique_channels, ch, norm="layer", tanh=net.image_tanh)
         residual = dict(short_skips=False, kernel=net.residual_kernel)
         if self.separate_decoder:
             self.dec_residual = Decoder(net, net.code_channels, ch, norm="layer", **residual)

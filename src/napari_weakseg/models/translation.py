@@ -39,6 +39,7 @@ class NetConfig:
     seg_head_kernel: int = 0  # a k x k conv of the segmentation output before its 1x1 classifier; 0 = none
     # (the authors' code: 7, no spectral norm), so segmentation has a spatial filter of its own
     block_convs: int = 2  # convolutions per encoder / decoder level: 2 (pre-activation pairs) or 1 (Table I: one NRC)
+    image_tanh: bool = False  # tanh on the images that decoders without a residual role render (healthy, reconstruction)
     spectral_norm: bool = True
     n_classes: int = 1  # lesion classes K (labels 1..K); only cyclegan-ssl takes K > 1
     dropout: float = 0.0
@@ -82,12 +83,15 @@ class Decoder(nn.Module):
     ``short_skips=False`` (the residual decoder) has no residual connections;
     ``long_skips=False`` (the autoencoding baseline) ignores the encoder features. ``kernel``: the
     convolutions' size (default ``cfg.decoder_kernel``; the residual decoder passes ``cfg.residual_kernel``).
+    ``tanh``: the image output goes through tanh, into the (-1, 1) of clipped inputs (``clip_inputs``).
     """
 
     def __init__(self, cfg: NetConfig, code_in: int, out_channels: int, norm: str = "layer",
-                 long_skips: bool = True, short_skips: bool = True, n_classes: int = 0, kernel: int | None = None):
+                 long_skips: bool = True, short_skips: bool = True, n_classes: int = 0, kernel: int | None = None,
+                 tanh: bool = False):
         super().__init__()
         d, k = cfg.depth, kernel or cfg.decoder_kernel
+        self.tanh = tanh
         self.long_skips = long_skips
         self.inp = conv(code_in, cfg.width(d), 3, 1, cfg.spectral_norm)
         extra = 1 if long_skips else 0
@@ -119,7 +123,8 @@ class Decoder(nn.Module):
             if self.classifier is None:
                 raise ValueError("this decoder has no segmentation head")
             return self.classifier(self.seg_conv(h) if self.seg_conv is not None else h)
-        return self.last(h)
+        out = self.last(h)
+        return torch.tanh(out) if self.tanh else out
 
 
 def split_code(code: torch.Tensor, unique_channels: int) -> tuple[torch.Tensor, torch.Tensor]:
