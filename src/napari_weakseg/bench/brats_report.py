@@ -17,7 +17,7 @@ PANEL = "brats-qualitative.png"
 PAPER_NOTE = (f"**Paper columns:** {VORONTSOV}, Table II (brain, Dice at 1 % annotations, mean (std) over three runs) "
               "and Sec. IV-D / Fig. 7 (share of the gap covered, mean (std)): BraTS 2017, 285 volumes (80 % training), "
               "hemisphere half-slices of 240x120 with all four sequences, the paper's networks and 500 epochs, model "
-              "selection and early stopping on a validation subset. Our setting differs in data (six volumes, whole "
+              "selection and early stopping on a validation subset. Our setting differs in data (a few volumes, whole "
               "axial slices, FLAIR + T1c), scale and schedule: the columns show the paper's level and ordering, not a "
               "matched comparison. The paper reports its Fig. 8 curve only as a plot (no numbers in the text).")
 

@@ -150,6 +150,35 @@ def split_validation(slices: SliceSet, fraction: float, seed: int = 0) -> tuple[
     return slices.subset(keep), slices.subset(sorted(held))
 
 
+def relative_positions(slices: SliceSet) -> torch.Tensor:
+    """(N,) position of each row along its image's slicing axis, relative to the extent of that image's tagged
+    slices in ``slices``: 0 at the first, 1 at the last (0.5 for an image with one tagged slice)."""
+    index = torch.tensor([s for _, s in slices.source], dtype=torch.float64)
+    image = torch.tensor([i for i, _ in slices.source])
+    pos = torch.full_like(index, 0.5)
+    for i in image.unique():
+        rows = image == i
+        lo, hi = index[rows].min(), index[rows].max()
+        if hi > lo:
+            pos[rows] = (index[rows] - lo) / (hi - lo)
+    return pos
+
+
+def position_matched_weights(slices: SliceSet, bins: int) -> torch.Tensor | None:
+    """Sampling weights (n_absence,) of the absence rows so that the positions of drawn absence slices follow
+    the ``bins``-bin histogram of the presence slices' positions (``relative_positions``); Vorontsov et al.
+    (journal), Sec. IV-E, for liver: "we sampled healthy slices ... according to a 20-bin histogram of the axial
+    positions of diseased slices". An absence slice in a bin without presence slices is never drawn. None when
+    no absence slice shares a bin with a presence slice (nothing to match: draw uniformly)."""
+    pos = relative_positions(slices)
+    b = (pos * bins).long().clamp(max=bins - 1)
+    p_hist = torch.bincount(b[slices.presence], minlength=bins).double()
+    a_bins = b[~slices.presence]
+    a_hist = torch.bincount(a_bins, minlength=bins).double()
+    weights = p_hist[a_bins] / a_hist[a_bins].clamp(min=1)
+    return weights if float(weights.sum()) > 0 else None
+
+
 class PairSampler:
     """Yields index batches: B presence rows (``annotated_per_batch`` of them annotated) and B absence rows.
 
@@ -160,10 +189,14 @@ class PairSampler:
     resampled to match the longer. ``mode="annotated"`` / ``"presence"``: only annotated
     presence rows / only presence rows, and the absence rows repeat them. Under DDP, rank r of W takes every W-th row of
     the same permutation, so ranks see disjoint shards.
+
+    ``absence_bins`` > 0: each epoch draws its absence rows with replacement, weighted so that their positions
+    along the slicing axis follow the presence rows' ``absence_bins``-bin histogram (``position_matched_weights``);
+    ``self.position_matched`` says whether that was possible (else the absence rows are shuffled as usual).
     """
 
     def __init__(self, slices: SliceSet, batch_size: int, annotated_per_batch: int = 0, mode: str = "pairs",
-                 seed: int = 0, rank: int = 0, world: int = 1):
+                 seed: int = 0, rank: int = 0, world: int = 1, absence_bins: int = 0):
         self.p_rows = torch.nonzero(slices.presence).flatten()
         self.a_rows = torch.nonzero(~slices.presence).flatten()
         self.ann_rows = torch.nonzero(slices.presence & slices.annotated).flatten()
@@ -172,6 +205,8 @@ class PairSampler:
         self.rank, self.world = rank, world
         self.gen = torch.Generator().manual_seed(seed)
         self.epoch = 0
+        self.a_weights = position_matched_weights(slices, absence_bins) if absence_bins and len(self.a_rows) else None
+        self.position_matched = self.a_weights is not None
         if mode in ("annotated", "semi") and not len(self.ann_rows):
             raise InputError("this method needs annotated slices: paint a mask on some presence slices")
         if mode == "presence" and not len(self.p_rows):
@@ -194,7 +229,12 @@ class PairSampler:
             a = p
         else:
             n = max(len(self.p_rows), len(self.a_rows), self.world)
-            p, a = self._shuffle(self.p_rows, n), self._shuffle(self.a_rows, n) if len(self.a_rows) else self.a_rows
+            p = self._shuffle(self.p_rows, n)
+            if self.a_weights is not None:  # as many absence rows as presence rows, drawn with replacement by position
+                n = max(len(self.p_rows), self.world)
+                p, a = p[:n], self.a_rows[torch.multinomial(self.a_weights, n, replacement=True, generator=self.gen)]
+            else:
+                a = self._shuffle(self.a_rows, n) if len(self.a_rows) else self.a_rows
         per_rank = max(1, len(p) // self.world)  # every rank gets as many batches
         p, a = p[self.rank :: self.world][:per_rank], a[self.rank :: self.world][:per_rank]
         b = self.batch_size

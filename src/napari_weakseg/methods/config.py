@@ -41,6 +41,8 @@ class MethodConfig:
     threshold: float = 0.5
     clip_inputs: bool = False  # normalised intensities clipped to [-1, 1], the range of tanh image outputs
     absence_as_empty: bool = False  # absence slices join the Dice as annotated empty masks (known negatives)
+    absence_by_position: int = 0  # > 0: draw absence slices by a histogram of this many bins of the presence
+    # slices' positions along the slicing axis (Vorontsov et al. Sec. IV-E, liver: 20); 0 = uniformly
     pseudo_label: dict = field(default_factory=dict)  # pseudo-label options (pseudo/config.py)
 
     def to_dict(self) -> dict:

@@ -210,13 +210,14 @@ class Trainer:
             write_run_info(self.run_dir, self._run_info(state))
         torch.manual_seed(cfg.seed + 1000 * self.dist.rank + state["step"])  # per-rank noise (u, dropout)
         sampler = PairSampler(self.train_set, mc.batch_size, mc.annotated_per_batch, self.method_cls.sampling,
-                              seed=cfg.seed + state["epoch"], rank=self.dist.rank, world=self.dist.world)
+                              seed=cfg.seed + state["epoch"], rank=self.dist.rank, world=self.dist.world,
+                              absence_bins=mc.absence_by_position)
         aug_gen = torch.Generator().manual_seed(cfg.seed + 7919 * (self.dist.rank + 1) + state["step"])
         model = wrap_ddp(method, self.dist)
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         self._emit(Started(cfg.method, str(self.device), total, len(self.train_set), len(self.val_set or []),
-                           self.dist.world, state["step"], self._note()))
+                           self.dist.world, state["step"], self._note(sampler)))
         t_start = t_last = time.perf_counter()
         ema = None
         reason = "completed"
@@ -349,5 +350,9 @@ class Trainer:
         if info.get("method") != self.config.method:
             raise InputError(f"{self.run_dir}: was trained with method {info.get('method')}, not {self.config.method}; cannot resume")
 
-    def _note(self) -> str:
-        return "the study was copied at start: edits made during training apply to the next run"
+    def _note(self, sampler: PairSampler) -> str:
+        note = "the study was copied at start: edits made during training apply to the next run"
+        if self.method_config.absence_by_position and len(sampler.a_rows) and not sampler.position_matched:
+            note += ("; no absence slice lies at the presence slices' positions, so absence slices are drawn "
+                     "uniformly (absence_by_position has nothing to match)")
+        return note
