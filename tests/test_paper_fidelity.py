@@ -66,8 +66,9 @@ def test_paper_kernels_and_skips_follow_table_1():
     assert all(b.short_skip for b in g.dec_common.up) and not any(b.short_skip for b in g.dec_residual.up)
     sep = small("genseg-sepdec", "paper")
     assert kernel_sizes(sep.dec_segment.up) == {5} and kernel_sizes(sep.dec_residual.up) == {5}
-    for name in ("seg-only", "mean-teacher", "ae"):  # Sec. IV-A: the baselines segment with the residual decoder
-        assert kernel_sizes(small(name, "paper").dec_segment.up) == {5}
+    for name in ("seg-only", "mean-teacher", "ae"):  # Table I's caption and the authors' code: the common decoder
+        dec = small(name, "paper").dec_segment
+        assert kernel_sizes(dec.up) == {3} and all(b.short_skip for b in dec.up)
     assert kernel_sizes(small("ae", "paper").dec_reconstruct.up) == {3}
 
 
@@ -137,6 +138,7 @@ def test_segmentation_head_has_a_spatial_filter_of_its_own_in_paper():
     the 7x7 conv belongs to segmentation: translation never runs it."""
     g = small("genseg", "paper")
     assert g.dec_residual.seg_conv is not None and kernel_sizes(g.dec_residual.seg_conv) == {7}
+    assert g.dec_residual.classifier.in_channels == 1  # the 7x7 conv maps to the image's channels
     assert not has_spectral_norm(g.dec_residual.seg_conv) and not has_spectral_norm(g.dec_residual.classifier)
     x = torch.randn(2, 1, 32, 32)
     c, u, s = g.encode(x)
@@ -189,7 +191,7 @@ def test_paper_images_are_tanh_and_inputs_clipped_to_its_range():
 
     g = small("genseg", "paper").eval()
     out = g.predict(torch.randn(2, 1, 32, 32) * 5)
-    assert float(out["healthy"].abs().max()) < 1.0
+    assert float(out["healthy"].abs().max()) < 1.0 and float(out["residual"].abs().max()) < 1.0
     assert method_preset("genseg", "paper").clip_inputs and not method_preset("genseg", "quick").clip_inputs
     norm = Normaliser([0.0], [1.0], clip=True)
     assert norm.apply(np.array([[-5.0, 0.5, 9.0]])).tolist() == [[-1.0, 0.0, 1.0]]

@@ -1,11 +1,11 @@
 """Baselines with the same encoder and decoders: segmentation only, autoencoding, mean teacher.
 
-Vorontsov et al. (journal), Sec. IV-A: the segmentation-only and mean-teacher baselines are "the proposed
-method with only the segmentation loss, using only the residual decoder", so their segmentation decoder is
-genseg's residual decoder (no short skips, ``residual_kernel``). Table I's caption calls every baseline
-decoder the common decoder instead; we follow Sec. IV-A (see docs/methods.md). Each baseline carries its
-own published loss weights (Sec. IV-B) in both presets, and in ``paper`` no spectral norm (the authors'
-baseline configurations do not use it; the paper applies it to the proposed model).
+Vorontsov et al. (journal), Table I's caption: "the decoder refers to the common decoder in the proposed
+method and all decoders in the baseline methods" (short skips, ``decoder_kernel``), as in the authors' code
+(veugene/genseg, e.g. model/configs/brats_2017/ae_seg/ae_004_sc.py); Sec. IV-A's "using only the residual
+decoder" says otherwise, and we follow the table and the code. Each baseline carries its own published
+loss weights (Sec. IV-B) in both presets, and in ``paper`` no spectral norm (the authors' baseline
+configurations do not use it; the paper applies it to the proposed model).
 """
 
 from __future__ import annotations
@@ -32,8 +32,7 @@ class SegOnly(Method):
         super().__init__(cfg)
         net = cfg.net
         self.encoder = Encoder(net)
-        self.dec_segment = Decoder(net, net.code_channels, net.in_channels, norm="layer", short_skips=False,
-                                   n_classes=net.n_classes, kernel=net.residual_kernel)
+        self.dec_segment = Decoder(net, net.code_channels, net.in_channels, norm="layer", n_classes=net.n_classes)
 
     weights = {"seg": 1.0}  # Sec. IV-B: segmentation weight 1
 

@@ -24,9 +24,9 @@ class GenSeg(AdversarialMethod):
         self.n_unique = net.unique_channels
         self.encoder = Encoder(net)
         # Table I: the common decoder has short skips and 3x3 kernels, the residual decoder neither skips nor 3x3 (5x5)
-        # the healthy image is an image: tanh with net.image_tanh; the residual is a difference, unbounded
+        # net.image_tanh: tanh on the healthy image and on the residual (each in (-1, 1)), as the authors' decoders
         self.dec_common = Decoder(net, net.code_channels - net.unique_channels, ch, norm="layer", tanh=net.image_tanh)
-        residual = dict(short_skips=False, kernel=net.residual_kernel)
+        residual = dict(short_skips=False, kernel=net.residual_kernel, tanh=net.image_tanh)
         if self.separate_decoder:
             self.dec_residual = Decoder(net, net.code_channels, ch, norm="layer", **residual)
             self.dec_segment = Decoder(net, net.code_channels, ch, norm="layer", n_classes=net.n_classes, **residual)

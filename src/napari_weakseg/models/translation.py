@@ -39,7 +39,7 @@ class NetConfig:
     seg_head_kernel: int = 0  # a k x k conv of the segmentation output before its 1x1 classifier; 0 = none
     # (the authors' code: 7, no spectral norm), so segmentation has a spatial filter of its own
     block_convs: int = 2  # convolutions per encoder / decoder level: 2 (pre-activation pairs) or 1 (Table I: one NRC)
-    image_tanh: bool = False  # tanh on the images that decoders without a residual role render (healthy, reconstruction)
+    image_tanh: bool = False  # tanh on every decoder's image output (healthy, residual, reconstruction): the authors' code
     spectral_norm: bool = True
     n_classes: int = 1  # lesion classes K (labels 1..K); only cyclegan-ssl takes K > 1
     dropout: float = 0.0
@@ -103,10 +103,11 @@ class Decoder(nn.Module):
             self.skips = nn.ModuleList(CompressedSkip(cfg.width(i), cfg.spectral_norm) for i in reversed(range(d)))
         self.head_norm = make_norm(norm, cfg.width(0))
         self.last = conv(cfg.width(0), out_channels, k, 1, cfg.spectral_norm)
-        # segmentation: (mode-specific) norm -> ReLU [-> k x k conv] -> 1x1 classifier, neither spectrally normalised
+        # segmentation: (mode-specific) norm -> ReLU [-> k x k conv to out_channels] -> 1x1 classifier, neither
+        # spectrally normalised (the authors' code: a 7x7 conv per mode to the image's channels, then the classifier)
         head_k = cfg.seg_head_kernel if n_classes else 0
-        self.seg_conv = conv(cfg.width(0), cfg.width(0), head_k, 1, sn=False) if head_k else None
-        self.classifier = nn.Conv2d(cfg.width(0), n_classes, 1) if n_classes else None
+        self.seg_conv = conv(cfg.width(0), out_channels, head_k, 1, sn=False) if head_k else None
+        self.classifier = nn.Conv2d(out_channels if head_k else cfg.width(0), n_classes, 1) if n_classes else None
         if self.classifier is not None:  # start from "lesions are rare" (p = 0.01), not from p = 0.5 everywhere
             nn.init.constant_(self.classifier.bias, math.log(LESION_PRIOR / (1 - LESION_PRIOR)))
 
