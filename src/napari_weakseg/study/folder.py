@@ -7,8 +7,14 @@ Layout (documented in docs/study-format.md)::
     STUDY/masks/<name>.r<rev>.nii.gz   sparse masks; a new revision per save
 
 A save writes new files under new names, then replaces ``study.json`` in one
-atomic rename, then deletes files no manifest refers to. A crash at any point
-leaves the previous or the new study, never a mix.
+atomic rename, then deletes the files of its own that the new manifest no longer
+refers to (never another file, never through a symbolic link). A crash at any
+point leaves the previous or the new study, never a mix.
+
+A study folder is untrusted input: every path its manifest names must be a plain
+relative path that resolves inside the folder (no absolute path, no ``..``, no
+symbolic link leading out), and every image name a plain file name; anything
+else is refused on load with a one-line error.
 """
 
 from __future__ import annotations
@@ -24,11 +30,12 @@ from ..atomic import remove_stale_temporaries, write_json_atomic
 from ..errors import InputError, SchemaVersionError
 from ..io.case import Volume, as_label_dtype
 from ..io.nifti import read_nifti, spacing_from_header, write_nifti
-from .model import Study, StudyImage, Tag
+from .model import Study, StudyImage, Tag, safe_name
 
 FORMAT = "napari-weakseg study"
 SCHEMA_VERSION = 1
 MANIFEST = "study.json"
+SUBFOLDERS = ("images", "masks")
 
 
 def save_study(study: Study, folder: str | os.PathLike | None = None) -> Path:
@@ -45,6 +52,9 @@ def save_study(study: Study, folder: str | os.PathLike | None = None) -> Path:
         study._saved_mask_revisions = {}
     existed = folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
+    for sub in SUBFOLDERS:
+        if (folder / sub).is_symlink():
+            raise InputError(f"{folder / sub}: is a symbolic link; a study writes only inside its own folder")
     edit_count = study._edit_count
     try:
         entries = _write_files(study, folder)
@@ -58,7 +68,7 @@ def save_study(study: Study, folder: str | os.PathLike | None = None) -> Path:
     study.folder = folder
     study._saved_count = edit_count
     study._saved_mask_revisions = {im.name: int(e["mask_revision"]) for im, e in zip(study.images, entries)}
-    _collect_garbage(folder, entries)
+    _collect_garbage(folder, entries, {im.name for im in study.images} | set(study._files))  # removed images too
     return folder
 
 
@@ -67,13 +77,14 @@ def _write_files(study: Study, folder: Path) -> list[dict]:
     entries = []
     for im in study.images:
         files = study._files.setdefault(im.name, {})
+        _check_name(im.name)
         if "image" not in files or not (folder / files["image"]).is_file():
             files["image"] = f"images/{im.name}.nii.gz"
             data = im.volume.data[0] if im.volume.data.shape[0] == 1 else im.volume.data
-            write_nifti(folder / files["image"], data, affine=_affine(im.volume), header=im.volume.header)
+            write_nifti(inside(folder, files["image"]), data, affine=_affine(im.volume), header=im.volume.header)
         if study._saved_mask_revisions.get(im.name) != im.mask_revision or not (folder / files.get("mask", "-")).is_file():
             files["mask"] = f"masks/{im.name}.r{im.mask_revision}.nii.gz"
-            write_nifti(folder / files["mask"], im.mask, affine=_affine(im.volume), header=im.volume.header)
+            write_nifti(inside(folder, files["mask"]), im.mask, affine=_affine(im.volume), header=im.volume.header)
         entries.append(_entry(im, files))
     return entries
 
@@ -111,14 +122,20 @@ def load_study(folder: str | os.PathLike) -> Study:
     study = Study(folder)
     try:
         for e in manifest["images"]:
+            _check_name(e["name"])
+            if any(im.name == e["name"] for im in study.images):
+                raise InputError(f"{manifest_path}: two images are named {e['name']!r}")
+            for key in ("image_file", "mask_file"):
+                inside(folder, e[key])
             study.images.append(_image_from_entry(folder, e))
             study._files[e["name"]] = {"image": e["image_file"], "mask": e["mask_file"]}
             study._saved_mask_revisions[e["name"]] = int(e["mask_revision"])
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"{manifest_path}: malformed manifest ({type(exc).__name__}: {exc})") from None
     remove_stale_temporaries(folder)
-    for sub in ("images", "masks"):
-        remove_stale_temporaries(folder / sub)
+    for sub in SUBFOLDERS:
+        if not (folder / sub).is_symlink():
+            remove_stale_temporaries(folder / sub)
     return study
 
 
@@ -153,8 +170,31 @@ def _image_from_entry(folder: Path, e: dict) -> StudyImage:
     return im
 
 
-def _file(folder: Path, rel: str) -> Path:
+def _check_name(name) -> None:
+    """An image name is a plain file name (what ``Study.add_image`` makes): no path, no odd characters."""
+    if not isinstance(name, str) or not name or safe_name(name) != name:
+        raise InputError(f"image name {name!r} is not a plain file name (letters, digits, '.', '_', '-'); "
+                         "the study manifest is damaged or was edited by hand")
+
+
+def inside(folder: Path, rel) -> Path:
+    """``folder / rel`` if ``rel`` is a plain relative path that resolves inside ``folder`` (symbolic links
+    followed), else an InputError: a manifest never makes the tool read or write elsewhere."""
+    if not isinstance(rel, str) or not rel:
+        raise InputError(f"{folder.name}: a file path in the manifest is not a string: {rel!r}")
+    parts = Path(rel).parts
+    if Path(rel).is_absolute() or ".." in parts or "\\" in rel or (parts and parts[0] not in SUBFOLDERS):
+        raise InputError(f"{folder.name}: the manifest names {rel!r}, outside the study's images/ and masks/; refused")
     path = folder / rel
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        raise InputError(f"{folder.name}: {rel} leads outside the study folder (a symbolic link); refused") from None
+    return path
+
+
+def _file(folder: Path, rel: str) -> Path:
+    path = inside(folder, rel)
     if not path.is_file():
         raise InputError(f"{folder.name}: {rel} is missing; the study folder is incomplete")
     return path
@@ -178,11 +218,23 @@ def check_new_folder(folder: str | os.PathLike) -> None:
         raise InputError(f"{folder}: the folder is not empty; choose an empty or new folder")
 
 
-def _collect_garbage(folder: Path, entries: list[dict]) -> None:
-    keep = {folder / e[k] for e in entries for k in ("image_file", "mask_file")}
-    for sub in ("images", "masks"):
+def own_file_names(names: set[str]) -> "re.Pattern":
+    """The files a study with these image names writes: images/<name>.nii.gz and masks/<name>.r<rev>.nii.gz."""
+    import re
+
+    alternatives = "|".join(re.escape(n) for n in sorted(names)) or "(?!)"
+    return re.compile(rf"^(images/({alternatives})\.nii\.gz|masks/({alternatives})\.r[0-9]+\.nii\.gz)$")
+
+
+def _collect_garbage(folder: Path, entries: list[dict], names: set[str]) -> None:
+    """Delete the study's own files that the manifest no longer names (older mask revisions, removed
+    images); nothing else, and nothing in a subfolder that is a symbolic link."""
+    keep = {e[k] for e in entries for k in ("image_file", "mask_file")}
+    own = own_file_names(names)
+    for sub in SUBFOLDERS:
         d = folder / sub
-        if d.is_dir():
+        if d.is_dir() and not d.is_symlink():
             for p in d.iterdir():
-                if p.is_file() and p not in keep:
+                rel = f"{sub}/{p.name}"
+                if rel not in keep and own.match(rel) and p.is_file() and not p.is_symlink():
                     p.unlink(missing_ok=True)
