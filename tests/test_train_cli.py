@@ -280,3 +280,13 @@ def test_pseudo_label_train_refine_predict(seg_run, study, data, tmp_path):
     assert_ok(cli("predict", run, data["image"], "--out", out, "--which", "refined", "--device", "cpu"))
     assert {p.name for p in out.iterdir()} == {"flair_seg.nii.gz", "flair_prob.nii.gz"}
     assert_one_line_error(cli("refine", seg_run, study, "--device", "cpu"), "pseudo-label run")
+
+
+def test_a_run_killed_before_its_first_checkpoint_is_started_again_by_the_same_command(study, data, tmp_path):
+    run = tmp_path / "killed"
+    run.mkdir()
+    (run / "run.json").write_text('{"method": "seg-only"}')  # what a kill before the first checkpoint leaves
+    (run / "metrics.jsonl").write_text('{"event": "started"}\n')
+    code, out, err = cli("train", study, "--method", "seg-only", "--out", run, "--steps", "1", "--config", data["config"],
+                         "--device", "cpu")
+    assert code == 0 and (run / "last.pt").is_file(), err

@@ -387,3 +387,24 @@ def test_prepare_hook_runs_once_before_the_first_step(tmp_path, monkeypatch):
     assert calls == [(len(trainer.train_set), pytest.approx(1.5), True)]
     assert json.loads((tmp_path / "run" / "run.json").read_text())["study"]["pixel_mm"] == pytest.approx(1.5)
     assert trainer.pixel_mm == pytest.approx(1.5)
+
+
+def test_a_run_that_stopped_before_its_first_checkpoint_starts_again(tmp_path):
+    """No dead end: run.json and metrics.jsonl without weights (a kill, Ctrl-C or a config error after start-up);
+    both a plain rerun and --resume start the run again, and an interrupted write's temporaries are removed."""
+    study, _ = phantom_study()
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"method": "seg-only"}))
+    (run / "metrics.jsonl").write_text('{"event": "started"}\n')
+    (run / ".weakseg-tmp-abc").write_bytes(b"x" * 100)
+    for resume in (True, False):
+        result, rec = train(study, run, config(steps=2), resume=resume)
+        assert isinstance(result, Finished), result
+        assert "starts again from step 0" in rec.of(Started)[0].note
+        assert not list(run.glob(".weakseg-tmp-*")) and (run / "last.pt").is_file()
+        lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        assert [e["event"] for e in lines].count("started") == 1  # the old run's lines are gone
+        (run / "last.pt").unlink(), (run / "best.pt").unlink(missing_ok=True)
+    result, rec = train(study, tmp_path / "fresh", config(steps=1))
+    assert "starts again" not in rec.of(Started)[0].note

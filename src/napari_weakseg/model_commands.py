@@ -44,7 +44,9 @@ def run_train(args) -> int:
     from .training.trainer import Trainer, TrainConfig
 
     overrides = _read_config(args.config)
-    if args.out.exists() and (args.out / "run.json").is_file() and not args.resume:
+    from .training.checkpoint import has_checkpoint
+
+    if (args.out / "run.json").is_file() and has_checkpoint(args.out) and not args.resume:
         raise InputError(f"{args.out} already holds a run; use --resume to continue it or choose another --out")
     study = load_study(args.study)
     val_fraction = default_val_fraction(study.counts()["annotated"]) if args.val_fraction is None else args.val_fraction

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from .. import __version__
-from ..atomic import write_bytes_atomic, write_json_atomic
+from ..atomic import remove_stale_temporaries, write_bytes_atomic, write_json_atomic
 from ..errors import InputError
 
 RUN_FORMAT = "napari-weakseg run"
@@ -59,3 +59,21 @@ def read_run_info(run_dir: str | Path) -> dict:
     if info.get("format") != RUN_FORMAT:
         raise InputError(f"{path}: not a napari-weakseg run")
     return info
+
+
+def has_checkpoint(run_dir: str | Path) -> bool:
+    """Whether the run folder holds weights (``last.pt`` or ``best.pt``)."""
+    return any((Path(run_dir) / f).is_file() for f in ("last.pt", "best.pt"))
+
+
+def clear_unstarted_run(run_dir: str | Path) -> bool:
+    """A run folder whose run stopped before its first checkpoint (killed, interrupted, a config error after
+    start-up) holds run.json and metrics.jsonl but no weights: nothing to continue. Remove those two files and
+    any interrupted write's temporaries so that the run can start again; True if there was such a run."""
+    run_dir = Path(run_dir)
+    remove_stale_temporaries(run_dir)
+    if not (run_dir / "run.json").is_file() or has_checkpoint(run_dir):
+        return False
+    for name in ("run.json", "metrics.jsonl"):
+        (run_dir / name).unlink(missing_ok=True)
+    return True

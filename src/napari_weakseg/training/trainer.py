@@ -25,7 +25,7 @@ from torch.nn.utils import parametrize
 from ..errors import InputError, WeaksegError
 from ..methods import METHODS, MethodConfig, build_method, merge, method_preset
 from ..study.model import Study
-from .checkpoint import load_tensors, read_run_info, save_tensors, write_run_info
+from .checkpoint import clear_unstarted_run, has_checkpoint, load_tensors, read_run_info, save_tensors, write_run_info
 from .distributed import DistInfo, all_reduce_mean, setup_distributed, wrap_ddp
 from .events import Checkpointed, Event, Failed, Finished, Preview, Progress, Started, Validated
 from ..data.augment import augment
@@ -117,6 +117,13 @@ class Trainer:
         channels = study.images[0].volume.data.shape[0]
         self.method_config = merge(method_preset(config.method, config.preset, channels), config.overrides)
         self.device = self.dist.device if self.dist.world > 1 else resolve_device(config.device)
+        # a run in this folder that stopped before its first checkpoint has nothing to continue: start it again
+        if self.dist.is_main:
+            self.restarted = clear_unstarted_run(self.run_dir)
+        else:  # the main rank decides; the others follow (it clears the folder)
+            self.restarted = self.resume and not has_checkpoint(self.run_dir)
+        if self.restarted:
+            self.resume = False
         self._snapshot(study)
 
     # --- data ------------------------------------------------------------------
@@ -352,6 +359,8 @@ class Trainer:
 
     def _note(self, sampler: PairSampler) -> str:
         note = "the study was copied at start: edits made during training apply to the next run"
+        if self.restarted:
+            note += "; the run in this folder had stopped before its first checkpoint, so it starts again from step 0"
         if self.method_config.absence_by_position and len(sampler.a_rows) and not sampler.position_matched:
             note += ("; no absence slice lies at the presence slices' positions, so absence slices are drawn "
                      "uniformly (absence_by_position has nothing to match)")
