@@ -105,3 +105,35 @@ def test_two_images_with_one_name_are_refused(tmp_path):
     (folder / "study.json").write_text(json.dumps(manifest))
     with pytest.raises(InputError, match="two images are named 'A'"):
         load_study(folder)
+
+
+def test_a_first_save_killed_midway_leaves_a_folder_the_same_command_can_use(tmp_path, monkeypatch):
+    """A kill cannot run clean-up code: the marker of an unfinished first save tells the next one what to clear."""
+    import napari_weakseg.study.folder as folder_mod
+
+    study = Study()
+    study.add_image(volume(), name="Flair")
+    target = tmp_path / "new"
+
+    def killed(*args, **kwargs):  # as if the process died while writing the manifest: no clean-up runs
+        raise SystemExit(9)
+
+    monkeypatch.setattr(folder_mod, "write_json_atomic", killed)
+    monkeypatch.setattr(folder_mod, "_empty_folder", lambda *a, **k: None)
+    with pytest.raises(SystemExit):
+        save_study(study, target)
+    assert (target / folder_mod.INCOMPLETE).is_file() and (target / "images" / "Flair.nii.gz").is_file()
+    monkeypatch.undo()
+    fresh = Study()
+    fresh.add_image(volume(seed=3), name="Flair")
+    save_study(fresh, target)
+    assert load_study(target).images[0].name == "Flair" and not (target / folder_mod.INCOMPLETE).exists()
+    # a user's own file in such a folder is kept, and the folder then counts as not empty
+    other = tmp_path / "other"
+    (other / "images").mkdir(parents=True)
+    (other / folder_mod.INCOMPLETE).write_text("")
+    (other / "images" / "Flair.nii.gz").write_bytes(b"partial")
+    (other / "mine.txt").write_text("keep")
+    with pytest.raises(InputError, match="not empty"):
+        save_study(fresh, other)
+    assert (other / "mine.txt").read_text() == "keep" and not (other / "images").exists()

@@ -36,6 +36,7 @@ FORMAT = "napari-weakseg study"
 SCHEMA_VERSION = 1
 MANIFEST = "study.json"
 SUBFOLDERS = ("images", "masks")
+INCOMPLETE = ".weakseg-incomplete"  # present while a first save into a folder runs: a kill leaves it behind
 
 
 def save_study(study: Study, folder: str | os.PathLike | None = None) -> Path:
@@ -52,6 +53,8 @@ def save_study(study: Study, folder: str | os.PathLike | None = None) -> Path:
         study._saved_mask_revisions = {}
     existed = folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
+    if moving:
+        (folder / INCOMPLETE).write_text("a first save of a napari-weakseg study into this folder has not finished\n")
     for sub in SUBFOLDERS:
         if (folder / sub).is_symlink():
             raise InputError(f"{folder / sub}: is a symbolic link; a study writes only inside its own folder")
@@ -65,6 +68,7 @@ def save_study(study: Study, folder: str | os.PathLike | None = None) -> Path:
             _empty_folder(folder, remove=not existed)
         raise
     # only now is the new state the study on disk
+    (folder / INCOMPLETE).unlink(missing_ok=True)
     study.folder = folder
     study._saved_count = edit_count
     study._saved_mask_revisions = {im.name: int(e["mask_revision"]) for im, e in zip(study.images, entries)}
@@ -208,14 +212,36 @@ def _affine(v: Volume) -> np.ndarray:
 
 
 def check_new_folder(folder: str | os.PathLike) -> None:
-    """Refuse to write a study into a folder that holds anything (another study included)."""
+    """Refuse to write a study into a folder that holds anything (another study included). A folder left by an
+    interrupted first save (its marker, no manifest) is emptied of what that save wrote, so it can run again."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise InputError(f"{folder}: exists and is not a folder")
+    if (folder / INCOMPLETE).is_file() and not (folder / MANIFEST).is_file():
+        _clear_interrupted_save(folder)
     if (folder / MANIFEST).is_file():
         raise InputError(f"{folder}: already holds another study; choose an empty or new folder")
     if folder.is_dir() and any(folder.iterdir()):
         raise InputError(f"{folder}: the folder is not empty; choose an empty or new folder")
+
+
+def _clear_interrupted_save(folder: Path) -> None:
+    """Remove what an interrupted first save wrote (study files by their naming pattern, temporaries, the
+    marker); anything else in the folder stays, and then the folder counts as not empty."""
+    import re
+
+    own = re.compile(r"^(images/[A-Za-z0-9._-]+\.nii\.gz|masks/[A-Za-z0-9._-]+\.r[0-9]+\.nii\.gz)$")
+    for sub in SUBFOLDERS:
+        d = folder / sub
+        if d.is_dir() and not d.is_symlink():
+            remove_stale_temporaries(d)
+            for p in d.iterdir():
+                if own.match(f"{sub}/{p.name}") and p.is_file() and not p.is_symlink():
+                    p.unlink()
+            if not any(d.iterdir()):
+                d.rmdir()
+    remove_stale_temporaries(folder)
+    (folder / INCOMPLETE).unlink(missing_ok=True)
 
 
 def own_file_names(names: set[str]) -> "re.Pattern":
