@@ -408,3 +408,17 @@ def test_a_run_that_stopped_before_its_first_checkpoint_starts_again(tmp_path):
         (run / "last.pt").unlink(), (run / "best.pt").unlink(missing_ok=True)
     result, rec = train(study, tmp_path / "fresh", config(steps=1))
     assert "starts again" not in rec.of(Started)[0].note
+
+
+def test_metrics_are_read_safely_while_a_run_appends_to_them(tmp_path):
+    from napari_weakseg.bench.report import read_curve
+    from napari_weakseg.training.events import read_event_lines
+
+    path = tmp_path / "metrics.jsonl"
+    lines = [json.dumps({"event": "progress", "step": s, "losses": {"seg": 1.0 / s}}) for s in (1, 2)]
+    path.write_text("\n".join(lines) + "\n" + '{"event": "progress", "st')  # the writer is mid-line
+    assert [e["step"] for e in read_event_lines(path)] == [1, 2]
+    assert read_curve(path)["steps"] == [1, 2]
+    path.write_text(lines[0] + "\n" + "\x00\x00garbage\n" + lines[1] + "\n")  # a torn line from a crash
+    assert [e["step"] for e in read_event_lines(path)] == [1, 2]
+    assert read_event_lines(tmp_path / "none.jsonl") == []

@@ -158,15 +158,14 @@ def loss_curves(runs: list[dict], path: Path, plt, title=lambda run: run["method
 
 def read_curve(metrics_file: str | Path, max_points: int = 400) -> dict:
     """Loss curves from a run's metrics.jsonl: {"steps": [...], "losses": {term: [...]}}, at most ``max_points``."""
+    from ..training.events import read_event_lines
+
     steps, losses = [], {}
-    path = Path(metrics_file)
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            e = json.loads(line)
-            if e["event"] == "progress":
-                steps.append(e["step"])
-                for k, v in e["losses"].items():
-                    losses.setdefault(k, []).append(v)
+    for e in read_event_lines(metrics_file):
+        if e.get("event") == "progress":
+            steps.append(e["step"])
+            for k, v in e["losses"].items():
+                losses.setdefault(k, []).append(v)
     stride = max(1, -(-len(steps) // max_points))
     return {"steps": steps[::stride], "losses": {k: v[::stride] for k, v in losses.items()}}
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -82,3 +84,20 @@ class Failed(Event):
     kind = "failed"
     message: str
     details: str = ""
+
+
+def read_event_lines(path) -> list[dict]:
+    """The events of a run's metrics.jsonl, safe to call while the run is appending to it: a last line
+    still being written (no newline yet, or not yet valid JSON) is left for the next read."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    text = path.read_text()
+    complete = text[: text.rfind("\n") + 1]
+    events = []
+    for line in complete.splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:  # a torn line (a crash mid-write): skipped
+            continue
+    return events
