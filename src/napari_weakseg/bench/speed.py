@@ -129,9 +129,10 @@ def train_headless(study: Path, run_dir: Path, config: dict) -> dict:
 
 def throughput_from_metrics(metrics_file: Path) -> dict:
     """Steps/s and slice pairs/s of a run, from its progress events (warm-up steps left out)."""
+    from ..training.events import read_event_lines
+
     progress, started, finished = [], None, None
-    for line in Path(metrics_file).read_text().splitlines():
-        e = json.loads(line)
+    for e in read_event_lines(metrics_file):
         if e["event"] == "progress":
             progress.append(e)
         elif e["event"] == "started":

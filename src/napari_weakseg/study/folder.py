@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -228,8 +229,6 @@ def check_new_folder(folder: str | os.PathLike) -> None:
 def _clear_interrupted_save(folder: Path) -> None:
     """Remove what an interrupted first save wrote (study files by their naming pattern, temporaries, the
     marker); anything else in the folder stays, and then the folder counts as not empty."""
-    import re
-
     own = re.compile(r"^(images/[A-Za-z0-9._-]+\.nii\.gz|masks/[A-Za-z0-9._-]+\.r[0-9]+\.nii\.gz)$")
     for sub in SUBFOLDERS:
         d = folder / sub
@@ -244,10 +243,8 @@ def _clear_interrupted_save(folder: Path) -> None:
     (folder / INCOMPLETE).unlink(missing_ok=True)
 
 
-def own_file_names(names: set[str]) -> "re.Pattern":
+def own_file_names(names: set[str]) -> re.Pattern:
     """The files a study with these image names writes: images/<name>.nii.gz and masks/<name>.r<rev>.nii.gz."""
-    import re
-
     alternatives = "|".join(re.escape(n) for n in sorted(names)) or "(?!)"
     return re.compile(rf"^(images/({alternatives})\.nii\.gz|masks/({alternatives})\.r[0-9]+\.nii\.gz)$")
 
