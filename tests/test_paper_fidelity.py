@@ -69,6 +69,7 @@ def test_paper_kernels_and_skips_follow_table_1():
     for name in ("seg-only", "mean-teacher", "ae"):  # Table I's caption and the authors' code: the common decoder
         dec = small(name, "paper").dec_segment
         assert kernel_sizes(dec.up) == {3} and all(b.short_skip for b in dec.up)
+        assert not any(b.short_skip for b in small(name, "quick").dec_segment.up)  # quick: Sec. IV-A's reading
     assert kernel_sizes(small("ae", "paper").dec_reconstruct.up) == {3}
 
 

@@ -137,3 +137,23 @@ def test_a_first_save_killed_midway_leaves_a_folder_the_same_command_can_use(tmp
     with pytest.raises(InputError, match="not empty"):
         save_study(fresh, other)
     assert (other / "mine.txt").read_text() == "keep" and not (other / "images").exists()
+
+
+def test_mask_labels_never_wrap_around():
+    """A label of 65 536 used to become 0 (the annotation lost, exit 0)."""
+    from napari_weakseg.io.case import as_label_dtype
+
+    assert as_label_dtype(np.array([0, 65535])).dtype == np.uint16
+    for bad in (np.array([0, 65536]), np.array([-1, 2]), np.array([0.0, np.nan])):
+        with pytest.raises(InputError, match="the mask holds"):
+            as_label_dtype(bad)
+
+
+def test_an_empty_nifti_is_refused(tmp_path):
+    import nibabel as nib
+
+    from napari_weakseg.io.nifti import read_nifti
+
+    nib.save(nib.Nifti1Image(np.zeros((0, 4, 4), np.float32), np.eye(4)), tmp_path / "empty.nii.gz")
+    with pytest.raises(InputError, match="an axis of length 0"):
+        read_nifti(tmp_path / "empty.nii.gz")

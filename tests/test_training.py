@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -236,11 +237,13 @@ def test_corrupted_checkpoint(trained_run, tmp_path, damage):
         torch.save({"step": 3}, last)
     else:
         last.unlink()
-    expected = {"missing": "checkpoint missing", "not-a-dict": "no model weights", "no-model": "no model weights"}.get(
-        damage, "not a usable napari-weakseg checkpoint")
+    expected = {"missing": "checkpoint missing", "not-a-dict": "no model weights", "no-model": "no model weights",
+                "pickle": "never loads those", "object": "never loads those"}.get(
+        damage, "not a readable napari-weakseg checkpoint")
     with pytest.raises(InputError, match=expected) as info:
         load_tensors(last)
     assert "\n" not in str(info.value) and len(str(info.value)) < 300
+    assert "weights_only" not in str(info.value) and "False" not in str(info.value)  # never the advice to unpickle
     with pytest.raises(InputError, match=expected):
         TrainedModel.load(run)
     assert not marker.exists()  # nothing in the file was executed
@@ -422,3 +425,30 @@ def test_metrics_are_read_safely_while_a_run_appends_to_them(tmp_path):
     path.write_text(lines[0] + "\n" + "\x00\x00garbage\n" + lines[1] + "\n")  # a torn line from a crash
     assert [e["step"] for e in read_event_lines(path)] == [1, 2]
     assert read_event_lines(tmp_path / "none.jsonl") == []
+
+
+def test_non_finite_weights_are_never_saved_or_loaded(trained_run, tmp_path):
+    """NaN weights would write NaN maps with exit 0: refused both ways, naming the tensor."""
+    from napari_weakseg.training.checkpoint import save_tensors
+
+    state = load_tensors(trained_run / "last.pt")
+    name = next(k for k, v in state["model"].items() if v.is_floating_point())
+    state["model"][name] = torch.full_like(state["model"][name], float("nan"))
+    with pytest.raises(InputError, match=f"non-finite weights .* in {re.escape(name)}"):
+        save_tensors(tmp_path / "bad.pt", state)
+    assert not (tmp_path / "bad.pt").exists()
+    torch.save(state, tmp_path / "bad.pt")  # written by something else
+    with pytest.raises(InputError, match="non-finite weights"):
+        load_tensors(tmp_path / "bad.pt")
+
+
+def test_a_damaged_normaliser_and_nan_intensities_are_refused():
+    with pytest.raises(InputError, match="normaliser is damaged"):
+        Normaliser.from_dict({"low": [float("nan")], "high": [1.0]})
+    with pytest.raises(InputError, match="normaliser is damaged"):
+        Normaliser.from_dict({"low": [], "high": []})
+    study, _ = phantom_study()
+    study.images[0].volume.data[0, 0, 0, 0] = np.nan
+    study.images[0].volume.data[0, 1] = np.inf
+    with pytest.raises(InputError, match="non-finite intensities"):
+        Normaliser.fit(study)

@@ -40,6 +40,8 @@ class Normaliser:
         for c in range(chans):
             v = np.concatenate(samples[c])
             lo, hi = np.percentile(v, [1, 99])
+            if not (np.isfinite(lo) and np.isfinite(hi)):
+                raise InputError(f"channel {c + 1}: non-finite intensities (NaN or inf); cannot normalise the images")
             if hi - lo < 1e-6:
                 hi = lo + 1.0
             low.append(float(lo))
@@ -64,7 +66,10 @@ class Normaliser:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Normaliser":
-        return cls(list(d["low"]), list(d["high"]), bool(d.get("clip", False)))
+        low, high = [float(v) for v in d["low"]], [float(v) for v in d["high"]]
+        if not all(np.isfinite(low + high)) or len(low) != len(high) or not low:
+            raise InputError("the run's intensity normaliser is damaged (non-finite or missing values); refused")
+        return cls(low, high, bool(d.get("clip", False)))
 
 
 @dataclass

@@ -113,7 +113,15 @@ def load_mask(path: str | os.PathLike, like: Volume) -> np.ndarray:
     return as_label_dtype(mask)
 
 
+MAX_LABEL = 65535
+
+
 def as_label_dtype(mask: np.ndarray) -> np.ndarray:
-    """Smallest unsigned integer type that holds the labels."""
-    top = int(mask.max(initial=0))
+    """Smallest unsigned integer type that holds the labels (0 .. 65535); a label outside that range is an
+    InputError, never a silent wrap-around (65 536 would become 0: an annotation lost)."""
+    if mask.size and (np.issubdtype(mask.dtype, np.floating) and not np.isfinite(mask).all()):
+        raise InputError("the mask holds non-finite values (NaN or inf); masks hold integer labels")
+    top, low = (int(mask.max()), int(mask.min())) if mask.size else (0, 0)
+    if low < 0 or top > MAX_LABEL:
+        raise InputError(f"the mask holds label {low if low < 0 else top}; masks hold labels 0 .. {MAX_LABEL}")
     return mask.astype(np.uint8 if top <= 255 else np.uint16, copy=False)

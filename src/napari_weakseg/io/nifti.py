@@ -78,6 +78,8 @@ def read_nifti(path: str | os.PathLike, *, labels: bool = False):
         raise InputError(f"{path.name}: a {len(shape)}D NIfTI {tuple(img.shape)}; expected a 3D volume (or 4D with channels)")
     if len(shape) > 4:
         raise InputError(f"{path.name}: a {len(shape)}D NIfTI {tuple(img.shape)}; expected a 3D volume (or 4D with channels)")
+    if 0 in shape:
+        raise InputError(f"{path.name}: an empty NIfTI {tuple(img.shape)} (an axis of length 0)")
     try:
         if labels:
             arr = np.asanyarray(img.dataobj)

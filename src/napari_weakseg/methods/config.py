@@ -90,7 +90,8 @@ def preset(name: str, in_channels: int = 1) -> MethodConfig:
         # Table I: one NRC block (norm, ReLU, conv) per level; common decoder 3x3 with short skips, residual decoder
         # 5x5 without; 512-channel code, 128 of it unique. The authors' code: a 7x7 conv before the classifier.
         net = NetConfig(in_channels=in_channels, base=32, depth=4, max_channels=512, code_channels=512, unique_channels=128,
-                        decoder_kernel=3, residual_kernel=5, block_convs=1, seg_head_kernel=7, image_tanh=True)
+                        decoder_kernel=3, residual_kernel=5, block_convs=1, seg_head_kernel=7, image_tanh=True,
+                        baseline_decoder="common")
         # Sec. IV-B: AMSGrad, lr 0.0001, betas (0.5, 0.999), batch 20, weights normalised to sum to 1,
         # annotated slices mixed into batches as they come (no fixed number per batch)
         # Table I discriminator at each of 3 scales: C 64 (4x4), NRC 64 / 128 / 256 / 512 (4x4, stride 2), C 1 (1x1)

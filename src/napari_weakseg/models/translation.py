@@ -39,6 +39,7 @@ class NetConfig:
     seg_head_kernel: int = 0  # a k x k conv of the segmentation output before its 1x1 classifier; 0 = none
     # (the authors' code: 7, no spectral norm), so segmentation has a spatial filter of its own
     block_convs: int = 2  # convolutions per encoder / decoder level: 2 (pre-activation pairs) or 1 (Table I: one NRC)
+    baseline_decoder: str = "residual"  # the baselines' segmentation decoder: "common" or "residual" layout
     image_tanh: bool = False  # tanh on every decoder's image output (healthy, residual, reconstruction): the authors' code
     spectral_norm: bool = True
     n_classes: int = 1  # lesion classes K (labels 1..K); only cyclegan-ssl takes K > 1

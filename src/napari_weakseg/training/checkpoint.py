@@ -23,7 +23,17 @@ from ..errors import InputError
 RUN_FORMAT = "napari-weakseg run"
 
 
+def check_finite(weights: dict, what: str) -> None:
+    """InputError if a floating-point tensor of ``weights`` (a state dict) holds NaN or inf."""
+    bad = [k for k, v in weights.items() if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise InputError(f"{what}: non-finite weights (NaN or inf) in {bad[0]}{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}; refused")
+
+
 def save_tensors(path: Path, obj: dict) -> Path:
+    """Write a checkpoint atomically; one with non-finite model weights is refused (it would predict NaN maps)."""
+    if isinstance(obj.get("model"), dict):
+        check_finite(obj["model"], Path(path).name)
     buf = io.BytesIO()
     torch.save(obj, buf)
     return write_bytes_atomic(path, buf.getvalue())
@@ -36,10 +46,13 @@ def load_tensors(path: Path, device="cpu") -> dict:
     try:
         obj = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # corrupted, truncated, or a pickle with code in it
-        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{path.name}: not a usable napari-weakseg checkpoint ({first})") from None
-    if not isinstance(obj, dict) or "model" not in obj:
+        if "Unsupported global" in str(exc):  # a pickled object; never pass on torch's advice to unpickle it
+            raise InputError(f"{path.name}: holds Python objects besides tensors; napari-weakseg never loads those "
+                             "(loading them could run code)") from None
+        raise InputError(f"{path.name}: not a readable napari-weakseg checkpoint (corrupted or truncated?)") from None
+    if not isinstance(obj, dict) or "model" not in obj or not isinstance(obj["model"], dict):
         raise InputError(f"{path.name}: not a napari-weakseg checkpoint (no model weights)")
+    check_finite(obj["model"], path.name)
     return obj
 
 
