@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from ..errors import InputError
 from ..models.translation import NetConfig
+from .validate import check_method_config
 
 # genseg's loss weights, Vorontsov et al. (journal), Sec. IV-B: brain and synthetic data at 1 % annotations,
 # relative weights (normalised to sum to 1). The baselines carry their own (methods/baselines.py).
@@ -52,6 +53,8 @@ class MethodConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "MethodConfig":
+        if not isinstance(d, dict) or not isinstance(d.get("net", {}), dict):
+            raise InputError(f"a method config is an object of options (with \"net\" an object), not {type(d).__name__}")
         d = copy.deepcopy(d)
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
@@ -61,11 +64,16 @@ class MethodConfig:
         net_known = {f.name for f in fields(NetConfig)}
         if set(net) - net_known:
             raise InputError(f"unknown network option(s): {', '.join(sorted(set(net) - net_known))}")
-        if "betas" in d:
+        if isinstance(d.get("betas"), list):
             d["betas"] = tuple(d["betas"])
         if "decoder_kernel" in net and "residual_kernel" not in net:  # saved before the two kernels were separate
             net["residual_kernel"] = net["decoder_kernel"]
-        return cls(net=NetConfig(**net), **d)
+        try:
+            cfg = cls(net=NetConfig(**net), **d)
+        except TypeError as exc:  # e.g. "net": 5
+            raise InputError(f"the method config is malformed ({exc})") from None
+        check_method_config(cfg)
+        return cfg
 
     def loss_weights(self) -> dict:
         if not self.normalise_weights:

@@ -24,6 +24,7 @@ from torch.nn.utils import parametrize
 
 from ..errors import InputError, WeaksegError
 from ..methods import METHODS, MethodConfig, build_method, merge, method_preset
+from ..methods.validate import check_train_config
 from ..study.model import Study
 from .checkpoint import clear_unstarted_run, has_checkpoint, load_tensors, read_run_info, save_tensors, write_run_info
 from .distributed import DistInfo, all_reduce_mean, setup_distributed, wrap_ddp
@@ -101,6 +102,7 @@ def set_lr_factor(optimizers: dict[str, torch.optim.Optimizer], factor: float) -
 class Trainer:
     def __init__(self, study: Study, run_dir: str | Path, config: TrainConfig, on_event: Callable[[Event], None] | None = None,
                  resume: bool = False, init_weights: str | Path | None = None):
+        check_train_config(config)
         self.config = config
         self.run_dir = Path(run_dir)
         self.on_event = on_event
