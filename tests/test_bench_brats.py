@@ -11,11 +11,12 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from napari_weakseg.bench.brats import BratsProfile, plan_runs, run_brats_suite
+from napari_weakseg.bench.brats import PROFILES, BratsProfile, plan_runs, run_brats_suite
 from napari_weakseg.cli import main
 from napari_weakseg.data.brats import FILES, annotation_order, find_brats, list_cases, load_brats_case, n_annotated, split_cases
 from napari_weakseg.errors import InputError
-from napari_weakseg.study import load_study
+from napari_weakseg.io.case import Volume
+from napari_weakseg.study import Study, load_study
 from napari_weakseg.study.model import Tag
 
 TINY_NET = {"input_size": None, "batch_size": 2, "annotated_per_batch": 1, "disc_base": 4, "augment": False,
@@ -65,6 +66,27 @@ def test_cases_load_with_tags_from_the_masks_inside_the_brain(brats):
         assert list(case.tags) == expected and case.tumour.shape == (7, 16, 16)
         assert all(case.tumour[r].any() == (t == Tag.PRESENCE) for r, t in enumerate(case.tags))
     assert find_brats(brats / "brats2015") == brats / "brats2015"
+
+
+def test_the_papers_brain_normalisation(brats):
+    """Sec. IV-D: brain mean-centred and divided by five standard deviations of the brain; 0 outside."""
+    from napari_weakseg.data.brats import normalise_brain
+    from napari_weakseg.data.slices import Normaliser
+
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    brain = np.zeros_like(x, bool)
+    brain[:, 1:, 1:] = True
+    y = normalise_brain(x, brain)
+    assert abs(float(y[brain].mean())) < 1e-6 and abs(float(y[brain].std()) - 0.2) < 1e-6 and not y[~brain].any()
+    with pytest.raises(InputError, match="cannot normalise"):
+        normalise_brain(x, np.zeros_like(brain))
+    case = load_brats_case(list_cases(find_brats(brats))[0], 16, brain_normalisation=True)
+    assert float(np.abs(case.images).max()) < 5  # z-scores / 5: a few units at most
+    assert PROFILES["gpu"].brain_normalisation and PROFILES["gpu"].overrides["normalisation"] == "none"
+    study = Study()
+    study.add_image(Volume(case.images, None, None, (1.0, 1.0, 1.0), ["FLAIR", "T1c"]), name="c")
+    ident = Normaliser.fit(study, kind="none")
+    assert np.allclose(ident.apply(case.images), case.images, atol=1e-6)  # "none": the paper's values as they are
 
 
 def test_splits_and_annotated_counts(brats):

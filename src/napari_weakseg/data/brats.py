@@ -86,9 +86,20 @@ def _area_resize(x: np.ndarray, size: int) -> np.ndarray:
     return F.interpolate(t, size=(size, size), mode="area").reshape(*lead, size, size).numpy()
 
 
-def load_brats_case(case: Path, size: int, min_brain: float = 0.01) -> BratsCase:
+def normalise_brain(x: np.ndarray, brain: np.ndarray) -> np.ndarray:
+    """Vorontsov et al. (journal), Sec. IV-D: "mean-centering the brain regions and dividing them by five
+    times their standard deviations, considering only brain tissue"; 0 outside the brain. x, brain (Z, Y, X)."""
+    v = x[brain]
+    std = float(v.std()) if v.size else 0.0
+    if not v.size or std == 0:
+        raise InputError("the brain mask is empty or the image is constant inside it; cannot normalise")
+    return np.where(brain, (x - float(v.mean())) / (5 * std), 0).astype(np.float32)
+
+
+def load_brats_case(case: Path, size: int, min_brain: float = 0.01, brain_normalisation: bool = False) -> BratsCase:
     """Read one case, keep the axial slices whose brain mask covers at least ``min_brain`` of the
-    slice, and reduce them in-plane to ``size`` x ``size``."""
+    slice, and reduce them in-plane to ``size`` x ``size``. ``brain_normalisation``: each channel as the
+    paper prepares it (``normalise_brain``) instead of the stored intensities."""
     from ..io.nifti import read_nifti
     from ..study.model import Tag
 
@@ -104,6 +115,8 @@ def load_brats_case(case: Path, size: int, min_brain: float = 0.01) -> BratsCase
     if len(shapes) != 1:
         raise InputError(f"{case.name}: the four files differ in shape ({', '.join(str(s) for s in sorted(shapes))})")
     brain = brain > 0
+    if brain_normalisation:
+        channels = [normalise_brain(c, brain) for c in channels]
     tumour = (labels > 0) & brain  # (Z, Y, X)
     area = brain.sum(axis=(1, 2))
     keep = np.flatnonzero(area >= min_brain * brain.shape[1] * brain.shape[2])

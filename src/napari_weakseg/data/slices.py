@@ -27,9 +27,16 @@ class Normaliser:
     clip: bool = False
 
     @classmethod
-    def fit(cls, study: Study, max_voxels: int = 2_000_000, seed: int = 0, clip: bool = False) -> "Normaliser":
-        rng = np.random.default_rng(seed)
+    def fit(cls, study: Study, max_voxels: int = 2_000_000, seed: int = 0, clip: bool = False,
+            kind: str = "percentile") -> "Normaliser":
+        """``kind="none"``: the intensities are used as stored (already normalised, e.g. by a data set's own
+        preprocessing): the identity map, low -1 and high 1 per channel."""
         chans = study.images[0].volume.data.shape[0]
+        if kind == "none":
+            return cls([-1.0] * chans, [1.0] * chans, clip)
+        if kind != "percentile":
+            raise InputError(f"unknown intensity normalisation {kind!r}; use percentile or none")
+        rng = np.random.default_rng(seed)
         samples = [[] for _ in range(chans)]
         for im in study.images:
             data = im.volume.data.reshape(chans, -1)

@@ -41,6 +41,7 @@ class MethodConfig:
     augment: bool = True
     threshold: float = 0.5
     clip_inputs: bool = False  # normalised intensities clipped to [-1, 1], the range of tanh image outputs
+    normalisation: str = "percentile"  # per channel, 1st / 99th percentile -> -1 / 1; "none": as stored
     absence_as_empty: bool = False  # absence slices join the Dice as annotated empty masks (known negatives)
     absence_by_position: int = 0  # > 0: draw absence slices by a histogram of this many bins of the presence
     # slices' positions along the slicing axis (Vorontsov et al. Sec. IV-E, liver: 20); 0 = uniformly

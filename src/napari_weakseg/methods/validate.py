@@ -53,6 +53,7 @@ def check_method_config(cfg) -> None:
     _number("net.dropout", net.dropout, 0, 1, high_open=True)
     _choice("net.baseline_decoder", net.baseline_decoder, BASELINE_DECODERS)
     _choice("disc_norm", cfg.disc_norm, NORMS)
+    _choice("normalisation", cfg.normalisation, ("percentile", "none"))
     _number("lr", cfg.lr, 0, 10)  # 0 freezes the weights (tests use it)
     if not isinstance(cfg.betas, (tuple, list)) or len(cfg.betas) != 2:
         raise InputError(f"option betas must be two numbers, e.g. [0.5, 0.999], not {cfg.betas!r}")

@@ -135,7 +135,7 @@ class Trainer:
         if self.resume and (self.run_dir / "run.json").is_file():
             self.normaliser = Normaliser.from_dict(read_run_info(self.run_dir)["normaliser"])
         else:
-            self.normaliser = Normaliser.fit(study, seed=self.config.seed, clip=mc.clip_inputs)
+            self.normaliser = Normaliser.fit(study, seed=self.config.seed, clip=mc.clip_inputs, kind=mc.normalisation)
         labels = self.method_cls.label_masks
         slices = study_slices(study, self.normaliser, mc.input_size, 2**mc.net.depth, labels=labels)
         counts = study.counts()
