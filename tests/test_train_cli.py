@@ -290,3 +290,13 @@ def test_a_run_killed_before_its_first_checkpoint_is_started_again_by_the_same_c
     code, out, err = cli("train", study, "--method", "seg-only", "--out", run, "--steps", "1", "--config", data["config"],
                          "--device", "cpu")
     assert code == 0 and (run / "last.pt").is_file(), err
+
+
+def test_predict_refuses_channels_of_another_modality(seg_run, data, tmp_path):
+    """The run learnt on flair.nii.gz; the same pixels named t1c.nii.gz are refused unless the user says so."""
+    import shutil
+
+    other = tmp_path / "t1c.nii.gz"
+    shutil.copy(data["image"], other)
+    assert_one_line_error(cli("predict", seg_run, other, "--out", tmp_path / "p", "--device", "cpu"), "other modalities", "--channels-as-given")
+    assert_ok(cli("predict", seg_run, other, "--out", tmp_path / "p", "--device", "cpu", "--channels-as-given"))

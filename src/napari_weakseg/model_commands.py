@@ -111,6 +111,9 @@ def run_predict(args) -> int:
     model = TrainedModel.load(args.run_dir, which=args.which, device=_device(args.device))
     paths = [p for p in args.image.split(",") if p]
     volume = load_case(paths)
+    from .io.modality import check_channel_order
+
+    check_channel_order(model.info.get("study", {}).get("channels", []), volume.channel_names, args.channels_as_given)
     name = args.name or (nifti_stem(paths[0]) if is_nifti_path(paths[0]) else Path(paths[0]).name)
     outputs = model.predict_volume(volume.data, axis=args.axis, lesion_samples=args.lesion_samples)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -175,6 +178,8 @@ def add_parsers(sub) -> None:
                          help="checkpoint to use (refined: written by weakseg refine)")
     predict.add_argument("--device", default="auto")
     predict.add_argument("--lesion-samples", action="store_true", help="also write absence->presence samples (genseg)")
+    predict.add_argument("--channels-as-given", action="store_true",
+                         help="use the channels in the order given even if their names say other modalities than the model's")
     predict.set_defaults(run=run_predict)
 
     refine = sub.add_parser("refine", help="pseudo-label runs: select the best pseudo labels, train the segmenter in rounds")
