@@ -31,6 +31,7 @@ from ..atomic import remove_stale_temporaries, write_json_atomic
 from ..errors import InputError, SchemaVersionError
 from ..io.case import Volume, as_label_dtype
 from ..io.nifti import read_nifti, spacing_from_header, write_nifti
+from ..locks import LOCK_FILES, folder_lock
 from .model import Study, StudyImage, Tag, safe_name
 
 FORMAT = "napari-weakseg study"
@@ -41,18 +42,37 @@ INCOMPLETE = ".weakseg-incomplete"  # present while a first save into a folder r
 
 
 def save_study(study: Study, folder: str | os.PathLike | None = None) -> Path:
-    """Save ``study`` to ``folder`` (default: ``study.folder``) atomically; returns the folder."""
+    """Save ``study`` to ``folder`` (default: ``study.folder``) atomically; returns the folder. One writer at a
+    time (the folder's lock), and never over a manifest that another program saved since this study was
+    opened or last saved here (that would erase its edits): both are InputErrors, nothing written."""
     if folder is None and study.folder is None:
         raise InputError("the study has no folder yet; choose where to save it")
     folder = Path(folder) if folder is not None else study.folder
     if folder.exists() and not folder.is_dir():
         raise InputError(f"{folder}: exists and is not a folder")
+    existed = folder.exists()
+    if study.folder is None or Path(study.folder).resolve() != folder.resolve():
+        check_new_folder(folder)  # a refusal writes nothing, not even the lock
+    with folder_lock(folder, "saving a study"):
+        return _save_locked(study, folder, existed)
+
+
+def _manifest_digest(folder: Path) -> str | None:
+    import hashlib
+
+    path = folder / MANIFEST
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def _save_locked(study: Study, folder: Path, existed: bool) -> Path:
     moving = study.folder is None or Path(study.folder).resolve() != folder.resolve()
+    if not moving and study._manifest_digest is not None and _manifest_digest(folder) != study._manifest_digest:
+        raise InputError(f"{folder.name}: another program saved this study since it was opened here; nothing was "
+                         "written (saving would erase its edits). Save yours under another name to keep both.")
     if moving:
-        check_new_folder(folder)
+        check_new_folder(folder)  # again, under the lock: another writer may have saved here meanwhile
         study._files = {}
         study._saved_mask_revisions = {}
-    existed = folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     if moving:
         (folder / INCOMPLETE).write_text("a first save of a napari-weakseg study into this folder has not finished\n")
@@ -70,6 +90,7 @@ def save_study(study: Study, folder: str | os.PathLike | None = None) -> Path:
         raise
     # only now is the new state the study on disk
     (folder / INCOMPLETE).unlink(missing_ok=True)
+    study._manifest_digest = _manifest_digest(folder)
     study.folder = folder
     study._saved_count = edit_count
     study._saved_mask_revisions = {im.name: int(e["mask_revision"]) for im, e in zip(study.images, entries)}
@@ -137,6 +158,7 @@ def load_study(folder: str | os.PathLike) -> Study:
             study._saved_mask_revisions[e["name"]] = int(e["mask_revision"])
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"{manifest_path}: malformed manifest ({type(exc).__name__}: {exc})") from None
+    study._manifest_digest = _manifest_digest(folder)
     remove_stale_temporaries(folder)
     for sub in SUBFOLDERS:
         if not (folder / sub).is_symlink():
@@ -222,7 +244,7 @@ def check_new_folder(folder: str | os.PathLike) -> None:
         _clear_interrupted_save(folder)
     if (folder / MANIFEST).is_file():
         raise InputError(f"{folder}: already holds another study; choose an empty or new folder")
-    if folder.is_dir() and any(folder.iterdir()):
+    if folder.is_dir() and any(p.name not in LOCK_FILES for p in folder.iterdir()):
         raise InputError(f"{folder}: the folder is not empty; choose an empty or new folder")
 
 

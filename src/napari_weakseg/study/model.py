@@ -138,6 +138,7 @@ class Study:
         self._saved_count = 0
         self._saved_mask_revisions: dict[str, int] = {}
         self._files: dict[str, dict] = {}  # name -> files written in the folder
+        self._manifest_digest: str | None = None  # of study.json as this study last read or wrote it
 
     # --- building -----------------------------------------------------------
     def add_image(self, volume: Volume, name: str | None = None, mask: np.ndarray | None = None, axis: int = 0) -> StudyImage:

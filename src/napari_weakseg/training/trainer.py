@@ -23,6 +23,7 @@ import torch
 from torch.nn.utils import parametrize
 
 from ..errors import InputError, WeaksegError
+from ..locks import FolderInUse, folder_lock, in_use
 from ..methods import METHODS, MethodConfig, build_method, merge, method_preset
 from ..methods.validate import check_train_config
 from ..study.model import Study
@@ -120,8 +121,8 @@ class Trainer:
         self.method_config = merge(method_preset(config.method, config.preset, channels), config.overrides)
         self.device = self.dist.device if self.dist.world > 1 else resolve_device(config.device)
         # a run in this folder that stopped before its first checkpoint has nothing to continue: start it again
-        if self.dist.is_main:
-            self.restarted = clear_unstarted_run(self.run_dir)
+        if self.dist.is_main:  # (not while another process trains there: run() will refuse)
+            self.restarted = not in_use(self.run_dir) and clear_unstarted_run(self.run_dir)
         else:  # the main rank decides; the others follow (it clears the folder)
             self.restarted = self.resume and not has_checkpoint(self.run_dir)
         if self.restarted:
@@ -180,9 +181,18 @@ class Trainer:
 
     # --- the loop ---------------------------------------------------------------
     def run(self) -> Finished | Failed:
-        """Train to the end (or until stopped). Never raises: failures become a :class:`Failed` event."""
+        """Train to the end (or until stopped). Never raises: failures become a :class:`Failed` event.
+        The main rank holds the run folder's lock meanwhile: a second writer is refused, saying who holds it."""
         try:
-            return self._run()
+            if not self.dist.is_main:
+                return self._run()
+            with folder_lock(self.run_dir, f"training {self.config.method}"):
+                return self._run()
+        except FolderInUse as exc:  # the other writer's metrics.jsonl is not ours to append to
+            event = Failed(str(exc))
+            if self.on_event is not None:
+                self.on_event(event)
+            return event
         except WeaksegError as exc:
             event = Failed(str(exc))
         except Exception as exc:  # reported, never swallowed silently
