@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from napari_weakseg.bench.speed import SpeedProfile, run_speed_suite, throughput_from_metrics
+from napari_weakseg.bench.headless import throughput_from_metrics
+from napari_weakseg.bench.speed import SpeedProfile, run_speed_suite
 from napari_weakseg.demo import build_demo_study
 from napari_weakseg.errors import InputError
 

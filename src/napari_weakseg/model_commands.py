@@ -265,7 +265,7 @@ def _run_hc18(args) -> dict:
 
 
 def _report_hc18(out: Path) -> dict:
-    from .bench.hc18_report import load_and_report
+    from .bench.hc18 import load_and_report
 
     return load_and_report(out)
 
@@ -280,7 +280,7 @@ def _run_brats(args) -> dict:
 
 
 def _report_brats(out: Path) -> dict:
-    from .bench.brats_report import load_and_report
+    from .bench.brats import load_and_report
 
     return load_and_report(out)
 

@@ -25,8 +25,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-
 ALL_METHODS = ("seg-only", "ae", "mean-teacher", "genseg", "genseg-sepdec", "cyclegan-ssl")
 SEMI = ("ae", "mean-teacher", "genseg", "genseg-sepdec", "cyclegan-ssl")
 
@@ -227,3 +225,15 @@ def summarise_brats(results: dict) -> dict:
               for f in st["cyclegan_fractions"] if dice("cyclegan-ssl", f) is not None and dice("seg-only", f) is not None}
     return {"table": table, "curve": curve, "gap": {"seg_only_low": low, "seg_only_full": full, "methods": gap},
             "cyclegan_vs_seg_only": versus}
+
+
+def load_and_report(out: Path) -> dict:
+    """``--report-only``: report.md and the figures again from results.json (the panel stays)."""
+    from .brats_report import write_brats_report
+    from .common import load_suite_results, save_results
+
+    results = load_suite_results(out, "brats")
+    results["summary"] = summarise_brats(results)
+    save_results(results, out)  # the summary as this version computes it
+    write_brats_report(results, Path(out))
+    return results

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from .published import FIG_7_BRAIN_GAP, MONDAL, TABLE_1_ACDC, VORONTSOV, fmt, table_ii
 from .report import loss_curves, machine_line, model_selection_line, ordering_verdict, run_lines
 
@@ -195,15 +193,3 @@ def _figures(results: dict, out: Path) -> None:
     runs = [r for r in results["runs"] if r["seed"] == 0 and r["fraction"] == base]
     if runs:
         loss_curves(runs, out / LOSSES, plt, ncols=3)
-
-
-def load_and_report(out: Path) -> dict:
-    """``--report-only``: report.md and the figures again from results.json (the panel stays)."""
-    from .brats import summarise_brats
-    from .common import load_suite_results, save_results
-
-    results = load_suite_results(out, "brats")
-    results["summary"] = summarise_brats(results)
-    save_results(results, out)  # the summary as this version computes it
-    write_brats_report(results, Path(out))
-    return results

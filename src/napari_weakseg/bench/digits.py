@@ -15,14 +15,13 @@ import torch
 from ..data.digits import get_task, make_cluttered_digits
 from ..errors import InputError
 from ..training.metrics import pooled_dice
-from .report import read_curve
+from .report import PANEL_METHOD, panel_file, read_curve
 
 # the paper's segmentation loss (soft Dice on the masks only), not the quick preset's absence negatives, and
 # no augmentation: Vorontsov et al. (journal) Sec. IV-B augment brain and liver, "but not for synthetic tasks"
 # (and a flipped digit is no longer a digit)
 PAPER_DIGITS_SETTINGS = {"absence_as_empty": False, "augment": False}
 ALL_METHODS = ("seg-only", "ae", "mean-teacher", "genseg", "genseg-sepdec")
-PANEL_METHOD = "genseg"  # whose outputs the qualitative panel shows (seed 0)
 
 
 @dataclass
@@ -142,9 +141,6 @@ def _train_and_test(study_dir: Path, run_dir: Path, method: str, prof: Profile, 
         "curve": read_curve(run_dir / "metrics.jsonl"),  # the report needs nothing but results.json
     }, model
 
-
-def panel_file(task: str) -> str:
-    return f"digits-{task}-qualitative.png"
 
 
 def write_digits_panel(model, test, path: Path, rows: int) -> Path:

@@ -19,7 +19,7 @@ USER_EVERY_MS = 500
 
 def measure_gui_vs_headless(study: Path, work: Path, steps: int | None, repeats: int, log=print) -> dict:
     """Interleaved headless / GUI runs of the dock's default configuration; medians and every repeat."""
-    from .speed import train_headless
+    from .headless import train_headless
 
     gui_runs, headless_runs = [], []
     for r in range(repeats):
@@ -60,7 +60,7 @@ def measure_gui_run(study: Path, steps: int | None = None, method: str | None = 
     from ..training.metrics import dice
     from ..widgets.latency_probe import EventLoopProbe
     from ..widgets.output_layers import SEG
-    from .speed import throughput_from_metrics
+    from .headless import throughput_from_metrics
 
     own = viewer is None
     viewer = napari.Viewer(show=True) if own else viewer

@@ -400,3 +400,14 @@ def summarise_hc18(results: dict) -> dict:
             out["final"][name] = {"train": agg([r["train"] for r in rows]), "test": agg([r["test"] for r in rows]),
                                   "refine_seconds": float(np.mean([r["refine_seconds"] for r in rows]))}
     return out
+
+
+def load_and_report(out: Path) -> dict:
+    """``--report-only``: report.md and the bar chart again from results.json (the panel stays)."""
+    from .common import load_suite_results
+    from .hc18_report import write_hc18_report
+
+    results = load_suite_results(out, "hc18")
+    results["summary"] = summarise_hc18(results)
+    write_hc18_report(results, Path(out))
+    return results

@@ -229,15 +229,3 @@ def write_panel(out: Path, train, test, panel: dict, n: int) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
-
-
-def load_and_report(out: Path) -> dict:
-    """``--report-only``: report.md and the bar chart again from results.json (the panel stays)."""
-    from .common import load_suite_results
-    from .hc18 import summarise_hc18
-
-    results = load_suite_results(out, "hc18")
-    results["summary"] = summarise_hc18(results)
-    write_hc18_report(results, Path(out))
-    return results
-
