@@ -101,6 +101,7 @@ def test_cyclegan_weights_are_eq_8():
         w = method_preset("cyclegan-ssl", preset).weights
         assert (w["seg"], w["img"], w["cyc_mask"], w["cyc_img"], w["adv"]) == (1.0, 1.0, 0.05, 1.0, 1.0)
     assert method_preset("cyclegan-ssl", "paper").augment is False  # Sec. 4.1: no augmentation
+    assert method_preset("cyclegan-ssl", "paper").loss_weights()["cyc_mask"] == 0.05  # not normalised as genseg's
 
 
 # --- pseudo-label (Wang et al.) --------------------------------------------------------------------

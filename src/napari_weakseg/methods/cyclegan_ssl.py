@@ -53,7 +53,8 @@ class CycleGanSSL(AdversarialMethod):
 
     @classmethod
     def preset_options(cls, preset: str) -> dict:
-        common = {"weights": dict(PAPER_WEIGHTS), "betas": [0.5, 0.999], "amsgrad": False}
+        # Mondal et al. weigh their terms as they are (genseg's normalisation to a sum of 1 is not theirs)
+        common = {"weights": dict(PAPER_WEIGHTS), "normalise_weights": False, "betas": [0.5, 0.999], "amsgrad": False}
         if preset == "quick":  # ~30 MFLOP per slice and generator pass at 64x64
             return {**common, "weights": {**PAPER_WEIGHTS, "seg_dice": QUICK_SEG_DICE},
                     "net": {"base": 8, "max_channels": 64, "res_blocks": 4}, "lr": 1e-3, "lr_decay_start": 0.0, "disc_base": 16}
