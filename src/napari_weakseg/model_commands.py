@@ -31,11 +31,10 @@ def _profile(args, profiles: dict):
         return args.profile
     import dataclasses
 
+    from .methods.config import merge_options
+
     prof = profiles[args.profile]
-    merged = dict(prof.overrides)
-    for key, value in extra.items():
-        merged[key] = {**merged[key], **value} if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
-    return dataclasses.replace(prof, overrides=merged)
+    return dataclasses.replace(prof, overrides=merge_options(prof.overrides, extra))
 
 
 def run_train(args) -> int:

@@ -25,6 +25,7 @@ class Normaliser:
     low: list[float]
     high: list[float]
     clip: bool = False
+    kind: str = "percentile-1-99"  # or "none": the identity (low -1, high 1)
 
     @classmethod
     def fit(cls, study: Study, max_voxels: int = 2_000_000, seed: int = 0, clip: bool = False,
@@ -33,7 +34,7 @@ class Normaliser:
         preprocessing): the identity map, low -1 and high 1 per channel."""
         chans = study.images[0].volume.data.shape[0]
         if kind == "none":
-            return cls([-1.0] * chans, [1.0] * chans, clip)
+            return cls([-1.0] * chans, [1.0] * chans, clip, "none")
         if kind != "percentile":
             raise InputError(f"unknown intensity normalisation {kind!r}; use percentile or none")
         rng = np.random.default_rng(seed)
@@ -69,14 +70,14 @@ class Normaliser:
         return y.clamp(-1.0, 1.0) if isinstance(y, torch.Tensor) else np.clip(y, -1.0, 1.0)
 
     def to_dict(self) -> dict:
-        return {"kind": "percentile-1-99", "low": self.low, "high": self.high, "clip": self.clip}
+        return {"kind": self.kind, "low": self.low, "high": self.high, "clip": self.clip}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Normaliser":
         low, high = [float(v) for v in d["low"]], [float(v) for v in d["high"]]
         if not all(np.isfinite(low + high)) or len(low) != len(high) or not low:
             raise InputError("the run's intensity normaliser is damaged (non-finite or missing values); refused")
-        return cls(low, high, bool(d.get("clip", False)))
+        return cls(low, high, bool(d.get("clip", False)), str(d.get("kind", "percentile-1-99")))
 
 
 @dataclass
@@ -240,13 +241,12 @@ class PairSampler:
             p = self._shuffle(rows, max(len(rows), self.world))  # every rank gets a row
             a = p
         else:
-            n = max(len(self.p_rows), len(self.a_rows), self.world)
-            p = self._shuffle(self.p_rows, n)
             if self.a_weights is not None:  # as many absence rows as presence rows, drawn with replacement by position
                 n = max(len(self.p_rows), self.world)
-                p, a = p[:n], self.a_rows[torch.multinomial(self.a_weights, n, replacement=True, generator=self.gen)]
+                p, a = self._shuffle(self.p_rows, n), self.a_rows[torch.multinomial(self.a_weights, n, replacement=True, generator=self.gen)]
             else:
-                a = self._shuffle(self.a_rows, n) if len(self.a_rows) else self.a_rows
+                n = max(len(self.p_rows), len(self.a_rows), self.world)
+                p, a = self._shuffle(self.p_rows, n), self._shuffle(self.a_rows, n) if len(self.a_rows) else self.a_rows
         per_rank = max(1, len(p) // self.world)  # every rank gets as many batches
         p, a = p[self.rank :: self.world][:per_rank], a[self.rank :: self.world][:per_rank]
         b = self.batch_size

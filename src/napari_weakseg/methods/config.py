@@ -120,12 +120,15 @@ def with_options(base: MethodConfig, options: dict) -> MethodConfig:
     return MethodConfig.from_dict(d)
 
 
+def merge_options(base: dict, overrides: dict) -> dict:
+    """``base`` with ``overrides`` on top; an option that is an object in both (``net``, ``weights``,
+    ``pseudo_label``) is merged one level deep instead of replaced."""
+    d = dict(base)
+    for key, value in overrides.items():
+        d[key] = {**d[key], **value} if isinstance(value, dict) and isinstance(d.get(key), dict) else value
+    return d
+
+
 def merge(base: MethodConfig, overrides: dict) -> MethodConfig:
     """Apply nested overrides (e.g. from ``--config FILE.json``) to a preset."""
-    d = base.to_dict()
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(d.get(key), dict):
-            d[key] = {**d[key], **value}
-        else:
-            d[key] = value
-    return MethodConfig.from_dict(d)
+    return MethodConfig.from_dict(merge_options(base.to_dict(), overrides))

@@ -51,10 +51,11 @@ def save_study(study: Study, folder: str | os.PathLike | None = None) -> Path:
     if folder.exists() and not folder.is_dir():
         raise InputError(f"{folder}: exists and is not a folder")
     existed = folder.exists()
-    if study.folder is None or Path(study.folder).resolve() != folder.resolve():
+    moving = study.folder is None or Path(study.folder).resolve() != folder.resolve()
+    if moving:
         check_new_folder(folder)  # a refusal writes nothing, not even the lock
     with folder_lock(folder, "saving a study"):
-        return _save_locked(study, folder, existed)
+        return _save_locked(study, folder, existed, moving)
 
 
 def _manifest_digest(folder: Path) -> str | None:
@@ -64,8 +65,7 @@ def _manifest_digest(folder: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
-def _save_locked(study: Study, folder: Path, existed: bool) -> Path:
-    moving = study.folder is None or Path(study.folder).resolve() != folder.resolve()
+def _save_locked(study: Study, folder: Path, existed: bool, moving: bool) -> Path:
     if not moving and study._manifest_digest is not None and _manifest_digest(folder) != study._manifest_digest:
         raise InputError(f"{folder.name}: another program saved this study since it was opened here; nothing was "
                          "written (saving would erase its edits). Save yours under another name to keep both.")
@@ -151,8 +151,6 @@ def load_study(folder: str | os.PathLike) -> Study:
             _check_name(e["name"])
             if any(im.name == e["name"] for im in study.images):
                 raise InputError(f"{manifest_path}: two images are named {e['name']!r}")
-            for key in ("image_file", "mask_file"):
-                inside(folder, e[key])
             study.images.append(_image_from_entry(folder, e))
             study._files[e["name"]] = {"image": e["image_file"], "mask": e["mask_file"]}
             study._saved_mask_revisions[e["name"]] = int(e["mask_revision"])
@@ -251,7 +249,7 @@ def check_new_folder(folder: str | os.PathLike) -> None:
 def _clear_interrupted_save(folder: Path) -> None:
     """Remove what an interrupted first save wrote (study files by their naming pattern, temporaries, the
     marker); anything else in the folder stays, and then the folder counts as not empty."""
-    own = re.compile(r"^(images/[A-Za-z0-9._-]+\.nii\.gz|masks/[A-Za-z0-9._-]+\.r[0-9]+\.nii\.gz)$")
+    own = own_file_names(None)
     for sub in SUBFOLDERS:
         d = folder / sub
         if d.is_dir() and not d.is_symlink():
@@ -265,9 +263,13 @@ def _clear_interrupted_save(folder: Path) -> None:
     (folder / INCOMPLETE).unlink(missing_ok=True)
 
 
-def own_file_names(names: set[str]) -> re.Pattern:
-    """The files a study with these image names writes: images/<name>.nii.gz and masks/<name>.r<rev>.nii.gz."""
-    alternatives = "|".join(re.escape(n) for n in sorted(names)) or "(?!)"
+def own_file_names(names: set[str] | None) -> re.Pattern:
+    """The files a study with these image names writes: images/<name>.nii.gz and masks/<name>.r<rev>.nii.gz
+    (``None``: any plain name)."""
+    if names is None:
+        alternatives = "[A-Za-z0-9._-]+"
+    else:
+        alternatives = "|".join(re.escape(n) for n in sorted(names)) or "(?!)"
     return re.compile(rf"^(images/({alternatives})\.nii\.gz|masks/({alternatives})\.r[0-9]+\.nii\.gz)$")
 
 
