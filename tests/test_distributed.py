@@ -44,7 +44,7 @@ import json, sys
 from pathlib import Path
 import torch
 from napari_weakseg.methods import build_method, merge, preset
-from napari_weakseg.training.distributed import setup_distributed, wrap_ddp
+from napari_weakseg.training.distributed import setup_distributed, teardown_distributed, wrap_ddp
 {batch_src}
 torch.set_num_threads(1)
 out = Path(sys.argv[1])
@@ -61,6 +61,7 @@ loss = model(rank_batch(info.rank), "main")["loss"]
 loss.backward()
 grads = {{n: p.grad.detach().clone() for n, p in method.named_parameters() if p.grad is not None}}
 opt.step()
+teardown_distributed(info)
 (out / f"loss{{info.rank}}.json").write_text(json.dumps(float(loss.detach())))
 if info.rank == 0:
     torch.save({{"model": method.state_dict(), "grads": grads}}, out / "rank0.pt")

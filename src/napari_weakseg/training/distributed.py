@@ -51,3 +51,14 @@ def all_reduce_mean(value: float, info: DistInfo) -> float:
     t = torch.tensor([value], dtype=torch.float64, device=info.device)
     dist.all_reduce(t)
     return float(t.item()) / info.world
+
+
+def teardown_distributed(info: DistInfo, in_step: bool = True) -> None:
+    """Leave the process group: a barrier first when every rank got here together (``in_step``), so no
+    rank closes its connections while a peer still talks to it, then an orderly shutdown. Without it the
+    gloo threads can outlive the interpreter and abort the process at exit."""
+    if info.world <= 1 or not dist.is_initialized():
+        return
+    if in_step:
+        dist.barrier()
+    dist.destroy_process_group()

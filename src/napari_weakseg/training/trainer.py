@@ -28,7 +28,7 @@ from ..methods import METHODS, MethodConfig, build_method, merge, method_preset
 from ..methods.validate import check_train_config
 from ..study.model import Study
 from .checkpoint import clear_unstarted_run, has_checkpoint, load_tensors, read_run_info, save_tensors, write_run_info
-from .distributed import DistInfo, all_reduce_mean, setup_distributed, wrap_ddp
+from .distributed import DistInfo, all_reduce_mean, setup_distributed, teardown_distributed, wrap_ddp
 from .events import Checkpointed, Event, Failed, Finished, Preview, Progress, Started, Validated
 from ..data.augment import augment
 from ..data.slices import Normaliser, PairSampler, slice_pixel_mm, split_validation, study_slices
@@ -183,11 +183,15 @@ class Trainer:
     def run(self) -> Finished | Failed:
         """Train to the end (or until stopped). Never raises: failures become a :class:`Failed` event.
         The main rank holds the run folder's lock meanwhile: a second writer is refused, saying who holds it."""
+        finished = False  # every rank reached the end together: they may meet at a last barrier
         try:
             if not self.dist.is_main:
-                return self._run()
-            with folder_lock(self.run_dir, f"training {self.config.method}"):
-                return self._run()
+                event = self._run()
+            else:
+                with folder_lock(self.run_dir, f"training {self.config.method}"):
+                    event = self._run()
+            finished = True
+            return event
         except FolderInUse as exc:  # the other writer's metrics.jsonl is not ours to append to
             event = Failed(str(exc))
             if self.on_event is not None:
@@ -202,6 +206,7 @@ class Trainer:
                 torch.use_deterministic_algorithms(False)
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
+            teardown_distributed(self.dist, in_step=finished)
         self._emit(event)
         return event
 
