@@ -1,5 +1,6 @@
 """The BraTS suite end to end on a tiny synthetic folder in the BraTS layout (never the real data):
-three volumes of 8 axial slices, 32x32, a brain disc with a bright tumour blob on some slices."""
+three volumes of 8 axial slices, 32x32, a brain disc with a bright tumour blob on some slices, in the
+left half (x < 16) of the image."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from napari_weakseg.bench.brats import PROFILES, BratsProfile, plan_runs, run_brats_suite
+from napari_weakseg.bench.brats import PROFILES, BratsProfile, kept_masks, plan_runs, run_brats_suite
 from napari_weakseg.cli import main
-from napari_weakseg.data.brats import FILES, annotation_order, find_brats, list_cases, load_brats_case, n_annotated, split_cases
+from napari_weakseg.data.brats import FILES, find_brats, folds, list_cases, load_brats_case
 from napari_weakseg.errors import InputError
 from napari_weakseg.io.case import Volume
 from napari_weakseg.study import Study, load_study
@@ -21,8 +22,7 @@ from napari_weakseg.study.model import Tag
 
 TINY_NET = {"input_size": None, "batch_size": 2, "annotated_per_batch": 1, "disc_base": 4, "augment": False,
             "net": {"base": 4, "depth": 2, "max_channels": 8, "code_channels": 8, "unique_channels": 4, "res_blocks": 1}}
-TINY = BratsProfile(preset="quick", size=16, steps=2, curve_methods=("seg-only", "genseg"), curve_fractions=(0.1, 1.0),
-                    cyclegan_fractions=(0.5,), base_fraction=0.1, overrides=TINY_NET, panel_rows=2)
+TINY = BratsProfile(preset="quick", size=16, steps=2, seeds=2, slice_fraction=0.5, val_every=1, overrides=TINY_NET, panel_rows=2)
 TUMOUR_SLICES = {0: [2, 3, 4, 5], 1: [1, 2, 3], 2: [3, 4, 5, 6]}  # per volume; the others are tumour-free
 
 
@@ -34,7 +34,7 @@ def _write_case(folder, index, rng):
     brain = ((y - 16) ** 2 + (x - 16) ** 2 < 13**2) & (z >= 1)
     tumour = np.zeros((8, 32, 32), np.uint8)
     for s in TUMOUR_SLICES[index]:
-        blob = (y[s] - 12 - index) ** 2 + (x[s] - 14) ** 2 < 5**2
+        blob = (y[s] - 12 - index) ** 2 + (x[s] - 10) ** 2 < 5**2  # left of the midline (x = 16)
         tumour[s][blob] = 1 + (x[s][blob] % 4)
     tumour[2, 0, 0] = 2  # outside the brain: not whole tumour
     for name, base in (("Flair_subtrMeanDivStd", 0.0), ("T1c_subtrMeanDivStd", 0.5)):
@@ -65,6 +65,10 @@ def test_cases_load_with_tags_from_the_masks_inside_the_brain(brats):
         expected = [Tag.PRESENCE if s in TUMOUR_SLICES[i] else Tag.ABSENCE for s in case.slices]
         assert list(case.tags) == expected and case.tumour.shape == (7, 16, 16)
         assert all(case.tumour[r].any() == (t == Tag.PRESENCE) for r, t in enumerate(case.tags))
+        assert case.brain.shape == (7, 16, 16) and case.tumour_full.shape == (7, 32, 32) and case.tumour_full.dtype == bool
+        assert case.split().axis == 2 and case.split().at == 8  # the disc's middle at the working size
+        ht = case.half_tags()
+        assert (ht[:, 1] != Tag.PRESENCE).all() and all((ht[r, 0] == Tag.PRESENCE) == (t == Tag.PRESENCE) for r, t in enumerate(case.tags))
     assert find_brats(brats / "brats2015") == brats / "brats2015"
 
 
@@ -89,73 +93,81 @@ def test_the_papers_brain_normalisation(brats):
     assert np.allclose(ident.apply(case.images), case.images, atol=1e-6)  # "none": the paper's values as they are
 
 
-def test_splits_and_annotated_counts(brats):
-    for seed in range(5):
-        train, test = split_cases(3, seed)
-        assert test == [seed % 3] and not set(train) & set(test) and sorted(train + test) == [0, 1, 2]
-    with pytest.raises(InputError, match="cannot hold out"):
-        split_cases(2, 0, n_test=2)
-    assert [n_annotated(f, 200) for f in (0.0, 0.001, 0.01, 0.1, 1.0)] == [0, 1, 2, 20, 200]
+def test_folds_and_kept_masks(brats):
+    assert [folds(4, f) for f in range(4)] == [([2, 3], 1, 0), ([0, 3], 2, 1), ([0, 1], 3, 2), ([1, 2], 0, 3)]
+    with pytest.raises(InputError, match="one to test, one to validate and at least one to train"):
+        folds(2, 0)
     cases = [load_brats_case(c, 16) for c in list_cases(find_brats(brats))]
-    order = annotation_order(cases, 0)
-    assert len(order) == sum(len(v) for v in TUMOUR_SLICES.values()) and order == annotation_order(cases, 0)
+    train, val, _ = folds(3, 0)  # train [2], validate 1
+    for seed in (0, 1):
+        kept = kept_masks(cases, train, val, "volumes", seed, TINY)
+        assert len(kept) == 2 and kept[0].all() and kept[-1].all()  # one training volume: it is the one
+    prof = BratsProfile(preset="quick", size=16, steps=1)
+    two = kept_masks(cases, [0, 2], 1, "volumes", 1, prof)
+    assert not two[0].any() and two[1].all() and two[2].all()  # seed 1: the second training volume
+    sl = kept_masks(cases, [0, 2], 1, "slices", 0, BratsProfile(preset="quick", size=16, steps=1, slice_fraction=0.5))
+    units = sum(int((cases[i].half_tags() == Tag.PRESENCE).sum()) for i in (0, 2))
+    kept_units = sum(int(k[r, :, :8].any()) + int(k[r, :, 8:].any()) for k in sl[:2] for r in range(7))
+    assert kept_units == round(0.5 * units) and sl[2].all()
+    assert [r for r in plan_runs(TINY, ("seg-only", "genseg", "ae"), 0)] == [
+        ("seg-only", "volumes"), ("genseg", "volumes"), ("ae", "volumes"), ("seg-only", "all"), ("seg-only", "slices"), ("genseg", "slices")]
+    assert plan_runs(TINY, ("seg-only", "genseg", "ae"), 1) == [("seg-only", "volumes"), ("genseg", "volumes"), ("seg-only", "all"),
+                                                               ("seg-only", "slices"), ("genseg", "slices")]
 
 
 def test_suite_runs_end_to_end_and_reports_only_what_results_json_holds(tmp_path, brats):
     out, work = tmp_path / "out", tmp_path / "work"
-    results = run_brats_suite(brats, out, TINY, seeds=2, methods=("seg-only", "genseg", "cyclegan-ssl"), device="cpu",
-                              log=lambda m: None, work=work)
+    methods = ("seg-only", "genseg", "cyclegan-ssl")
+    results = run_brats_suite(brats, out, TINY, methods=methods, device="cpu", log=lambda m: None, work=work, folds=[0, 1])
     saved = json.loads((out / "results.json").read_text())
     assert saved["suite"] == "brats" and saved["profile"] == "custom" and saved["matmul_flops_per_s"] > 0
-    plan = plan_runs(TINY, ("seg-only", "genseg", "cyclegan-ssl"))
-    assert [list(p) for p in plan] == saved["plan"] == [["seg-only", 0.1], ["genseg", 0.1], ["cyclegan-ssl", 0.1],
-                                                        ["seg-only", 0.5], ["cyclegan-ssl", 0.5], ["seg-only", 1.0], ["genseg", 1.0]]
-    assert len(saved["runs"]) == 2 * len(plan)
+    assert saved["seeds"] == 2 and [f["fold"] for f in saved["folds"]] == [0, 1]
     names = ["case0", "case1", "case2"]
-    for sp in saved["splits"]:  # no volume in two splits; seed i holds out case i
-        assert not set(sp["train"]) & set(sp["test"]) and sorted(sp["train"] + sp["test"]) == names
-        assert sp["test"] == [names[sp["seed"]]]
+    for f in saved["folds"]:  # no volume in two roles
+        assert f["test"] == names[f["fold"]] and f["validation"] == names[(f["fold"] + 1) % 3]
+        assert f["train"] == [n for n in names if n not in (f["test"], f["validation"])]
+    expected = sum(len(plan_runs(TINY, methods, seed)) for seed in range(2)) * 2
+    assert len(saved["runs"]) == expected
     for run in saved["runs"]:
-        assert 0 <= run["dice_pooled"] <= 1 and run["curve"]["steps"] == [1, 2]
-        n_p = run["n_train_presence"]
-        assert n_p == sum(len(TUMOUR_SLICES[i]) for i in range(3) if i != run["seed"])
-        assert run["n_annotated"] == max(1, round(run["fraction"] * n_p))
-        assert run["test_presence"] == len(TUMOUR_SLICES[run["seed"]]) and run["test_slices"] == 7
-    # the study folders: tags follow the masks, the annotated slices follow the fraction, and nest
-    annotated = {}
-    for fraction in (0.1, 0.5, 1.0):
-        study = load_study(work / "seed0" / f"study-{fraction:g}")
-        assert [im.name for im in study.images] == ["case1", "case2"]
-        chosen = set()
-        for im, i in zip(study.images, (1, 2)):
-            presence = [s - 1 for s in TUMOUR_SLICES[i]]  # rows: slice 0 was dropped
-            assert list(np.flatnonzero(im.tags == Tag.PRESENCE)) == presence
-            assert (im.tags[[r for r in range(7) if r not in presence]] == Tag.ABSENCE).all()
-            assert set(np.flatnonzero(im.annotated())) <= set(presence) and not im.mask[im.tags == Tag.ABSENCE].any()
-            chosen |= {(im.name, int(r)) for r in np.flatnonzero(im.annotated())}
-        annotated[fraction] = chosen
-        assert len(chosen) == n_annotated(fraction, 7)
-    assert annotated[0.1] <= annotated[0.5] <= annotated[1.0]
+        assert 0 <= run["dice"] <= 1 and run["curve"]["steps"] == [1, 2] and run["best_step"] in (1, 2)
+        assert run["best_val_dice"] is not None and run["test_slices"] == 7
+        assert run["test_presence_slices"] == len(TUMOUR_SLICES[run["fold"]])
+        if run["method"] == "genseg":
+            res = run["residual"]
+            assert res["absence"] > 0 and res["presence"] > 0 and res["ratio"] == pytest.approx(res["absence"] / res["presence"])
+    # the study folders: hemispheres with their own tags, the validation volume fully annotated
+    study = load_study(work / "fold0-seed0" / "study-volumes")
+    assert [im.name for im in study.images] == ["case2", "case1"]
+    for im in study.images:
+        assert im.split is not None and im.split.axis == 2 and (im.half_tags[:, 1] != Tag.PRESENCE).all()
+        assert im.half_annotated()[:, 0].sum() == (im.half_tags[:, 0] == Tag.PRESENCE).sum()  # one volume + validation
+    info = json.loads((work / "fold0-seed0" / "genseg-volumes" / "run.json").read_text())
+    assert info["train_config"]["val_images"] == ["case1"] and info["halves"] is True
+    assert load_study(work / "fold0-seed1" / "study-slices").images[0].half_annotated().sum() >= 1
     # the report's numbers are results.json's
     report = (out / "report.md").read_text()
     table = saved["summary"]["table"]
-    for m in ("seg-only", "genseg", "cyclegan-ssl"):
-        r = table[f"{m}|0.1"]
-        assert r["dice_mean"] == pytest.approx(np.mean([x["dice_pooled"] for x in saved["runs"] if x["method"] == m and x["fraction"] == 0.1]))
-        row = re.search(rf"^\| {m} \| ([0-9.]+) \(([0-9.]+)\) \| ([0-9.]+) \|", report, re.M)
-        assert r["dice_std"] == pytest.approx(np.std([x["dice_pooled"] for x in saved["runs"] if x["method"] == m and x["fraction"] == 0.1], ddof=1))
+    for m in methods:
+        r = table[f"{m}|volumes"]
+        dice = [x["dice"] for x in saved["runs"] if x["method"] == m and x["setting"] == "volumes"]
+        assert r["dice_mean"] == pytest.approx(np.mean(dice)) and r["n"] == len(dice)
+        row = re.search(rf"^\| {m} \| {len(dice)} \| ([0-9.]+) \(([0-9.—]+)\) \|", report, re.M)
         assert row and float(row.group(1)) == pytest.approx(r["dice_mean"], abs=5e-4)
-    for f, v in saved["summary"]["cyclegan_vs_seg_only"].items():
-        row = re.search(rf"^\| {float(f) * 100:g} % \| [^|]+ \| ([0-9.]+) \| ([0-9.]+) \|", report, re.M)
-        assert row and float(row.group(1)) == pytest.approx(v["seg-only"], abs=5e-4) and float(row.group(2)) == pytest.approx(v["cyclegan-ssl"], abs=5e-4)
+    paired = saved["summary"]["paired"]["volumes"]
+    diffs = [g["dice"] - s["dice"] for g in saved["runs"] for s in saved["runs"] if g["method"] == "genseg" and s["method"] == "seg-only"
+             and g["setting"] == s["setting"] == "volumes" and (g["fold"], g["seed"]) == (s["fold"], s["seed"])]
+    assert paired["mean"] == pytest.approx(np.mean(diffs)) and paired["n"] == 4
+    t = saved["summary"]["targets"]
+    assert t["genseg_minus_seg_only"]["value"] == pytest.approx(np.mean(diffs)) and t["genseg_dice"]["target"] == 0.75
+    assert f"{t['genseg_dice']['value']:.3f}" in report and "### Targets" in report
     gap = saved["summary"]["gap"]
     if gap["methods"].get("genseg", {}).get("share") is not None:
-        share = (table["genseg|0.1"]["dice_mean"] - gap["seg_only_low"]) / (gap["seg_only_full"] - gap["seg_only_low"])
+        share = (table["genseg|volumes"]["dice_mean"] - gap["seg_only_low"]) / (gap["seg_only_full"] - gap["seg_only_low"])
         assert gap["methods"]["genseg"]["share"] == pytest.approx(share)
-    assert "Reduced scale" in report and "genseg beats seg-only" in report and "could not be retrieved" not in report
+    assert "Reduced scale" in report and "could not be retrieved" not in report
     assert re.search(r"\| genseg \| [^\n]*\| 0\.83 \(0\.01\) \| 64% ± 7% \|", report)  # Table II, Fig. 7
-    assert "0.8863 / 0.8890" in report  # Mondal et al. Table 1, ACDC at 50 %
-    for png in ("brats-dice.png", "brats-curve.png", "brats-losses.png", "brats-qualitative.png"):
+    assert "absence halves inside the tumour's axial range" in report
+    for png in ("brats-dice.png", "brats-losses.png", "brats-qualitative.png"):
         assert (out / png).stat().st_size > 1000
     assert results["summary"] == saved["summary"]
     # --report-only through the CLI: the same report from results.json alone, and into the docs
@@ -165,7 +177,7 @@ def test_suite_runs_end_to_end_and_reports_only_what_results_json_holds(tmp_path
     assert main(["bench", "brats", "--out", str(out), "--report-only", "--docs", str(docs)]) == 0
     assert (out / "report.md").read_text() == report
     assert json.loads((out / "results.json").read_text())["summary"] == saved["summary"]
-    assert "<!-- bench:brats-custom:start -->" in docs.read_text() and "../out/brats-curve.png" in docs.read_text()
+    assert "<!-- bench:brats-custom:start -->" in docs.read_text() and "../out/brats-dice.png" in docs.read_text()
 
 
 def test_missing_or_malformed_data_is_a_clear_input_error(tmp_path, brats, capsys):
@@ -180,10 +192,12 @@ def test_missing_or_malformed_data_is_a_clear_input_error(tmp_path, brats, capsy
     assert "case1: missing OTMultiClass.nii.gz" in capsys.readouterr().err
     (brats / "brats2015" / "case2" / "brainmask.nii.gz").write_bytes(b"not a nifti")
     shutil.rmtree(brats / "brats2015" / "case1")
+    _write_case(brats / "brats2015" / "case3", 0, np.random.default_rng(1))  # three cases again
     with pytest.raises(InputError, match="brainmask.nii.gz: not a readable NIfTI"):
         run_brats_suite(brats, tmp_path / "out", TINY, device="cpu", log=lambda m: None)
     shutil.rmtree(brats / "brats2015" / "case2")
-    with pytest.raises(InputError, match="at least 2"):
+    shutil.rmtree(brats / "brats2015" / "case3")
+    with pytest.raises(InputError, match="at least 3 \\(one to train, one to validate, one to test\\)"):
         run_brats_suite(brats, tmp_path / "out", TINY, device="cpu", log=lambda m: None)
     with pytest.raises(InputError, match="unknown method"):
         run_brats_suite(brats, tmp_path / "out", TINY, methods=("nope",), device="cpu", log=lambda m: None)
@@ -199,7 +213,7 @@ def test_the_panel_shows_tumour_slices_largest_first(brats):
     class Stub:
         config = SimpleNamespace(threshold=0.5)
 
-        def predict_volume(self, x):  # x (C, Z, S, S)
+        def predict_volume(self, x, split=None):  # x (C, Z, S, S)
             return {"prob": np.zeros(x.shape[1:], np.float32), "healthy": x, "residual": np.zeros_like(x)}
 
     case = load_brats_case(list_cases(find_brats(brats))[0], 16)

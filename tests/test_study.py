@@ -411,7 +411,7 @@ def test_save_load_exact_round_trip(tmp_path, study2):
 def test_manifest_content(tmp_path, study2):
     save_study(study2, tmp_path / "s")
     m = json.loads((tmp_path / "s" / "study.json").read_text())
-    assert m["format"] == "napari-weakseg study" and m["schema_version"] == SCHEMA_VERSION == 1
+    assert m["format"] == "napari-weakseg study" and m["schema_version"] == SCHEMA_VERSION == 2
     e0, e1 = m["images"]
     assert e0["name"] == "patient_1" and e0["tags"] == "aapppu" and e0["confirmed_empty"] == [4]
     assert e0["annotated"] == [2, 3, 4] and e0["shape_zyx"] == [6, 8, 10] and e0["slice_axis"] == 0
@@ -494,7 +494,7 @@ def test_save_refuses_foreign_or_other_study_folders(tmp_path, study2):
     assert (tmp_path / "empty" / "study.json").is_file()
 
 
-@pytest.mark.parametrize("version", [2, 99])
+@pytest.mark.parametrize("version", [3, 99])
 def test_newer_schema_is_refused(tmp_path, study2, version):
     out = save_study(study2, tmp_path / "s")
     m = json.loads((out / "study.json").read_text())
@@ -521,7 +521,7 @@ def test_older_or_odd_schema_is_refused(tmp_path, study2, version):
     with pytest.raises(SchemaVersionError) as info:
         load_study(out)
     msg = str(info.value)
-    assert f"study schema {version!r} is not supported (this version reads schema 1)" in msg
+    assert f"study schema {version!r} is not supported (this version reads schemas 1, 2)" in msg
     assert "newer" not in msg
 
 
@@ -842,7 +842,7 @@ def test_keep_masks_bumps_revision_and_refuses_bad_unit():
     revs = [im.mask_revision for im in st.images]
     keep_masks(st, 2, "slice")
     assert all(im.mask_revision > r for im, r in zip(st.images, revs))
-    with pytest.raises(InputError, match="--per must be 'slice' or 'volume', not 'case'"):
+    with pytest.raises(InputError, match="--per must be 'slice', 'half' or 'volume', not 'case'"):
         keep_masks(st, 1, "case")
     empty = Study()
     empty.add_image(volume())

@@ -57,8 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", action=_CaseOption, metavar="NAME", help="name of the preceding image in the study")
     create.add_argument("--axis", type=int, default=0, choices=(0, 1, 2), help="slicing axis in napari order (0 = NIfTI k, the axial axis of most scans)")
     create.add_argument("--tags-from-masks", action="store_true", help="tag every slice presence/absence from its mask")
+    create.add_argument("--halves", choices=("left-right",), help="split every slice in two halves across the patient's "
+                        "left-right axis (found from the affine), each half with its own tag (the brain's hemispheres)")
+    create.add_argument("--halves-at", type=int, metavar="INDEX", help="split position along that axis (default: the middle "
+                        "of the --roi-mask's extent, else of the image)")
+    create.add_argument("--roi-min", type=float, default=0.25, metavar="FRACTION", help="with --halves and --tags-from-masks: "
+                        "tag a half only when the ROI covers this share of it (default 0.25, as Vorontsov et al.)")
     create.add_argument("--keep-masks", metavar="FRACTION|N", help="keep masks only on a random subset (0.1 or 10%% = fraction, 3 = count)")
-    create.add_argument("--per", choices=("slice", "volume"), default="slice", help="unit drawn by --keep-masks (default: slice)")
+    create.add_argument("--per", choices=("slice", "half", "volume"), default="slice", help="unit drawn by --keep-masks (default: slice)")
     create.add_argument("--seed", type=int, default=0, help="random seed for --keep-masks")
     create.set_defaults(run=_study_create)
 
@@ -125,10 +131,14 @@ def _study_create(args) -> int:
     from .io.case import load_case, load_mask
     from .io.nifti import nifti_stem
     from .study import Study, save_study
-    from .study.build import keep_masks, parse_amount, tags_from_masks
+    from .study.build import keep_masks, parse_amount, split_in_halves, tags_from_masks
     from .study.folder import check_new_folder
 
     check_new_folder(args.out)
+    if args.halves_at is not None and not args.halves:
+        raise WeaksegError("--halves-at needs --halves")
+    if not 0 <= args.roi_min <= 1:
+        raise WeaksegError(f"--roi-min {args.roi_min}: a fraction between 0 and 1")
     amount = parse_amount(args.keep_masks) if args.keep_masks is not None else None
     stems = [nifti_stem(c["paths"][0]) for c in args.cases]
     study = Study()
@@ -138,10 +148,13 @@ def _study_create(args) -> int:
         roi = load_mask(case["roi_mask"], volume) if case["roi_mask"] else None
         name = case["name"] or (stem if stems.count(stem) == 1 else Path(case["paths"][0]).resolve().parent.name)
         im = study.add_image(volume, name=name, mask=mask, axis=args.axis)
+        if args.halves:
+            split = split_in_halves(study, im, roi, args.halves_at)
+            print(f"{im.name}: halves across axis {split.axis} at {split.at}", file=sys.stderr)
         if args.tags_from_masks:
             if mask is None:
                 raise WeaksegError(f"--tags-from-masks: image {name} has no --mask")
-            tags_from_masks(im, roi)
+            tags_from_masks(im, roi, args.roi_min)
         elif mask is not None:
             study.mask_painted(im)  # slices with lesion pixels become presence
         print(f"added {im.name}: {len(volume.channel_names)} channel(s), shape {volume.shape}", file=sys.stderr)
@@ -161,15 +174,17 @@ def _study_show(args) -> int:
 
 
 def _print_counts(study) -> None:
-    cols = ("slices", "presence", "absence", "unknown", "annotated")
+    cols = ["slices", "presence", "absence", "unknown", "annotated"]
+    if any(im.split is not None for im in study.images):  # then one column per half-slice count too
+        cols += ["presence halves", "absence halves", "unknown halves", "annotated halves"]
     width = max([5] + [len(im.name) for im in study.images])
-    print(f"{'image':<{width}}  " + "  ".join(f"{c:>9}" for c in cols))
-    for im in study.images:
-        c = im.counts()
-        print(f"{im.name:<{width}}  " + "  ".join(f"{c[k]:>9}" for k in cols))
+    heads = [c.replace("presence ", "p-").replace("absence ", "a-").replace("unknown ", "u-").replace("annotated ", "ann-") for c in cols]
+    print(f"{'image':<{width}}  " + "  ".join(f"{h:>9}" for h in heads))
+    rows = [(im.name, im.counts()) for im in study.images]
     if len(study.images) > 1:
-        c = study.counts()
-        print(f"{'total':<{width}}  " + "  ".join(f"{c[k]:>9}" for k in cols))
+        rows.append(("total", study.counts()))
+    for name, c in rows:
+        print(f"{name:<{width}}  " + "  ".join(f"{c[k]:>9}" if k in c else f"{'-':>9}" for k in cols))
 
 
 def _digits(args) -> int:

@@ -9,9 +9,11 @@ import torch
 from torch.nn.utils import parametrize
 from torch.nn import functional as F
 
-from .data.slices import Normaliser, resize_slices
+from .data.slices import Normaliser, cut_half, put_half, resize_slices
 from .errors import InputError
+from .io.case import Volume
 from .methods import Method, MethodConfig, build_method
+from .study.halves import HalfSplit, left_right_axis, middle_of
 from .training.checkpoint import load_tensors, read_run_info
 
 
@@ -47,18 +49,44 @@ class TrainedModel:
     def channels(self) -> int:
         return self.config.net.in_channels
 
-    def predict_volume(self, volume: np.ndarray, axis: int = 0, batch: int = 16, lesion_samples: bool = False) -> dict[str, np.ndarray]:
+    @property
+    def on_halves(self) -> bool:
+        """Trained on half-slices: predict each half apart and stitch them (``predict_volume(split=...)``)."""
+        return bool(self.info.get("halves"))
+
+    def split_for(self, volume: Volume, axis: int = 0, roi: np.ndarray | None = None) -> HalfSplit | None:
+        """The split to predict ``volume`` with: None for a model of whole slices; else across the patient's
+        left-right axis (from the affine) at the middle of ``roi``'s extent, or of the foreground (voxels that
+        differ from the corner voxel in some channel: the head of a skull-stripped scan)."""
+        if not self.on_halves:
+            return None
+        lr = left_right_axis(volume.affine, axis)
+        if roi is None:
+            d = volume.data
+            roi = (d != d[:, :1, :1, :1]).any(axis=0)
+        return HalfSplit(lr, middle_of(roi, lr, volume.shape))
+
+    def predict_image(self, im, **kw) -> dict[str, np.ndarray]:
+        """``predict_volume`` on a study image (:class:`StudyImage`), with the image's own split when the model
+        was trained on halves (else ``split_for`` its volume)."""
+        split = (im.split or self.split_for(im.volume, im.axis)) if self.on_halves else None
+        return self.predict_volume(im.volume.data, axis=im.axis, split=split, **kw)
+
+    def predict_volume(self, volume: np.ndarray, axis: int = 0, batch: int = 16, lesion_samples: bool = False,
+                       split: HalfSplit | None = None) -> dict[str, np.ndarray]:
         """volume (C, Z, Y, X) -> outputs on the same grid, slices along ``axis``:
         healthy (C, Z, Y, X), residual (C, Z, Y, X) where the method has them; prob (Z, Y, X) float32;
-        per-slice scores (e.g. pseudo-label's score_disc) (n_slices,)."""
+        per-slice scores (e.g. pseudo-label's score_disc) (n_slices,). ``split``: each slice is predicted as
+        its two half-slices, put back side by side (per-slice scores: the mean of the halves')."""
         if volume.shape[0] != self.channels:
             raise InputError(f"the model was trained on {self.channels} channel(s); this image has {volume.shape[0]}")
+        cut = None if split is None else (split.check(volume.shape[1:], axis).plane_axis(axis), split.at)
         slices = np.moveaxis(volume, axis + 1, 1)  # (C, n, H, W)
         n = slices.shape[1]
         collected: dict[str, list[np.ndarray]] = {}
         for start in range(0, n, batch):
             chunk = np.ascontiguousarray(slices[:, start : start + batch].transpose(1, 0, 2, 3))
-            out = predict_slices(self.method, self.normaliser, self.config, chunk, self.device, lesion_samples)
+            out = predict_slices(self.method, self.normaliser, self.config, chunk, self.device, lesion_samples, cut)
             for k, v in out.items():
                 collected.setdefault(k, []).append(v)
         result = {}
@@ -73,14 +101,36 @@ class TrainedModel:
         return result
 
 
-@torch.no_grad()
 def predict_slices(method: Method, normaliser: Normaliser, config: MethodConfig, slices: np.ndarray, device,
-                   lesion_samples: bool = False) -> dict[str, np.ndarray]:
+                   lesion_samples: bool = False, halves: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
     """slices (B, C, H, W) raw intensities -> outputs (B, K, H, W) on the same grid.
 
     healthy and lesion samples come back in raw intensities; residual in raw units
     (a difference); prob in [0, 1]; per-slice outputs (B,) as they are.
+    ``halves`` = (plane axis, at): each slice's two half-slices are predicted apart (cut and mirrored as in
+    training, ``data.slices.study_slices``) and put back in place; per-slice outputs are the halves' mean.
     """
+    if halves is None:
+        return _predict(method, normaliser, config, slices, device, lesion_samples)
+    plane, at = halves
+    x = slices.swapaxes(-1, -2) if plane == 0 else slices  # the cut along the last axis, as in training
+    flip, n = config.flip_halves, x.shape[-1]
+    parts = [_predict(method, normaliser, config, np.ascontiguousarray(cut_half(x, h, at, flip)), device,
+                      lesion_samples) for h in (0, 1)]
+    result = {}
+    for k in parts[0]:
+        a, b = parts[0][k], parts[1][k]
+        if a.ndim == 1:
+            result[k] = (a + b) / 2
+            continue
+        whole = np.concatenate([put_half(a, 0, at, n, flip), put_half(b, 1, at, n, flip)], axis=-1)
+        result[k] = np.ascontiguousarray(whole.swapaxes(-1, -2) if plane == 0 else whole)
+    return result
+
+
+@torch.no_grad()
+def _predict(method: Method, normaliser: Normaliser, config: MethodConfig, slices: np.ndarray, device,
+             lesion_samples: bool = False) -> dict[str, np.ndarray]:
     was_training = method.training
     method.eval()
     b, c, h, w = slices.shape

@@ -1,19 +1,19 @@
-"""The BraTS suite: every method on brain tumour MRI (FLAIR + T1c, whole tumour), split by volume,
-with masks kept on a fraction of the training volumes' presence slices.
+"""The BraTS suite: does tagging help on real brain tumour MRI? (FLAIR + T1c, whole tumour.)
 
-- At the profile's base fraction (1 %): seg-only, ae, mean-teacher, genseg, genseg-sepdec and
-  cyclegan-ssl (Dice on the held-out volume; the share of the 1 %→100 % seg-only gap each covers,
-  the paper's Fig. 7).
-- The annotation-efficiency curve: genseg and seg-only at several fractions (Fig. 8).
-- cyclegan-ssl against seg-only at 10 % and 20 % (issue #6).
+Set up as Vorontsov et al. (journal) Sec. IV-D, as far as four volumes allow:
 
-Split: seed ``s`` holds out case ``s`` (mod the number of cases; ``n_test`` of them with more cases)
-and trains on the others, so several seeds rotate the held-out volume (leave-one-volume-out).
-Annotated slices: one random order of the training presence slices per seed; a fraction keeps the
-first ``round(fraction x n)`` (at least 1), so smaller fractions' slices are subsets of larger ones'.
-Every tag stays (presence / absence from the tumour masks inside the brain mask).
-Dice: pooled over every kept slice of the held-out volume(s) (presence and absence; false positives
-count): with one held-out volume this is its 3-D Dice at the working resolution.
+- **Hemispheres.** Every axial slice is split into its two halves across the left-right axis, each tagged on
+  its own: kept when the brain covers >= 25 % of it, presence from 1 % of its brain (``study.halves``). A healthy
+  hemisphere at the level of a tumour is then an absence sample that differs from a presence one by the tumour.
+- **Folds.** Leave-one-volume-out with a validation volume (``data.brats.folds``): fold f tests on case f,
+  validates on case f + 1 (fully annotated, for the best-validation checkpoint) and trains on the others.
+- **Masks on whole volumes** ("all or none of the slices from any single volume"): ``volumes`` keeps the masks
+  of one training volume (which one rotates with the seed), the others keep their tags only; ``all`` keeps
+  every training volume's masks (the fully supervised reference of Fig. 7's gap); ``slices`` keeps a fraction
+  of the training volumes' presence half-slices.
+- **Scoring** at the source resolution (240x240): the probability is upsampled from the working size and the
+  whole held-out volume is scored (3-D Dice over every brain slice; false positives count). For genseg a
+  convergence check: mean |residual| on the held-out volume's absence halves against its presence halves.
 """
 
 from __future__ import annotations
@@ -34,41 +34,78 @@ class BratsProfile:
     preset: str
     size: int  # in-plane working size (square, pixels); the 240x240 slices are area-averaged to it
     steps: int  # training steps per run, every method alike
-    base_fraction: float = 0.01  # every method trains at this fraction (the Fig. 7 setting)
-    curve_methods: tuple[str, ...] = ("seg-only", "genseg")
-    curve_fractions: tuple[float, ...] = (0.01, 0.1, 1.0)  # Fig. 8; 1.0 = fully supervised
-    cyclegan_fractions: tuple[float, ...] = (0.1, 0.2)  # issue #6: cyclegan-ssl and seg-only at these
-    n_test: int = 1  # held-out cases per seed
-    min_brain: float = 0.01  # keep axial slices whose brain mask covers this fraction of the slice
+    seeds: int = 2
+    seed_methods: tuple[str, ...] = ("seg-only", "genseg")  # run on every seed; the others on seed 0 only
+    slice_fraction: float = 0.1  # the ``slices`` setting: this share of the training presence half-slices
+    slice_methods: tuple[str, ...] = ("seg-only", "genseg")
+    full_methods: tuple[str, ...] = ("seg-only",)  # the ``all`` setting (every training volume's masks)
+    halves: bool = True
+    roi_min: float = 0.25  # a half-slice is tagged when the brain covers this share of it (paper: 25 %)
+    lesion_min: float = 0.01  # presence from this share of its brain (paper: 1 %)
+    val_every: int = 25
+    min_brain: float = 0.01  # axial slices whose brain mask covers this fraction of the slice are predicted
     brain_normalisation: bool = False  # the paper's (Sec. IV-D) instead of the stored z-scores + percentiles
     overrides: dict = field(default_factory=dict)
     panel_rows: int = 2  # held-out tumour slices in the qualitative figure
 
 
 PROFILES = {
-    # reduced scale for a 2-core CPU: 48x48 slices (240/5), small networks, 250 steps per run, 14 runs
-    "cpu": BratsProfile(preset="quick", size=48, steps=250,
+    # reduced scale for a 2-core CPU: 48x48 slices (240/5), hemispheres 48x24 (padded to 48x32 by the network)
+    "cpu": BratsProfile(preset="quick", size=48, steps=300,
                         overrides={"input_size": None, "batch_size": 8, "annotated_per_batch": 4}),
-    # the paper's architecture at the native 240x240 (padded to 256 by the network), for an accelerator
-    "gpu": BratsProfile(preset="paper", size=240, steps=20000, curve_fractions=(0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
-                        brain_normalisation=True, overrides={"input_size": None, "normalisation": "none"}),
+    # the paper's architecture at the native 240x240 (hemispheres 240x120, padded by the network), for an accelerator
+    "gpu": BratsProfile(preset="paper", size=240, steps=20000, seeds=3, seed_methods=ALL_METHODS, slice_fraction=0.01,
+                        brain_normalisation=True, val_every=500, overrides={"input_size": None, "normalisation": "none"}),
 }
 
 
-def plan_runs(prof: BratsProfile, methods: tuple[str, ...] = ALL_METHODS) -> list[tuple[str, float]]:
-    """(method, fraction) pairs, each once, ordered by fraction then by ``ALL_METHODS``."""
-    runs = {(m, prof.base_fraction) for m in methods}
-    runs |= {(m, f) for m in prof.curve_methods if m in methods for f in prof.curve_fractions}
-    runs |= {(m, f) for m in ("seg-only", "cyclegan-ssl") if m in methods for f in prof.cyclegan_fractions}
-    order = {m: i for i, m in enumerate(ALL_METHODS)}
-    return sorted(runs, key=lambda mf: (mf[1], order.get(mf[0], 99), mf[0]))
+def plan_runs(prof: BratsProfile, methods: tuple[str, ...] = ALL_METHODS, seed: int = 0) -> list[tuple[str, str]]:
+    """(method, setting) pairs of one fold and seed, settings ``volumes``, ``all``, ``slices``."""
+    on_seed = [m for m in methods if seed == 0 or m in prof.seed_methods]
+    runs = [(m, "volumes") for m in on_seed]
+    runs += [(m, "all") for m in prof.full_methods if m in on_seed]
+    runs += [(m, "slices") for m in prof.slice_methods if m in on_seed]
+    return runs
 
 
-def run_brats_suite(data: Path, out: Path, profile: "str | BratsProfile" = "cpu", seeds: int = 1, steps: int | None = None,
-                    methods: tuple[str, ...] = ALL_METHODS, device: str = "auto", log=print, work: Path | None = None) -> dict:
-    """Build the studies, train, predict and score every planned run; returns (and writes) the
-    results, report.md and the figures."""
-    from ..data.brats import find_brats, list_cases, load_brats_case, split_cases
+def kept_masks(cases, train: list[int], val: int, setting: str, seed: int, prof: BratsProfile) -> list[np.ndarray]:
+    """Per case of ``train + [val]``, (Z, S, S) bool: where its tumour mask is kept for ``setting``.
+    The validation volume keeps all of it (it selects the checkpoint, it is not trained on)."""
+    full = [np.ones_like(cases[i].tumour, bool) for i in train]
+    none = [np.zeros_like(cases[i].tumour, bool) for i in train]
+    if setting == "all":
+        kept = full
+    elif setting == "volumes":
+        pick = seed % len(train)
+        kept = [full[k] if k == pick else none[k] for k in range(len(train))]
+    elif setting == "slices":
+        kept = none
+        units = []  # (train position, row, half or -1)
+        for k, i in enumerate(train):
+            c = cases[i]
+            if prof.halves:
+                ht = c.half_tags(prof.roi_min, prof.lesion_min)
+                units += [(k, int(r), int(h)) for r, h in zip(*np.nonzero(ht == 1))]
+            else:
+                units += [(k, int(r), -1) for r in np.flatnonzero(c.presence)]
+        n = min(len(units), max(1, int(round(prof.slice_fraction * len(units)))))
+        for j in np.random.default_rng((seed, 5)).permutation(len(units))[:n]:
+            k, r, h = units[j]
+            at = cases[train[k]].split().at
+            cols = slice(None) if h < 0 else (slice(0, at) if h == 0 else slice(at, None))
+            kept[k][r, :, cols] = True
+    else:
+        raise ValueError(setting)
+    return kept + [np.ones_like(cases[val].tumour, bool)]
+
+
+def run_brats_suite(data: Path, out: Path, profile: "str | BratsProfile" = "cpu", seeds: int | None = None,
+                    steps: int | None = None, methods: tuple[str, ...] = ALL_METHODS, device: str = "auto", log=print,
+                    work: Path | None = None, folds: list[int] | None = None) -> dict:
+    """Build the studies, train, predict and score every planned run of every fold and seed; returns (and
+    writes) the results, report.md and the figures."""
+    from ..data.brats import find_brats, list_cases, load_brats_case
+    from ..data.brats import folds as fold_split
     from ..methods import method_class
     from ..training.trainer import resolve_device
     from .common import resolve_profile, results_header, save_results
@@ -79,43 +116,44 @@ def run_brats_suite(data: Path, out: Path, profile: "str | BratsProfile" = "cpu"
     folder = find_brats(data)
     case_dirs = list_cases(folder)
     t_start = time.perf_counter()
-    steps = steps or prof.steps
+    steps, seeds = steps or prof.steps, seeds or prof.seeds
     dev = resolve_device(device)
     out, work = Path(out), Path(work) if work else Path(out) / "work"
     out.mkdir(parents=True, exist_ok=True)
     log(f"[brats] reading {len(case_dirs)} cases at {prof.size}x{prof.size}")
     cases = [load_brats_case(c, prof.size, prof.min_brain, prof.brain_normalisation) for c in case_dirs]
-    plan = plan_runs(prof, tuple(methods))
+    fold_split(len(cases), 0)  # fewer than 3 cases: an InputError before anything runs
+    fold_ids = list(range(len(cases))) if folds is None else list(folds)
     results = {**results_header("brats", profile, dev), "steps": steps, "seeds": seeds, "methods": list(methods),
                "settings": {"preset": prof.preset, "size": prof.size, "overrides": prof.overrides, "data": str(folder),
-                            "base_fraction": prof.base_fraction, "curve_methods": list(prof.curve_methods),
-                            "curve_fractions": list(prof.curve_fractions), "cyclegan_fractions": list(prof.cyclegan_fractions),
-                            "n_test": prof.n_test, "min_brain": prof.min_brain, "channels": ["FLAIR", "T1c"],
-                            "brain_normalisation": prof.brain_normalisation,
-                            "cases": [{"name": c.name, "slices": int(len(c.slices)), "presence": int(c.presence.sum()),
-                                       "absence": int((c.tags == 2).sum()), "unknown": int((c.tags == 0).sum())} for c in cases]},
-               "plan": [list(p) for p in plan], "splits": [], "runs": []}
+                            "halves": prof.halves, "roi_min": prof.roi_min, "lesion_min": prof.lesion_min,
+                            "slice_fraction": prof.slice_fraction, "seed_methods": list(prof.seed_methods),
+                            "slice_methods": list(prof.slice_methods), "full_methods": list(prof.full_methods),
+                            "val_every": prof.val_every, "min_brain": prof.min_brain, "channels": ["FLAIR", "T1c"],
+                            "brain_normalisation": prof.brain_normalisation, "cases": [_case_counts(c, prof) for c in cases]},
+               "folds": [], "runs": []}
     panel = None
-    for seed in range(seeds):
-        train_idx, test_idx = split_cases(len(cases), seed, prof.n_test)
-        train, test = [cases[i] for i in train_idx], [cases[i] for i in test_idx]
-        results["splits"].append({"seed": seed, "train": [c.name for c in train], "test": [c.name for c in test]})
-        studies = {}
-        for method, fraction in plan:
-            if fraction not in studies:
-                studies[fraction] = _study(work / f"seed{seed}" / f"study-{fraction:g}", train, fraction, seed, prof.size)
-            study_dir, n_ann = studies[fraction]
-            log(f"[brats] seed {seed} (test {', '.join(c.name for c in test)}): {method} at {fraction:.0%} ({n_ann} annotated slices)")
-            run_dir = work / f"seed{seed}" / f"{method}-{fraction:g}"
-            row, model = train_and_test(study_dir, run_dir, method, prof, steps, seed, dev, test)
-            row.update(method=method, fraction=fraction, seed=seed, n_annotated=n_ann,
-                       n_train_presence=int(sum(c.presence.sum() for c in train)),
-                       n_train_absence=int(sum((c.tags == 2).sum() for c in train)))
-            results["runs"].append(row)
-            log(f"[brats]   Dice {row['dice_pooled']:.3f} ({row['train_seconds']:.0f} s)")
-            save_results(results, out)
-            if seed == 0 and method == "genseg" and fraction == prof.base_fraction:
-                panel = panel_slices(model, test[0], prof.panel_rows)
+    for fold in fold_ids:
+        train, val, test = fold_split(len(cases), fold)
+        results["folds"].append({"fold": fold, "train": [cases[i].name for i in train], "validation": cases[val].name,
+                                 "test": cases[test].name})
+        for seed in range(seeds):
+            for method, setting in plan_runs(prof, tuple(methods), seed):
+                tag = f"fold{fold}-seed{seed}"
+                kept = kept_masks(cases, train, val, setting, seed, prof)
+                study_dir = work / tag / f"study-{setting}"
+                if not (study_dir / "study.json").is_file():
+                    _build(study_dir, [cases[i] for i in [*train, val]], kept, prof)
+                log(f"[brats] fold {fold} seed {seed} (test {cases[test].name}): {method}, masks {setting}")
+                row, model = train_and_test(study_dir, work / tag / f"{method}-{setting}", method, prof, steps, seed, dev,
+                                            cases[test], cases[val].name)
+                row.update(method=method, setting=setting, fold=fold, seed=seed, **_annotation_counts(kept[:-1], cases, train, prof))
+                results["runs"].append(row)
+                log(f"[brats]   Dice {row['dice']:.3f} (best validation {row['best_val_dice'] or 0:.3f} at step "
+                    f"{row['best_step']}; {row['train_seconds']:.0f} s)")
+                save_results(results, out)
+                if panel is None and method == "genseg" and setting == "volumes":
+                    panel = panel_slices(model, cases[test], prof.panel_rows)
     results["summary"] = summarise_brats(results)
     results["total_seconds"] = time.perf_counter() - t_start
     save_results(results, out)
@@ -128,17 +166,74 @@ def run_brats_suite(data: Path, out: Path, profile: "str | BratsProfile" = "cpu"
     return results
 
 
-def _study(folder: Path, train, fraction: float, seed: int, size: int) -> tuple[Path, int]:
+def _case_counts(case, prof: BratsProfile) -> dict:
+    d = {"name": case.name, "slices": int(len(case.slices)), "presence": int(case.presence.sum()),
+         "absence": int((case.tags == 2).sum()), "unknown": int((case.tags == 0).sum())}
+    if prof.halves:
+        ht = case.half_tags(prof.roi_min, prof.lesion_min)
+        lo, hi = np.flatnonzero(case.presence)[[0, -1]] if case.presence.any() else (0, -1)
+        inside = ht[lo : hi + 1]
+        d.update({"presence_halves": int((ht == 1).sum()), "absence_halves": int((ht == 2).sum()),
+                  "unknown_halves": int((ht == 0).sum()), "absence_halves_in_tumour_range": int((inside == 2).sum()),
+                  "absence_slices_in_tumour_range": int((case.tags[lo : hi + 1] == 2).sum())})
+    return d
+
+
+def _annotation_counts(kept: list[np.ndarray], cases, train: list[int], prof: BratsProfile) -> dict:
+    """Annotated / presence units (half-slices, or slices) of the training volumes."""
+    n_ann = n_p = 0
+    for keep, i in zip(kept, train):
+        c = cases[i]
+        if prof.halves:
+            ht, at = c.half_tags(prof.roi_min, prof.lesion_min), c.split().at
+            for h, cols in ((0, slice(0, at)), (1, slice(at, None))):
+                p = ht[:, h] == 1
+                n_p += int(p.sum())
+                n_ann += int((p & (c.tumour[:, :, cols] * keep[:, :, cols]).any(axis=(1, 2))).sum())
+        else:
+            n_p += int(c.presence.sum())
+            n_ann += int((c.presence & (c.tumour * keep).any(axis=(1, 2))).sum())
+    return {"n_annotated": n_ann, "n_train_presence": n_p}
+
+
+def _build(folder: Path, cases, kept, prof: BratsProfile) -> None:
     from ..data.brats import build_brats_study
 
     shutil.rmtree(folder, ignore_errors=True)
-    _, n = build_brats_study(folder, train, fraction, seed, size)
-    return folder, n
+    build_brats_study(folder, cases, kept, prof.halves, prof.roi_min, prof.lesion_min)
 
 
-def train_and_test(study_dir: Path, run_dir: Path, method: str, prof: BratsProfile, steps: int, seed: int, dev, test) -> tuple[dict, object]:
-    """Train ``method`` on the study through the Trainer, predict every kept slice of the ``test``
-    cases; returns (the scores, the loaded TrainedModel)."""
+def full_resolution_prob(prob: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(Z, S, S) probability at the working size -> (Z, H, W) at the source's in-plane size (bilinear)."""
+    import torch
+    from torch.nn import functional as F
+
+    if prob.shape[1:] == tuple(shape):
+        return prob
+    t = torch.from_numpy(np.ascontiguousarray(prob, np.float32))[:, None]
+    return F.interpolate(t, size=tuple(shape), mode="bilinear", align_corners=False)[:, 0].numpy()
+
+
+def residual_ratio(residual: np.ndarray, case, prof: BratsProfile) -> dict:
+    """Mean |residual| (all channels, per half-slice, then averaged) on the case's absence and presence halves
+    (whole slices without halves), and their ratio: the translation removes tumours, not anatomy, when the
+    absence halves barely change (target: at most a third of the presence halves')."""
+    r = np.abs(residual).mean(axis=0)  # (Z, S, S)
+    if prof.halves:
+        ht, at = case.half_tags(prof.roi_min, prof.lesion_min), case.split().at
+        means = np.stack([r[:, :, :at].mean(axis=(1, 2)), r[:, :, at:].mean(axis=(1, 2))], axis=1)  # (Z, 2)
+        a, p = means[ht == 2], means[ht == 1]
+    else:
+        means = r.mean(axis=(1, 2))
+        a, p = means[case.tags == 2], means[case.tags == 1]
+    ma, mp = (float(a.mean()) if len(a) else None), (float(p.mean()) if len(p) else None)
+    return {"absence": ma, "presence": mp, "ratio": ma / mp if ma is not None and mp else None}
+
+
+def train_and_test(study_dir: Path, run_dir: Path, method: str, prof: BratsProfile, steps: int, seed: int, dev, test,
+                   val_name: str) -> tuple[dict, object]:
+    """Train ``method`` on the study (validating on image ``val_name``), predict the ``test`` case with the
+    best-validation checkpoint and score it at full resolution; returns (the scores, the loaded TrainedModel)."""
     from ..inference import TrainedModel
     from ..study import load_study
     from ..training.events import Failed
@@ -149,36 +244,42 @@ def train_and_test(study_dir: Path, run_dir: Path, method: str, prof: BratsProfi
 
     shutil.rmtree(run_dir, ignore_errors=True)
     timer = StepTimer()
-
-    config = TrainConfig(method=method, preset=prof.preset, steps=steps, device=str(dev), seed=seed, val_fraction=0.0,
-                         checkpoint_every=max(steps, 1), overrides=prof.overrides)
+    config = TrainConfig(method=method, preset=prof.preset, steps=steps, device=str(dev), seed=seed, val_images=[val_name],
+                         val_every=prof.val_every, checkpoint_every=max(steps, 1), overrides=prof.overrides)
     t0 = time.perf_counter()
     result = Trainer(load_study(study_dir), run_dir, config, on_event=timer).run()
     wall = time.perf_counter() - t0
     if isinstance(result, Failed):
         raise RuntimeError(f"{method} failed: {result.message}\n{result.details}")
-    model = TrainedModel.load(run_dir, which="last", device=str(dev))
-    preds, truths, per_volume = [], [], {}
+    model = TrainedModel.load(run_dir, which="best", device=str(dev))
     t1 = time.perf_counter()
-    for case in test:
-        pred = model.predict_volume(case.images)["prob"] >= model.config.threshold  # (Z, S, S)
-        preds.append(pred)
-        truths.append(case.tumour)
-        per_volume[case.name] = pooled_dice([(pred, case.tumour)])
+    split = test.split() if prof.halves else None
+    out = model.predict_volume(test.images, split=split)
     infer = time.perf_counter() - t1
-    pred, truth = np.concatenate(preds), np.concatenate(truths)
-    presence = np.concatenate([c.presence for c in test])
-    absence = np.concatenate([c.tags == 2 for c in test])
-    median = timer.median_step_s()
-    return {
-        "dice_pooled": pooled_dice(zip(pred, truth)),
-        "dice_pooled_presence": pooled_dice(zip(pred[presence], truth[presence])),
-        "dice_per_volume": per_volume,
-        "false_positive_pixels_absence": int(pred[absence].sum()),
-        "test_slices": int(len(pred)), "test_presence": int(presence.sum()), "test_absence": int(absence.sum()),
-        "train_seconds": wall, "median_step_s": median, "inference_s_per_slice": infer / max(len(pred), 1),
+    prob = full_resolution_prob(out["prob"], test.tumour_full.shape[1:])
+    pred = prob >= model.config.threshold
+    truth = test.tumour_full
+    presence = truth.any(axis=(1, 2))
+    row = {
+        "dice": pooled_dice([(pred, truth)]),
+        "dice_working_size": pooled_dice([(out["prob"] >= model.config.threshold, test.tumour)]),
+        "dice_presence_slices": pooled_dice([(pred[presence], truth[presence])]),
+        "false_positive_pixels_tumour_free": int(pred[~presence].sum()),
+        "test_slices": int(len(pred)), "test_presence_slices": int(presence.sum()),
+        "best_val_dice": result.best_dice, "best_step": _best_step(run_dir),
+        "train_seconds": wall, "median_step_s": timer.median_step_s(), "inference_s_per_slice": infer / max(len(pred), 1),
         "curve": read_curve(run_dir / "metrics.jsonl"),
-    }, model
+    }
+    if "residual" in out:
+        row["residual"] = residual_ratio(out["residual"], test, prof)
+    return row, model
+
+
+def _best_step(run_dir: Path) -> int | None:
+    from ..training.checkpoint import load_tensors
+
+    path = Path(run_dir) / "best.pt"
+    return int(load_tensors(path)["step"]) if path.is_file() else None
 
 
 def panel_slices(model, case, rows: int) -> dict:
@@ -190,41 +291,60 @@ def panel_slices(model, case, rows: int) -> dict:
     pick = ranked[np.linspace(0, max(len(ranked) // 2, 0), rows).round().astype(int)] if len(ranked) else np.arange(min(rows, len(area)))
     from .panel import panel_arrays
 
-    return panel_arrays(model, case.images[:, pick], case.tumour[pick], [f"{case.name}\nslice {case.slices[i]}" for i in pick])
+    split = case.split() if getattr(model, "on_halves", False) else None
+    return panel_arrays(model, case.images[:, pick], case.tumour[pick], [f"{case.name}\nslice {case.slices[i]}" for i in pick], split)
 
 
 def summarise_brats(results: dict) -> dict:
-    """Mean (std over seeds) per (method, fraction); the curve; gap shares; cyclegan-ssl vs seg-only."""
+    """Mean (std over folds x seeds) per (method, setting); gap shares (Fig. 7 with whole-volume masks); the
+    targets of issue #14 (genseg − seg-only, genseg's Dice, genseg's residual ratio)."""
     groups: dict[tuple, list] = {}
     for r in results["runs"]:
-        groups.setdefault((r["method"], r["fraction"]), []).append(r)
+        groups.setdefault((r["method"], r["setting"]), []).append(r)
     table = {}
-    for (m, f), rows in groups.items():
-        d = [r["dice_pooled"] for r in rows]
-        table[f"{m}|{f:g}"] = {"method": m, "fraction": f, "n": len(rows), "dice_mean": float(np.mean(d)),
-                               "dice_std": float(np.std(d, ddof=1)) if len(d) > 1 else None,
-                               "dice_presence_mean": float(np.mean([r["dice_pooled_presence"] for r in rows])),
-                               "fp_absence_mean": float(np.mean([r["false_positive_pixels_absence"] for r in rows])),
-                               "n_annotated": [r["n_annotated"] for r in rows],
-                               "n_train_presence": [r["n_train_presence"] for r in rows],
-                               "train_seconds": float(np.mean([r["train_seconds"] for r in rows]))}
+    for (m, st), rows in groups.items():
+        d = [r["dice"] for r in rows]
+        ratios = [r["residual"]["ratio"] for r in rows if r.get("residual", {}).get("ratio") is not None]
+        per_fold = {}
+        for r in rows:
+            per_fold.setdefault(str(r["fold"]), []).append(r["dice"])
+        table[f"{m}|{st}"] = {"method": m, "setting": st, "n": len(rows), "dice_mean": float(np.mean(d)),
+                              "dice_std": float(np.std(d, ddof=1)) if len(d) > 1 else None,
+                              "dice_per_fold": {f: float(np.mean(v)) for f, v in per_fold.items()},
+                              "dice_presence_mean": float(np.mean([r["dice_presence_slices"] for r in rows])),
+                              "dice_working_size_mean": float(np.mean([r["dice_working_size"] for r in rows])),
+                              "fp_tumour_free_mean": float(np.mean([r["false_positive_pixels_tumour_free"] for r in rows])),
+                              "residual_ratio_mean": float(np.mean(ratios)) if ratios else None,
+                              "n_annotated": sorted({r["n_annotated"] for r in rows}),
+                              "n_train_presence": sorted({r["n_train_presence"] for r in rows}),
+                              "train_seconds": float(np.mean([r["train_seconds"] for r in rows]))}
 
-    def dice(m, f):
-        return table.get(f"{m}|{f:g}", {}).get("dice_mean")
+    def dice(m, st):
+        return table.get(f"{m}|{st}", {}).get("dice_mean")
 
-    st = results["settings"]
-    base = st["base_fraction"]
-    curve = {m: [[f, dice(m, f)] for f in st["curve_fractions"] if dice(m, f) is not None] for m in st["curve_methods"]}
-    low, full = dice("seg-only", base), dice("seg-only", 1.0)
+    low, full = dice("seg-only", "volumes"), dice("seg-only", "all")
     gap = {}
     if low is not None and full is not None:
         for m in SEMI:
-            if dice(m, base) is not None:
-                gap[m] = {"dice": dice(m, base), "share": (dice(m, base) - low) / (full - low) if abs(full - low) > 1e-9 else None}
-    versus = {f"{f:g}": {"cyclegan-ssl": dice("cyclegan-ssl", f), "seg-only": dice("seg-only", f)}
-              for f in st["cyclegan_fractions"] if dice("cyclegan-ssl", f) is not None and dice("seg-only", f) is not None}
-    return {"table": table, "curve": curve, "gap": {"seg_only_low": low, "seg_only_full": full, "methods": gap},
-            "cyclegan_vs_seg_only": versus}
+            if dice(m, "volumes") is not None:
+                gap[m] = {"dice": dice(m, "volumes"), "share": (dice(m, "volumes") - low) / (full - low) if abs(full - low) > 1e-9 else None}
+    # the paired difference genseg − seg-only on the runs both have (same fold, seed, masks)
+    paired = {}
+    for st in ("volumes", "slices"):
+        by = {(r["fold"], r["seed"]): r["dice"] for r in groups.get(("seg-only", st), [])}
+        diffs = [r["dice"] - by[(r["fold"], r["seed"])] for r in groups.get(("genseg", st), []) if (r["fold"], r["seed"]) in by]
+        if diffs:
+            paired[st] = {"mean": float(np.mean(diffs)), "std": float(np.std(diffs, ddof=1)) if len(diffs) > 1 else None,
+                          "n": len(diffs), "wins": int(sum(d > 0 for d in diffs))}
+    g = table.get("genseg|volumes", {})
+    targets = {"genseg_minus_seg_only": {"value": paired.get("volumes", {}).get("mean"), "target": 0.05},
+               "genseg_dice": {"value": g.get("dice_mean"), "target": 0.75},
+               "genseg_residual_ratio": {"value": g.get("residual_ratio_mean"), "target": 1 / 3}}
+    for k, t in targets.items():
+        v = t["value"]
+        t["met"] = None if v is None else (v <= t["target"] if k == "genseg_residual_ratio" else v >= t["target"])
+    return {"table": table, "gap": {"seg_only_low": low, "seg_only_full": full, "methods": gap}, "paired": paired,
+            "targets": targets}
 
 
 def load_and_report(out: Path) -> dict:

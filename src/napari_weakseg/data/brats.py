@@ -31,6 +31,8 @@ class BratsCase:
     slices:  (Z,) int, the source axial slice of each row.
     tags:    (Z,) uint8 Tag: presence (tumour pixels at the working size), absence (no tumour voxel
              inside the brain at full size), unknown (a few voxels that vanish at the working size).
+    brain:   (Z, S, S) bool, the brain mask at the working size (area fraction >= 0.5).
+    tumour_full: (Z, H, W) bool, the whole tumour of the kept slices at the source resolution (for scoring).
     """
 
     name: str
@@ -40,6 +42,22 @@ class BratsCase:
     tags: np.ndarray
     native_shape: tuple[int, int, int]  # (Z, Y, X) of the source
     sources: list[str]
+    brain: np.ndarray | None = None
+    tumour_full: np.ndarray | None = None
+
+    def split(self):
+        """The hemispheres: a :class:`HalfSplit` across X (the left-right axis of these volumes, whose affine is
+        diagonal) at the middle of the brain's extent at the working size."""
+        from ..study.halves import HalfSplit, middle_of
+
+        return HalfSplit(2, middle_of(self.brain, 2, self.brain.shape))
+
+    def half_tags(self, roi_min: float = 0.25, lesion_min: float = 0.01) -> np.ndarray:
+        """(Z, 2) Tag per hemisphere at the working size (Vorontsov et al. Sec. IV-D: brain >= 25 % of the half,
+        presence from 1 % of its brain; ``study.build.half_tags_from_masks``)."""
+        from ..study.build import half_tags_from_masks
+
+        return half_tags_from_masks(self.tumour, self.brain, 0, self.split(), roi_min, lesion_min)
 
     @property
     def presence(self) -> np.ndarray:
@@ -69,8 +87,8 @@ def list_cases(folder: Path) -> list[Path]:
         missing = [f"{n}.nii.gz" for n in FILES if not (case / f"{n}.nii.gz").is_file()]
         if missing:
             raise InputError(f"{case}: missing {', '.join(missing)}")
-    if len(cases) < 2:
-        raise InputError(f"{folder}: {len(cases)} BraTS case(s); the suite needs at least 2 (one to train, one to test)")
+    if len(cases) < 3:
+        raise InputError(f"{folder}: {len(cases)} BraTS case(s); the suite needs at least 3 (one to train, one to validate, one to test)")
     return cases
 
 
@@ -126,52 +144,42 @@ def load_brats_case(case: Path, size: int, min_brain: float = 0.01, brain_normal
     small = (_area_resize(tumour[keep].astype(np.float32), size) >= 0.5).astype(np.uint8)  # (Z, S, S)
     any_full = tumour[keep].any(axis=(1, 2))
     tags = np.where(small.any(axis=(1, 2)), Tag.PRESENCE, np.where(any_full, Tag.UNKNOWN, Tag.ABSENCE)).astype(np.uint8)
-    return BratsCase(case.name, images, small, keep, tags, tuple(brain.shape), [str(case / f"{n}.nii.gz") for n in CHANNELS])
+    small_brain = _area_resize(brain[keep].astype(np.float32), size) >= 0.5
+    return BratsCase(case.name, images, small, keep, tags, tuple(brain.shape), [str(case / f"{n}.nii.gz") for n in CHANNELS],
+                     small_brain, tumour[keep])
 
 
-def split_cases(n: int, seed: int, n_test: int = 1) -> tuple[list[int], list[int]]:
-    """Leave-volumes-out: seed ``s`` tests on cases ``s*n_test ..`` (mod n), trains on the others."""
-    if not 1 <= n_test < n:
-        raise InputError(f"{n} case(s): cannot hold out {n_test} and still train")
-    test = sorted({(seed * n_test + j) % n for j in range(n_test)})
-    return [i for i in range(n) if i not in test], test
+def folds(n: int, fold: int) -> tuple[list[int], int, int]:
+    """Leave-one-volume-out with a validation volume: fold ``f`` tests on case ``f``, validates on case
+    ``f + 1`` (mod n) and trains on the others. Returns (train, validation, test)."""
+    if n < 3:
+        raise InputError(f"{n} case(s): a fold needs one to test, one to validate and at least one to train")
+    test, val = fold % n, (fold + 1) % n
+    return [i for i in range(n) if i not in (test, val)], val, test
 
 
-def annotation_order(cases: list[BratsCase], seed: int) -> list[tuple[int, int]]:
-    """Every (case index, row) presence slice of ``cases``, in one random order: the first k keep their
-    masks, so a smaller fraction's annotated slices are a subset of a larger one's."""
-    units = [(i, int(r)) for i, c in enumerate(cases) for r in np.flatnonzero(c.presence)]
-    order = np.random.default_rng((seed, 5)).permutation(len(units))
-    return [units[j] for j in order]
-
-
-def n_annotated(fraction: float, n_presence: int) -> int:
-    """round(fraction x presence slices), at least 1 when the fraction is > 0."""
-    k = int(round(fraction * n_presence))
-    return min(n_presence, max(k, 1 if fraction > 0 and n_presence else 0))
-
-
-def build_brats_study(folder: Path, cases: list[BratsCase], fraction: float, seed: int, size: int):
-    """Write a study folder: one image per case, (C, Z, S, S), tags from the tumour masks; masks kept
-    on ``n_annotated(fraction, presence slices)`` presence slices (the first of ``annotation_order``),
-    erased elsewhere (their tags stay). Returns (the Study, the number of annotated slices)."""
+def build_brats_study(folder: Path, cases: list[BratsCase], kept: list[np.ndarray], halves: bool = False,
+                      roi_min: float = 0.25, lesion_min: float = 0.01):
+    """Write a study folder: one image per case, (C, Z, S, S); ``kept[i]`` (Z, S, S) bool says where case i's
+    tumour mask is kept (erased elsewhere; every tag stays). ``halves``: each image split into its hemispheres
+    (``BratsCase.split``), one tag per half-slice (``BratsCase.half_tags``). Returns the Study."""
     from ..io.case import Volume
     from ..study.folder import check_new_folder, save_study
     from ..study.model import Study
 
     check_new_folder(folder)
-    order = annotation_order(cases, seed)
-    chosen = set(order[: n_annotated(fraction, len(order))])
     study = Study()
-    for i, case in enumerate(cases):
-        f = case.native_shape[1] / size
+    for case, keep in zip(cases, kept):
+        f = case.native_shape[1] / case.images.shape[-1]
         affine = np.diag([f, f, 1.0, 1.0])  # NIfTI (i, j, k); the kept slices are stacked without gaps
         volume = Volume(case.images, affine, None, (1.0, f, f), list(CHANNEL_NAMES), case.sources)
-        mask = np.zeros_like(case.tumour)
-        rows = [r for ci, r in chosen if ci == i]
-        mask[rows] = case.tumour[rows]
-        im = study.add_image(volume, name=case.name, mask=mask, axis=0)
-        im.tags[:] = case.tags
+        im = study.add_image(volume, name=case.name, mask=(case.tumour * keep).astype(np.uint8), axis=0)
+        if halves:
+            study.set_split(im, case.split())
+            im.half_tags[:] = case.half_tags(roi_min, lesion_min)
+            im.sync_tags()
+        else:
+            im.tags[:] = case.tags
         im.mask_changed()
     save_study(study, folder)
-    return study, len(chosen)
+    return study

@@ -3,6 +3,10 @@
 Shapes: images (N, C, S, S) float32 normalised; masks (N, 1, S, S) float32 0/1
 (lesion = label > 0), or with ``labels=True`` the integer labels 0..K (as float32, resized
 nearest-neighbour); ``presence``/``annotated`` (N,) bool.
+
+A split image (``study.halves``) gives one row per tagged half-slice, cut at the split and resized like a
+whole slice; with ``flip_halves`` half 1 is mirrored across the cut, so that every row has the cut (for a
+brain: the midline) on the same side.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import torch
 from torch.nn import functional as F
 
 from ..errors import InputError
-from ..study.model import Study, Tag
+from ..study.halves import half_of
+from ..study.model import Study, StudyImage, Tag
 
 
 @dataclass
@@ -87,10 +92,16 @@ class SliceSet:
     presence: torch.Tensor  # (N,) bool
     annotated: torch.Tensor  # (N,) bool
     source: list[tuple[int, int]]  # (image index, slice index) of each row
+    half: torch.Tensor | None = None  # (N,) int8: the half-slice (0, 1) of each row, -1 for a whole slice
+
+    def __post_init__(self):
+        if self.half is None:
+            self.half = torch.full((len(self.images),), -1, dtype=torch.int8)
 
     def subset(self, rows) -> "SliceSet":
         rows = torch.as_tensor(rows, dtype=torch.long)
-        return SliceSet(self.images[rows], self.masks[rows], self.presence[rows], self.annotated[rows], [self.source[i] for i in rows.tolist()])
+        return SliceSet(self.images[rows], self.masks[rows], self.presence[rows], self.annotated[rows],
+                        [self.source[i] for i in rows.tolist()], self.half[rows])
 
     def __len__(self) -> int:
         return len(self.images)
@@ -107,10 +118,43 @@ def resize_slices(x: torch.Tensor, size: int | None, multiple: int, mode: str = 
     return F.pad(x, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "constant")
 
 
-def study_slices(study: Study, normaliser: Normaliser, size: int | None, multiple: int, labels: bool = False) -> SliceSet:
-    """Every presence/absence slice of the study, normalised and resized. Masks are 0/1 (resized
-    bilinearly, > 0.5), or with ``labels`` the integer labels (resized nearest-neighbour)."""
-    images, masks, presence, annotated, source = [], [], [], [], []
+def _rows(im: StudyImage) -> list[tuple[int, int]]:
+    """(slice, half) of every tagged row of an image: half -1 for a whole slice."""
+    if im.split is None:
+        return [(int(r), -1) for r in np.flatnonzero(im.tags != Tag.UNKNOWN)]
+    return [(int(r), int(h)) for r, h in zip(*np.nonzero(im.half_tags != Tag.UNKNOWN))]
+
+
+def cut_half(x: np.ndarray, half: int, at: int, flip: bool) -> np.ndarray:
+    """(..., H, W) slice(s) -> half-slice ``half`` of the cut at ``at`` along the last axis, (..., H, max(at, W - at)):
+    ``flip`` mirrors half 1 so its cut lies on the right, as half 0's does; the narrower half is padded (edge
+    values) on the side away from the cut, so both halves have one shape. Whole slices (half -1) pass."""
+    if half < 0:
+        return x
+    n = x.shape[-1]
+    part = half_of(x, half, at, x.ndim - 1)
+    if flip and half == 1:
+        part = part[..., ::-1]
+    pad = max(at, n - at) - part.shape[-1]
+    if pad:
+        outer_left = half == 0 or flip
+        part = np.pad(part, [(0, 0)] * (x.ndim - 1) + [(pad, 0) if outer_left else (0, pad)], mode="edge")
+    return part
+
+
+def put_half(y: np.ndarray, half: int, at: int, n: int, flip: bool) -> np.ndarray:
+    """The inverse of ``cut_half`` for an output (..., H, max(at, n - at)): the half's own columns, in place order."""
+    width = at if half == 0 else n - at
+    outer_left = half == 0 or flip
+    part = y[..., y.shape[-1] - width :] if outer_left else y[..., :width]
+    return part[..., ::-1] if flip and half == 1 else part
+
+
+def study_slices(study: Study, normaliser: Normaliser, size: int | None, multiple: int, labels: bool = False,
+                 flip_halves: bool = False) -> SliceSet:
+    """Every presence/absence slice (or half-slice, on split images) of the study, normalised and resized.
+    Masks are 0/1 (resized bilinearly, > 0.5), or with ``labels`` the integer labels (resized nearest-neighbour)."""
+    images, masks, presence, annotated, source, halves = [], [], [], [], [], []
     chans = None
     for i, im in enumerate(study.images):
         c = im.volume.data.shape[0]
@@ -118,25 +162,38 @@ def study_slices(study: Study, normaliser: Normaliser, size: int | None, multipl
             chans = c
         elif c != chans:
             raise InputError(f"{im.name}: {c} channel(s), but the study's first image has {chans}; all images need the same channels")
-        rows = np.flatnonzero(im.tags != Tag.UNKNOWN)
-        if not len(rows):
+        rows = _rows(im)
+        if not rows:
             continue
-        ann = im.annotated()
-        vol = np.moveaxis(im.volume.data, im.axis + 1, 1)[:, rows]  # (C, n, H, W)
-        msk = np.moveaxis(im.mask, im.axis, 0)[rows]  # (n, H, W)
-        x = torch.from_numpy(np.ascontiguousarray(normaliser.apply(vol).transpose(1, 0, 2, 3), dtype=np.float32))
-        m = torch.from_numpy((msk if labels else msk > 0).astype(np.float32))[:, None]
-        images.append(resize_slices(x, size, multiple))
-        if labels or not size:
-            masks.append(resize_slices(m, size, multiple, "nearest"))
+        r = np.array([s for s, _ in rows])
+        vol = np.moveaxis(im.volume.data, im.axis + 1, 1)[:, r]  # (C, n, H, W)
+        msk = np.moveaxis(im.mask, im.axis, 0)[r]  # (n, H, W)
+        if im.split is None:
+            tag, ann = im.tags[r], im.annotated()[r]
         else:
-            masks.append((resize_slices(m, size, multiple, "bilinear") > 0.5).float())
-        presence.append(torch.from_numpy(im.tags[rows] == Tag.PRESENCE))
-        annotated.append(torch.from_numpy(ann[rows]))
-        source += [(i, int(r)) for r in rows]
+            h = np.array([h for _, h in rows])
+            tag, ann = im.half_tags[r, h], im.half_annotated()[r, h]
+            if im.split.plane_axis(im.axis) == 0:  # cut across rows: work on the transpose, cut the last axis
+                vol, msk = vol.swapaxes(-1, -2), msk.swapaxes(-1, -2)
+        for half in sorted({h for _, h in rows}):
+            sel = np.array([k for k, (_, hh) in enumerate(rows) if hh == half])
+            at = im.split.at if im.split is not None else 0
+            v = np.ascontiguousarray(cut_half(vol[:, sel], half, at, flip_halves))
+            m = np.ascontiguousarray(cut_half(msk[sel], half, at, flip_halves))
+            x = torch.from_numpy(np.ascontiguousarray(normaliser.apply(v).transpose(1, 0, 2, 3), dtype=np.float32))
+            mt = torch.from_numpy((m if labels else m > 0).astype(np.float32))[:, None]
+            images.append(resize_slices(x, size, multiple))
+            if labels or not size:
+                masks.append(resize_slices(mt, size, multiple, "nearest"))
+            else:
+                masks.append((resize_slices(mt, size, multiple, "bilinear") > 0.5).float())
+            presence.append(torch.from_numpy(tag[sel] == Tag.PRESENCE))
+            annotated.append(torch.from_numpy(ann[sel]))
+            source += [(i, int(rows[k][0])) for k in sel]
+            halves.append(torch.full((len(sel),), half, dtype=torch.int8))
     if not images:
         raise InputError("the study has no tagged slices; tag some slices presence or absence first")
-    return SliceSet(torch.cat(images), torch.cat(masks), torch.cat(presence), torch.cat(annotated), source)
+    return SliceSet(torch.cat(images), torch.cat(masks), torch.cat(presence), torch.cat(annotated), source, torch.cat(halves))
 
 
 def split_validation(slices: SliceSet, fraction: float, seed: int = 0) -> tuple[SliceSet, SliceSet | None]:
@@ -161,6 +218,17 @@ def split_validation(slices: SliceSet, fraction: float, seed: int = 0) -> tuple[
         return slices, None
     keep = sorted(set(range(len(slices))) - set(held))
     return slices.subset(keep), slices.subset(sorted(held))
+
+
+def hold_out_images(slices: SliceSet, images: list[int]) -> tuple[SliceSet, SliceSet | None]:
+    """Validation on whole images: the annotated rows of ``images`` validate, their other rows are not used,
+    every row of the other images trains. Returns (train, validation or None when they have no annotated row)."""
+    held = np.isin(np.array([i for i, _ in slices.source]), images)
+    train = np.flatnonzero(~held)
+    val = np.flatnonzero(held & slices.annotated.numpy())
+    if not len(train):
+        raise InputError("every image is held out for validation: nothing is left to train on")
+    return slices.subset(train), slices.subset(val) if len(val) else None
 
 
 def relative_positions(slices: SliceSet) -> torch.Tensor:

@@ -45,6 +45,7 @@ class MethodConfig:
     absence_as_empty: bool = False  # absence slices join the Dice as annotated empty masks (known negatives)
     absence_by_position: int = 0  # > 0: draw absence slices by a histogram of this many bins of the presence
     # slices' positions along the slicing axis (Vorontsov et al. Sec. IV-E, liver: 20); 0 = uniformly
+    flip_halves: bool = False  # split images: mirror half 1 across the cut, so every half-slice has it on one side
     pseudo_label: dict = field(default_factory=dict)  # pseudo-label options (pseudo/config.py)
 
     def to_dict(self) -> dict:

@@ -74,7 +74,7 @@ def check_method_config(cfg) -> None:
         _number("input_size", cfg.input_size, 8, 4096, integer=True)
         if cfg.input_size % 2**net.depth:
             raise InputError(f"option input_size = {cfg.input_size} must be a multiple of 2^net.depth = {2**net.depth}")
-    for key in ("amsgrad", "normalise_weights", "augment", "absence_as_empty", "clip_inputs"):
+    for key in ("amsgrad", "normalise_weights", "augment", "absence_as_empty", "clip_inputs", "flip_halves"):
         if not isinstance(getattr(cfg, key), bool):
             raise InputError(f"option {key} must be true or false, not {getattr(cfg, key)!r}")
     for key in ("spectral_norm", "image_tanh"):
@@ -90,6 +90,8 @@ def check_train_config(cfg) -> None:
         if getattr(cfg, key) is not None:
             _number(key, getattr(cfg, key), 1, 10**9, integer=True)
     _number("val_fraction", cfg.val_fraction, 0, 1, high_open=True)
+    if not isinstance(cfg.val_images, list) or not all(isinstance(n, str) for n in cfg.val_images):
+        raise InputError(f"val_images: a list of image names, not {cfg.val_images!r}")
     for key, low in (("val_every", 1), ("patience", 0), ("checkpoint_every", 1), ("seed", 0)):
         _number(key, getattr(cfg, key), low, 2**31, integer=True)
     if not isinstance(cfg.overrides, dict):

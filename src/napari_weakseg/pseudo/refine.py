@@ -71,7 +71,7 @@ def refine_run(run_dir: str | Path, study, which: str = "best", device: str = "c
     if model.info.get("method") != "pseudo-label":
         raise InputError(f"{run_dir}: a {model.info.get('method')} run; refining needs a pseudo-label run")
     mc = model.config
-    slices = study_slices(study, model.normaliser, mc.input_size, 2**mc.net.depth)
+    slices = study_slices(study, model.normaliser, mc.input_size, 2**mc.net.depth, flip_halves=mc.flip_halves)
     presence = slices.subset(torch.nonzero(slices.presence).flatten())
     if not len(presence):
         raise InputError("the study has no presence slices")

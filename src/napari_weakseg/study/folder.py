@@ -32,10 +32,12 @@ from ..errors import InputError, SchemaVersionError
 from ..io.case import Volume, as_label_dtype
 from ..io.nifti import read_nifti, spacing_from_header, write_nifti
 from ..locks import LOCK_FILES, folder_lock
+from .halves import HalfSplit
 from .model import Study, StudyImage, Tag, safe_name
 
 FORMAT = "napari-weakseg study"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: half-slice tags (``split``, ``half_tags``); 1 is read as a study without halves
+READABLE_SCHEMAS = (1, 2)
 MANIFEST = "study.json"
 SUBFOLDERS = ("images", "masks")
 INCOMPLETE = ".weakseg-incomplete"  # present while a first save into a folder runs: a kill leaves it behind
@@ -138,13 +140,14 @@ def load_study(folder: str | os.PathLike) -> Study:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise InputError(f"{manifest_path}: not a napari-weakseg study manifest")
     version = manifest.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_SCHEMAS:
         if isinstance(version, int) and version > SCHEMA_VERSION:
             raise SchemaVersionError(
                 f"{folder.name}: study schema {version} was written by a newer napari-weakseg "
                 f"({manifest.get('written_by', '?')}); this version {__version__} reads schema {SCHEMA_VERSION}. Upgrade napari-weakseg."
             )
-        raise SchemaVersionError(f"{folder.name}: study schema {version!r} is not supported (this version reads schema {SCHEMA_VERSION})")
+        raise SchemaVersionError(f"{folder.name}: study schema {version!r} is not supported "
+                                 f"(this version reads schemas {', '.join(map(str, READABLE_SCHEMAS))})")
     study = Study(folder)
     try:
         for e in manifest["images"]:
@@ -179,6 +182,10 @@ def _entry(im: StudyImage, files: dict) -> dict:
         "tags": "".join(Tag(t).char for t in im.tags),
         "confirmed_empty": [int(s) for s in np.flatnonzero(im.confirmed_empty)],
         "annotated": [int(s) for s in np.flatnonzero(im.annotated())],  # derived; for readers of the manifest
+        **({} if im.split is None else {
+            "split": im.split.to_json(),
+            "half_tags": "".join(Tag(t).char for t in im.half_tags.reshape(-1)),  # two per slice: half 0, half 1
+        }),
     }
 
 
@@ -190,7 +197,12 @@ def _image_from_entry(folder: Path, e: dict) -> StudyImage:
     volume = Volume(data, affine, header, spacing_from_header(header), list(e["channels"]), list(e.get("sources", [])))
     mask, _, _ = read_nifti(_file(folder, e["mask_file"]), labels=True)
     tags = np.array(["upa".index(c) for c in e["tags"]], np.uint8)
-    im = StudyImage(e["name"], volume, as_label_dtype(mask), int(e["slice_axis"]), tags, None, int(e["mask_revision"]))
+    split, half_tags = None, None
+    if e.get("split") is not None:
+        split = HalfSplit.from_json(e["split"])
+        half_tags = np.array(["upa".index(c) for c in e["half_tags"]], np.uint8).reshape(-1, 2)
+    im = StudyImage(e["name"], volume, as_label_dtype(mask), int(e["slice_axis"]), tags, None, int(e["mask_revision"]),
+                    split, half_tags)
     im.confirmed_empty[np.asarray(e["confirmed_empty"], dtype=np.int64)] = True
     return im
 

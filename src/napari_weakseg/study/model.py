@@ -5,6 +5,10 @@ labels volume of sparse masks, and which slices are *annotated*. A slice is
 annotated when it is tagged presence and either has painted mask pixels or was
 explicitly confirmed as "annotated, no lesion". Absence slices are known to be
 empty and need no mask. Every tag/annotation edit can be undone.
+
+An image may be split into two halves (:mod:`.halves`, e.g. the hemispheres): each half-slice then has
+its own tag and annotated state, and the per-slice ``tags`` summarise them (presence when either half is,
+absence when both are, unknown otherwise). "Annotated, no lesion" stays a per-slice confirmation.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from psygnal import Signal
 
 from ..errors import InputError
 from ..io.case import Volume, as_label_dtype
+from .halves import HalfSplit, half_of
 
 
 class Tag(IntEnum):
@@ -50,6 +55,7 @@ class Edit:
     tags: np.ndarray
     confirmed_empty: np.ndarray
     mask_slices: np.ndarray | None = None  # (len(slices), ...) when the edit touched the mask
+    half_tags: np.ndarray | None = None  # (len(slices), 2) on a split image
 
 
 @dataclass
@@ -60,6 +66,8 @@ class StudyImage:
     mask:    (Z, Y, X) integer labels; pixels > 0 are lesion.
     tags:    (n_slices,) uint8 :class:`Tag` values along ``axis``.
     confirmed_empty: (n_slices,) bool, presence slices confirmed "annotated, no lesion".
+    split:   a :class:`HalfSplit`, or None (whole slices, the default).
+    half_tags: (n_slices, 2) uint8 :class:`Tag` per half-slice when split (then ``tags`` is their summary).
     """
 
     name: str
@@ -69,7 +77,10 @@ class StudyImage:
     tags: np.ndarray = None
     confirmed_empty: np.ndarray = None
     mask_revision: int = 0
+    split: HalfSplit | None = None
+    half_tags: np.ndarray | None = None
     _content: np.ndarray | None = field(default=None, repr=False)
+    _half_content: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.axis not in (0, 1, 2):
@@ -81,6 +92,22 @@ class StudyImage:
         self.confirmed_empty = np.zeros(n, bool) if self.confirmed_empty is None else np.asarray(self.confirmed_empty, bool)
         if len(self.tags) != n or len(self.confirmed_empty) != n:
             raise InputError(f"{self.name}: {len(self.tags)} tags for {n} slices")
+        if self.split is not None:
+            self.split.check(self.volume.shape, self.axis)
+            if self.half_tags is None:  # splitting a tagged image: each half starts with its slice's tag
+                self.half_tags = np.repeat(self.tags[:, None], 2, axis=1)
+            self.half_tags = np.asarray(self.half_tags, np.uint8)
+            if self.half_tags.shape != (n, 2) or self.half_tags.max(initial=0) > 2:
+                raise InputError(f"{self.name}: half-slice tags of shape {self.half_tags.shape} for {n} slices")
+            self.sync_tags()
+        elif self.half_tags is not None:
+            raise InputError(f"{self.name}: half-slice tags without a split")
+
+    def sync_tags(self) -> None:
+        """Per-slice tags from the halves': presence if either half is, absence if both are, else unknown."""
+        h = self.half_tags
+        self.tags[:] = np.where((h == Tag.PRESENCE).any(1), Tag.PRESENCE,
+                                np.where((h == Tag.ABSENCE).all(1), Tag.ABSENCE, Tag.UNKNOWN))
 
     @property
     def n_slices(self) -> int:
@@ -101,21 +128,46 @@ class StudyImage:
             self._content = (self.mask > 0).any(axis=other)
         return self._content
 
+    def half_mask(self, index: int, half: int) -> np.ndarray:
+        """The 2D mask of one half-slice (a view); the image must be split."""
+        return half_of(self.mask_slice(index), half, self.split.at, self.split.plane_axis(self.axis))
+
+    def half_content(self) -> np.ndarray:
+        """(n_slices, 2) bool: the half-slice has painted mask pixels (split images). Cached."""
+        if self._half_content is None:
+            other = tuple(a for a in range(3) if a != self.axis)
+            self._half_content = np.stack([(half_of(self.mask, h, self.split.at, self.split.axis) > 0).any(axis=other)
+                                           for h in (0, 1)], axis=1)
+        return self._half_content
+
+    def half_annotated(self) -> np.ndarray:
+        """(n_slices, 2) bool: presence half-slices whose mask is known (split images)."""
+        return (self.half_tags == Tag.PRESENCE) & (self.half_content() | self.confirmed_empty[:, None])
+
     def annotated(self) -> np.ndarray:
-        """(n_slices,) bool: presence slices whose mask is known."""
+        """(n_slices,) bool: presence slices whose mask is known (split: either half is)."""
+        if self.split is not None:
+            return self.half_annotated().any(1)
         return (self.tags == Tag.PRESENCE) & (self.has_content() | self.confirmed_empty)
 
     def counts(self) -> dict[str, int]:
-        return {
+        c = {
             "slices": self.n_slices,
             "presence": int((self.tags == Tag.PRESENCE).sum()),
             "absence": int((self.tags == Tag.ABSENCE).sum()),
             "unknown": int((self.tags == Tag.UNKNOWN).sum()),
             "annotated": int(self.annotated().sum()),
         }
+        if self.split is not None:
+            c.update({"presence halves": int((self.half_tags == Tag.PRESENCE).sum()),
+                      "absence halves": int((self.half_tags == Tag.ABSENCE).sum()),
+                      "unknown halves": int((self.half_tags == Tag.UNKNOWN).sum()),
+                      "annotated halves": int(self.half_annotated().sum())})
+        return c
 
     def mask_changed(self) -> None:
         self._content = None
+        self._half_content = None
         self.mask_revision += 1
 
 
@@ -170,25 +222,55 @@ class Study:
         return image
 
     # --- edits (all undoable) -------------------------------------------------
-    def set_tags(self, image, slices, tag) -> None:
-        """Tag ``slices`` (an int, a list or a ``range``) of ``image`` as ``tag``.
+    def set_tags(self, image, slices, tag, half: int | None = None) -> None:
+        """Tag ``slices`` (an int, a list or a ``range``) of ``image`` as ``tag``; on a split image
+        ``half`` (0 or 1) tags that half only, None both.
 
-        Tagging a slice absence erases its painted mask (absence means no lesion);
-        undo brings the paint back.
+        Tagging absence erases the painted mask there (absence means no lesion); undo brings the paint back.
         """
         i = self.index_of(image)
         im = self.images[i]
         tag = Tag.parse(tag)
         idx = self._slice_indices(im, slices)
-        erase = idx[im.has_content()[idx]] if tag == Tag.ABSENCE else idx[:0]
+        if half is not None and (im.split is None or half not in (0, 1)):
+            raise InputError(f"{im.name}: no half {half!r} (the image is {'split in halves 0 and 1' if im.split else 'not split'})")
+        halves = (0, 1) if half is None else (half,)
+        if tag != Tag.ABSENCE:
+            erase = []
+        elif im.split is None:
+            erase = [(s, None) for s in idx[im.has_content()[idx]]]
+        else:
+            erase = [(s, h) for h in halves for s in idx[im.half_content()[idx, h]]]
         self._record(i, idx, with_mask=len(erase) > 0)
-        im.tags[idx] = tag
+        if im.split is None:
+            im.tags[idx] = tag
+        else:
+            im.half_tags[np.ix_(idx, halves)] = tag
+            im.sync_tags()
         if tag != Tag.PRESENCE:
-            im.confirmed_empty[idx] = False
-        if len(erase):
-            for s in erase:
-                self._mask_view(im, s)[...] = 0
+            im.confirmed_empty[idx[im.tags[idx] != Tag.PRESENCE]] = False
+        if erase:
+            for s, h in erase:
+                (self._mask_view(im, s) if h is None else im.half_mask(s, h))[...] = 0
             im.mask_changed()
+        self._touch(i)
+
+    def set_split(self, image, split: HalfSplit | None) -> None:
+        """Split ``image`` into two halves (each starts with its slice's tag), move the split, or
+        (``None``) join the halves again (the per-slice summary tags stay). Clears the undo history of
+        this image's edits, which were recorded for the old halves."""
+        i = self.index_of(image)
+        im = self.images[i]
+        if split is None:
+            im.split, im.half_tags = None, None
+        else:
+            split.check(im.volume.shape, im.axis)
+            if im.split is None:
+                im.half_tags = np.repeat(im.tags[:, None], 2, axis=1)
+            im.split = split  # a moved split keeps the halves' tags
+            im.sync_tags()
+        im.mask_changed()
+        self._undo = [e for e in self._undo if e.image != i]
         self._touch(i)
 
     def clear_tags(self, image) -> None:
@@ -214,8 +296,11 @@ class Study:
         for s, m in zip(idx, masks):
             self._mask_view(im, s)[...] = m
         im.mask_changed()
-        content = im.has_content()[idx]
-        im.tags[idx] = np.where(content, Tag.PRESENCE, Tag.ABSENCE)
+        if im.split is None:
+            im.tags[idx] = np.where(im.has_content()[idx], Tag.PRESENCE, Tag.ABSENCE)
+        else:
+            im.half_tags[idx] = np.where(im.half_content()[idx], Tag.PRESENCE, Tag.ABSENCE)
+            im.sync_tags()
         im.confirmed_empty[idx] = False
         self._touch(i)
 
@@ -250,13 +335,25 @@ class Study:
         idx = self._slice_indices(im, range(im.n_slices) if slices is None else slices)
         im.mask_changed()
         content = im.has_content()[idx]
-        newly_presence = idx[content & (im.tags[idx] == Tag.UNKNOWN)]
+        if im.split is None:
+            newly_presence = idx[content & (im.tags[idx] == Tag.UNKNOWN)]
+            painted_absence = content & (im.tags[idx] == Tag.ABSENCE)
+        else:
+            hc, ht = im.half_content()[idx], im.half_tags[idx]
+            newly_presence = idx[(hc & (ht == Tag.UNKNOWN)).any(1)]
+            painted_absence = (hc & (ht == Tag.ABSENCE)).any(1)
         if len(newly_presence):
             self._record(i, newly_presence)
-            im.tags[newly_presence] = Tag.PRESENCE
+            if im.split is None:
+                im.tags[newly_presence] = Tag.PRESENCE
+            else:
+                ht = im.half_tags[newly_presence]
+                ht[im.half_content()[newly_presence] & (ht == Tag.UNKNOWN)] = Tag.PRESENCE
+                im.half_tags[newly_presence] = ht
+                im.sync_tags()
         im.confirmed_empty[idx[content]] = False
         self._touch(i)
-        return [int(s) for s in idx[content & (im.tags[idx] == Tag.ABSENCE)]]
+        return [int(s) for s in idx[painted_absence]]
 
     def undo(self) -> bool:
         """Undo the last tag/annotation edit. Returns False when there is nothing to undo."""
@@ -265,6 +362,8 @@ class Study:
         e = self._undo.pop()
         im = self.images[e.image]
         im.tags[e.slices] = e.tags
+        if e.half_tags is not None:
+            im.half_tags[e.slices] = e.half_tags
         im.confirmed_empty[e.slices] = e.confirmed_empty
         if e.mask_slices is not None:
             for s, old in zip(e.slices, e.mask_slices):
@@ -282,7 +381,7 @@ class Study:
         total = {"images": len(self.images), "slices": 0, "presence": 0, "absence": 0, "unknown": 0, "annotated": 0}
         for im in self.images:
             for k, v in im.counts().items():
-                total[k] += v
+                total[k] = total.get(k, 0) + v
         return total
 
     @property
@@ -304,7 +403,8 @@ class Study:
     def _record(self, i: int, idx: np.ndarray, with_mask: bool = False) -> None:
         im = self.images[i]
         masks = np.stack([self._mask_view(im, s).copy() for s in idx]) if with_mask else None
-        self._undo.append(Edit(i, idx.copy(), im.tags[idx].copy(), im.confirmed_empty[idx].copy(), masks))
+        halves = im.half_tags[idx].copy() if im.split is not None else None
+        self._undo.append(Edit(i, idx.copy(), im.tags[idx].copy(), im.confirmed_empty[idx].copy(), masks, halves))
         del self._undo[:-200]  # bounded history
 
     def _touch(self, i: int) -> None:

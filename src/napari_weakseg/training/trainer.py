@@ -31,7 +31,7 @@ from .checkpoint import clear_unstarted_run, has_checkpoint, load_tensors, read_
 from .distributed import DistInfo, all_reduce_mean, setup_distributed, teardown_distributed, wrap_ddp
 from .events import Checkpointed, Event, Failed, Finished, Preview, Progress, Started, Validated
 from ..data.augment import augment
-from ..data.slices import Normaliser, PairSampler, slice_pixel_mm, split_validation, study_slices
+from ..data.slices import Normaliser, PairSampler, hold_out_images, slice_pixel_mm, split_validation, study_slices
 
 
 @dataclass
@@ -44,6 +44,7 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     val_fraction: float = 0.2
+    val_images: list[str] = field(default_factory=list)  # images held out whole for validation (then val_fraction is unused)
     val_every: int = 50
     patience: int = 0  # validations without improvement before stopping; 0 = never
     checkpoint_every: int = 50
@@ -138,7 +139,7 @@ class Trainer:
         else:
             self.normaliser = Normaliser.fit(study, seed=self.config.seed, clip=mc.clip_inputs, kind=mc.normalisation)
         labels = self.method_cls.label_masks
-        slices = study_slices(study, self.normaliser, mc.input_size, 2**mc.net.depth, labels=labels)
+        slices = study_slices(study, self.normaliser, mc.input_size, 2**mc.net.depth, labels=labels, flip_halves=mc.flip_halves)
         counts = study.counts()
         if labels and mc.net.n_classes > 1 and int(slices.masks.max()) > mc.net.n_classes:  # K = 1: any label > 0
             raise InputError(f"the masks have label {int(slices.masks.max())}, but method {self.config.method} is set up for labels "
@@ -147,7 +148,10 @@ class Trainer:
             raise InputError(f"method {self.config.method} needs absence slices, and the study has none; tag healthy slices absence")
         if self.method_cls.needs_annotations and not int((slices.presence & slices.annotated).sum()):
             raise InputError(f"method {self.config.method} needs annotated slices: paint the lesion on some presence slices")
-        self.train_set, self.val_set = split_validation(slices, self.config.val_fraction, self.config.seed)
+        if self.config.val_images:
+            self.train_set, self.val_set = hold_out_images(slices, [study.index_of(n) for n in self.config.val_images])
+        else:
+            self.train_set, self.val_set = split_validation(slices, self.config.val_fraction, self.config.seed)
         self.pixel_mm = slice_pixel_mm(study, mc.input_size)
         self.study_info = {
             "folder": str(study.folder) if study.folder else None,
@@ -160,6 +164,7 @@ class Trainer:
         # for previews: the raw slices are read from this snapshot, not the live study
         self._volumes = [im.volume.data.copy() for im in study.images]
         self._axes = [im.axis for im in study.images]
+        self._splits = [im.split for im in study.images]
 
     # --- control ------------------------------------------------------------------
     def stop(self) -> None:
@@ -355,7 +360,9 @@ class Trainer:
         self._preview_request = None
         vol = self._volumes[image]
         sl = np.take(vol, index, axis=self._axes[image] + 1)  # (C, H, W)
-        outputs = predict_slices(method, self.normaliser, self.method_config, sl[None], self.device)
+        split = self._splits[image]
+        cut = None if split is None else (split.plane_axis(self._axes[image]), split.at)
+        outputs = predict_slices(method, self.normaliser, self.method_config, sl[None], self.device, halves=cut)
         self._emit(Preview(step, image, index, {k: v[0] for k, v in outputs.items()}))
 
     def _run_info(self, state: dict | None = None) -> dict:
@@ -365,6 +372,7 @@ class Trainer:
             "train_config": self.config.to_dict(),
             "normaliser": self.normaliser.to_dict(),
             "study": self.study_info,
+            "halves": any(sp is not None for sp in self._splits),  # trained on half-slices: prediction cuts and stitches them
             "torch": torch.__version__,
             "state": {k: v for k, v in (state or {}).items()},
         }

@@ -159,7 +159,7 @@ class PseudoReviewWidget(ShutsDownOnClose, QWidget):
             names = score_names(model.method.outputs)
             if not names:
                 raise WeaksegError(f"a {model.info.get('method')} model gives no per-slice quality scores: nothing to review")
-            outputs = {im.name: model.predict_volume(im.volume.data, axis=im.axis) for im in study.images
+            outputs = {im.name: model.predict_image(im) for im in study.images
                        if (im.tags == Tag.PRESENCE).any()}
             pl = PseudoLabelConfig.from_dict(model.config.pseudo_label)
             return names, pl.selection_score, review_outputs(study, outputs, pl.selection_score, pl.selection_keep,

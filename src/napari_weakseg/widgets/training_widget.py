@@ -358,7 +358,7 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
         @thread_worker
         def predict():
             model = TrainedModel.load(run_dir, device=device)
-            return model.info, model.predict_volume(im.volume.data, axis=im.axis, lesion_samples=lesion_samples)
+            return model.info, model.predict_image(im, lesion_samples=lesion_samples)
 
         def done(result):
             if self._closed:  # the viewer is going away: no new layers
