@@ -609,3 +609,54 @@ def test_demo_runs_headless_and_writes_a_screenshot(tmp_path, qtbot, monkeypatch
     # the demo closed its viewer: nothing is left for the next test
     gc.collect()
     assert len(QtViewer._instances) == 0
+
+
+def test_half_slices_split_tag_under_the_cursor_ranges_and_undo(make_napari_viewer, phantom, qtbot, notes):
+    from napari_weakseg.widgets.half_controls import HALF_SHORTCUTS
+
+    viewer, widget = start(make_napari_viewer, phantom)
+    im = widget.image
+    assert HALF_SHORTCUTS == {"presence": "Alt-4", "absence": "Alt-5", "unknown": "Alt-6"}
+    assert not set(SHORTCUTS.values()) & set(HALF_SHORTCUTS.values())
+    go(viewer, 2)
+    key(viewer, qtbot, Qt.Key.Key_4, ALT)  # not split yet: says so, changes nothing
+    assert im.split is None and "Split the image into halves first" in notes["info"][-1]
+    widget.halves.at_spin.setValue(0)
+    widget.halves.split_btn.click()  # across X (the phantom's affine is diagonal), at the foreground's middle
+    assert im.split is not None and im.split.axis == 2 and 0 < im.split.at < im.volume.shape[2]
+    cut = unwrap(widget.cut_layers[im.name])
+    assert cut in viewer.layers and len(cut.data) == im.n_slices and not cut.editable
+    assert np.allclose(cut.data[2][:, 2], im.split.at - 0.5) and np.allclose(cut.data[2][:, 0], 2)
+    assert viewer.layers.selection.active is mask_of(widget)  # painting stays on the mask
+    # the half under the cursor, through the shortcut on the canvas
+    layer = mask_of(widget)
+    for x, half in ((1, 0), (im.volume.shape[2] - 2, 1)):
+        viewer.cursor.position = tuple(layer.data_to_world((2, 5, x)))
+        assert widget.half_under_cursor() == half
+    viewer.cursor.position = tuple(layer.data_to_world((2, 5, 1)))
+    key(viewer, qtbot, Qt.Key.Key_5, ALT)
+    viewer.cursor.position = tuple(layer.data_to_world((2, 5, im.volume.shape[2] - 2)))
+    key(viewer, qtbot, Qt.Key.Key_4, ALT)
+    assert im.half_tags[2].tolist() == [A, P] and im.tags[2] == P
+    assert "presence" in widget.halves.names[1].text()
+    assert widget.overview.half_tags is not None and widget.overview.half_tags[2].tolist() == [A, P]
+    # the buttons, a range on one half, undo
+    widget.halves.buttons[(0, Tag.PRESENCE)].click()
+    assert im.half_tags[2].tolist() == [P, P]
+    widget.range_from.setValue(5)
+    widget.range_to.setValue(7)
+    widget.range_tag.setCurrentText("absence")
+    widget.range_half.setCurrentIndex(2)  # half 1 only
+    widget.range_btn.click()
+    assert im.half_tags[5:8, 1].tolist() == [A, A, A] and (im.half_tags[5:8, 0] == U).all()
+    widget.undo_btn.click()
+    assert (im.half_tags[5:8] == U).all()
+    widget.undo_btn.click()
+    assert im.half_tags[2].tolist() == [A, P]
+    # saved with the study; joined again
+    widget.save_now()
+    back = reloaded(widget)
+    assert back.split == im.split and np.array_equal(back.half_tags, im.half_tags)
+    widget.halves.join_btn.click()
+    assert im.split is None and im.tags[2] == P and widget.cut_layers == {} and cut not in viewer.layers
+    assert not notes["error"]

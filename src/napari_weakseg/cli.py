@@ -179,12 +179,12 @@ def _print_counts(study) -> None:
         cols += ["presence halves", "absence halves", "unknown halves", "annotated halves"]
     width = max([5] + [len(im.name) for im in study.images])
     heads = [c.replace("presence ", "p-").replace("absence ", "a-").replace("unknown ", "u-").replace("annotated ", "ann-") for c in cols]
-    print(f"{'image':<{width}}  " + "  ".join(f"{h:>9}" for h in heads))
+    print(f"{'image':<{width}}  " + "  ".join(f"{h:>10}" for h in heads))
     rows = [(im.name, im.counts()) for im in study.images]
     if len(study.images) > 1:
         rows.append(("total", study.counts()))
     for name, c in rows:
-        print(f"{name:<{width}}  " + "  ".join(f"{c[k]:>9}" if k in c else f"{'-':>9}" for k in cols))
+        print(f"{name:<{width}}  " + "  ".join(f"{c[k]:>10}" if k in c else f"{'-':>10}" for k in cols))
 
 
 def _digits(args) -> int:

@@ -13,7 +13,7 @@ from .data.slices import Normaliser, cut_half, put_half, resize_slices
 from .errors import InputError
 from .io.case import Volume
 from .methods import Method, MethodConfig, build_method
-from .study.halves import HalfSplit, left_right_axis, middle_of
+from .study.halves import HalfSplit, foreground, left_right_axis, middle_of
 from .training.checkpoint import load_tensors, read_run_info
 
 
@@ -61,10 +61,7 @@ class TrainedModel:
         if not self.on_halves:
             return None
         lr = left_right_axis(volume.affine, axis)
-        if roi is None:
-            d = volume.data
-            roi = (d != d[:, :1, :1, :1]).any(axis=0)
-        return HalfSplit(lr, middle_of(roi, lr, volume.shape))
+        return HalfSplit(lr, middle_of(foreground(volume.data) if roi is None else roi, lr, volume.shape))
 
     def predict_image(self, im, **kw) -> dict[str, np.ndarray]:
         """``predict_volume`` on a study image (:class:`StudyImage`), with the image's own split when the model

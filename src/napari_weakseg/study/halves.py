@@ -75,6 +75,22 @@ def middle_of(roi: np.ndarray | None, axis: int, shape: tuple[int, int, int]) ->
     return min(max(mid, 1), n - 1)
 
 
+def foreground(data: np.ndarray) -> np.ndarray:
+    """(Z, Y, X) bool from (C, Z, Y, X) data: voxels that differ from the corner voxel in some channel (the
+    head of a skull-stripped scan, whose background is one value)."""
+    return (data != data[:, :1, :1, :1]).any(axis=0)
+
+
+def half_names(affine: np.ndarray, slice_axis: int, split: "HalfSplit | None", from_file: bool = True) -> tuple[str, str]:
+    """What to call half 0 and half 1: the patient's side ("left" / "right") when the cut runs across the
+    left-right axis of an image from a file with a header; "half 0" / "half 1" otherwise (orientation unknown).
+    RAS+: the world x grows towards the patient's right, so half 0 (the lower indices) is on the left when
+    the split axis points to +x."""
+    if split is None or not from_file or left_right_axis(affine, slice_axis) != split.axis:
+        return "half 0", "half 1"
+    return ("left", "right") if np.asarray(affine, float)[0, 2 - split.axis] > 0 else ("right", "left")
+
+
 def half_of(x: np.ndarray, half: int, at: int, axis: int) -> np.ndarray:
     """The part of ``x`` on side ``half`` (0 or 1) of ``at`` along ``axis`` (a view)."""
     index = [slice(None)] * x.ndim

@@ -33,6 +33,7 @@ from qtpy.QtWidgets import (
 from ..errors import WeaksegError
 from ..study import Study, Tag, load_study, save_study
 from .close_watch import CloseWatcher, watch_window_close
+from .half_controls import HALF_SHORTCUTS, HalfControls, show_split_line
 from .session import session_for
 from .slice_overview import SliceOverview
 from .study_layers import add_layers, volume_from_layers
@@ -61,6 +62,7 @@ class AnnotationWidget(QWidget):
         self.study: Study | None = None
         self.current = 0  # index of the study image being annotated
         self.layers: dict[str, tuple[list[Image], Labels]] = {}
+        self.cut_layers: dict[str, object] = {}  # image name -> the Shapes layer drawing its cut
         self._painted_absence: list[int] = []
         self._last_error = ""
 
@@ -127,6 +129,8 @@ class AnnotationWidget(QWidget):
         g.addWidget(self.no_lesion_btn, 2, 0, 1, 2)
         g.addWidget(self.undo_btn, 2, 2)
         root.addWidget(box)
+        self.halves = HalfControls(self)
+        root.addWidget(self.halves)
 
         self.banner = QWidget()
         hb = QHBoxLayout(self.banner)
@@ -146,9 +150,11 @@ class AnnotationWidget(QWidget):
         self.range_to = QSpinBox()
         self.range_tag = QComboBox()
         self.range_tag.addItems(["presence", "absence", "unknown"])
+        self.range_half = QComboBox()  # on a split image: both halves, or one
+        self.range_half.addItems(["both halves", "half 0", "half 1"])
         self.range_btn = QPushButton("Tag")
         self.clear_btn = QPushButton("Clear all tags")
-        for w in (QLabel("from"), self.range_from, QLabel("to"), self.range_to, self.range_tag, self.range_btn, self.clear_btn):
+        for w in (QLabel("from"), self.range_from, QLabel("to"), self.range_to, self.range_tag, self.range_half, self.range_btn, self.clear_btn):
             h.addWidget(w)
         root.addWidget(box)
 
@@ -175,7 +181,8 @@ class AnnotationWidget(QWidget):
         self.no_lesion_btn.clicked.connect(lambda: self.confirm_no_lesion())
         self.undo_btn.clicked.connect(lambda: self.undo())
         self.retag_btn.clicked.connect(self.retag_painted_absence)
-        self.range_btn.clicked.connect(lambda: self.tag_range(self.range_from.value(), self.range_to.value(), self.range_tag.currentText()))
+        self.range_btn.clicked.connect(lambda: self.tag_range(self.range_from.value(), self.range_to.value(), self.range_tag.currentText(),
+                                                              self._range_half()))
         self.clear_btn.clicked.connect(lambda: self.clear_tags())
         self.overview.slice_clicked.connect(self.go_to_slice)
 
@@ -189,6 +196,8 @@ class AnnotationWidget(QWidget):
         }
         for name, fn in actions.items():
             self.viewer.bind_key(SHORTCUTS[name], fn, overwrite=True)
+        for name, tag in (("presence", Tag.PRESENCE), ("absence", Tag.ABSENCE), ("unknown", Tag.UNKNOWN)):
+            self.viewer.bind_key(HALF_SHORTCUTS[name], lambda v, tag=tag: self.tag_half_under_cursor(tag), overwrite=True)
 
     # ------------------------------------------------------------ study life
     def new_study_from_layers(self, layers=None) -> bool:
@@ -278,6 +287,9 @@ class AnnotationWidget(QWidget):
             mask_layer.bind_key("Control-Z", lambda layer, i=i: self._labels_history(i, "undo"), overwrite=True)
             mask_layer.bind_key("Control-Shift-Z", lambda layer, i=i: self._labels_history(i, "redo"), overwrite=True)
         self.study, self.layers = study, layers
+        for im in study.images:
+            if im.split is not None:
+                self._show_cut(im)
         session = session_for(self.viewer)
         session.annotation = self
         session.study_changed.emit()
@@ -293,7 +305,10 @@ class AnnotationWidget(QWidget):
             for layer in [*image_layers, mask_layer]:
                 if layer not in keep and layer in self.viewer.layers:
                     self.viewer.layers.remove(layer)
-        self.layers = {}
+        for layer in self.cut_layers.values():
+            if layer in self.viewer.layers:
+                self.viewer.layers.remove(layer)
+        self.layers, self.cut_layers = {}, {}
 
     def _select_image(self, index: int) -> None:
         if self.study is None or not self.study.images:
@@ -306,6 +321,8 @@ class AnnotationWidget(QWidget):
             image_layers[0].visible = mine
             for layer in image_layers[1:]:
                 layer.visible = layer.visible and mine
+            if name in self.cut_layers:
+                self.cut_layers[name].visible = mine
         mask_layer = self.mask_layer
         self.viewer.layers.selection.active = mask_layer
         mask_layer.mode = "paint"
@@ -351,12 +368,75 @@ class AnnotationWidget(QWidget):
         if self.image is not None:
             self._guard(lambda: self.study.set_tags(self.current, self.current_slice(), tag))
 
-    def tag_range(self, start: int, stop: int, tag) -> None:
-        """Tag slices ``start``..``stop`` (both included)."""
+    def tag_range(self, start: int, stop: int, tag, half: int | None = None) -> None:
+        """Tag slices ``start``..``stop`` (both included); on a split image ``half`` 0 / 1 only that half."""
         self._process_paint()
         if self.image is not None:
             lo, hi = sorted((int(start), int(stop)))
-            self._guard(lambda: self.study.set_tags(self.current, range(lo, hi + 1), tag))
+            self._guard(lambda: self.study.set_tags(self.current, range(lo, hi + 1), tag, half))
+
+    # -------------------------------------------------------------- half-slices
+    def _range_half(self) -> int | None:
+        im = self.image
+        return self.range_half.currentIndex() - 1 if im is not None and im.split is not None and self.range_half.currentIndex() else None
+
+    def cut_axis(self, im) -> int:
+        """The in-plane axis a new split cuts across: the patient's left-right (from the affine)."""
+        from ..study.halves import left_right_axis
+
+        return left_right_axis(im.volume.affine, im.axis)
+
+    def split_halves(self, at: int | None = None) -> None:
+        """Split the current image into halves across left-right, at ``at`` (default: the middle of the
+        image's foreground); on a split image, move the cut."""
+        from ..study.build import split_in_halves
+        from ..study.halves import foreground
+
+        im = self.image
+        if im is None:
+            return
+        self._process_paint()
+        axis = im.split.axis if im.split is not None else self.cut_axis(im)
+        roi = None if at is not None else foreground(im.volume.data)
+        if self._guard(lambda: split_in_halves(self.study, im, roi, at, axis)) is not None:
+            self._show_cut(im)
+
+    def join_halves(self) -> None:
+        im = self.image
+        if im is not None and im.split is not None:
+            self._guard(lambda: self.study.set_split(self.current, None))
+            self._show_cut(im)
+
+    def tag_half(self, half: int, tag, slices=None) -> None:
+        """Tag ``half`` (0 or 1) of the current slice (or of ``slices``)."""
+        self._process_paint()
+        if self.image is not None:
+            target = self.current_slice() if slices is None else slices
+            self._guard(lambda: self.study.set_tags(self.current, target, tag, half))
+
+    def half_under_cursor(self) -> int | None:
+        """0 or 1: the half of the current slice under the mouse cursor (None: not split)."""
+        im = self.image
+        if im is None or im.split is None:
+            return None
+        layer = self.mask_layer
+        pos = layer.world_to_data(self.viewer.cursor.position[-layer.ndim:])
+        return 0 if pos[im.split.axis] < im.split.at - 0.5 else 1
+
+    def tag_half_under_cursor(self, tag) -> None:
+        half = self.half_under_cursor()
+        if half is None:
+            show_info("Split the image into halves first (Half-slices: Split into halves)")
+            return
+        self.tag_half(half, tag)
+
+    def _show_cut(self, im) -> None:
+        layer = show_split_line(self.viewer, im, im.volume.spacing, self.cut_layers.get(im.name))
+        if layer is None:
+            self.cut_layers.pop(im.name, None)
+        else:
+            self.cut_layers[im.name] = layer
+            self.viewer.layers.selection.active = self.mask_layer  # painting stays on
 
     def clear_tags(self) -> None:
         self._process_paint()
@@ -461,6 +541,7 @@ class AnnotationWidget(QWidget):
                   self.range_btn, self.clear_btn, self.save_btn, self.save_as_btn):
             w.setEnabled(enabled)
         if im is None:
+            self.halves.refresh(None, 0)
             return
         s = self.current_slice()
         annotated = im.annotated()
@@ -470,7 +551,15 @@ class AnnotationWidget(QWidget):
         self.slice_label.setText(f"Slice {s} of {im.n_slices - 1} (axis {im.axis}): {state}")
         self.no_lesion_btn.setEnabled(int(im.tags[s]) == Tag.PRESENCE)
         self.undo_btn.setEnabled(self.study.can_undo)
-        self.overview.set_state(im.tags, annotated, s)
+        split = im.split is not None
+        self.overview.set_state(im.tags, annotated, s, im.half_tags if split else None, im.half_annotated() if split else None)
+        self.halves.refresh(im, s)
+        self.range_half.setVisible(split)
+        if split:
+            from ..study.halves import half_names
+
+            for h, name in enumerate(half_names(im.volume.affine, im.axis, im.split, im.volume.header is not None)):
+                self.range_half.setItemText(h + 1, name)
         c = im.counts()
         self.counts_label.setText(
             f"presence {c['presence']} · absence {c['absence']} · unknown {c['unknown']} · annotated {c['annotated']}"
