@@ -529,12 +529,24 @@ def test_save_as_moves_the_autosaved_study(make_napari_viewer, phantom, tmp_path
     assert not widget.save_now(other)
     assert len(notes["error"]) == 1 and "already holds another study" in notes["error"][0]
     assert widget.study.folder == autosaved and autosaved.exists() and widget.study.modified
+    shutil.rmtree(other)
 
+    # a run of the autosaved study: it moves with the study (issue #17), but not while it is being written
+    from napari_weakseg.locks import folder_lock
+
+    run = autosaved / "runs" / "seg-only-1"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text("{}")
+    (run / "last.pt").write_bytes(b"weights")
     chosen = tmp_path / "my study"
+    with folder_lock(run, "training seg-only"):
+        assert not widget.save_now(chosen)
+    assert "in use by training seg-only" in notes["error"][-1] and not chosen.exists() and widget.study.folder == autosaved
     monkeypatch.setattr(aw.QFileDialog, "getExistingDirectory", lambda *a, **k: str(chosen))
     widget.save_as_btn.click()
     assert widget.study.folder == chosen and not widget.study.modified
     assert not autosaved.exists() and list(default_study_home().iterdir()) == []
+    assert (chosen / "runs" / "seg-only-1" / "last.pt").read_bytes() == b"weights"
     assert "autosave" not in widget.folder_label.text() and str(chosen) in widget.folder_label.text()
     assert reloaded(widget).tags[5] == P
     # later edits are saved in the chosen folder
@@ -660,3 +672,20 @@ def test_half_slices_split_tag_under_the_cursor_ranges_and_undo(make_napari_view
     widget.halves.join_btn.click()
     assert im.split is None and im.tags[2] == P and widget.cut_layers == {} and cut not in viewer.layers
     assert not notes["error"]
+
+
+def test_accepting_a_models_mask_never_replaces_the_users_paint(make_napari_viewer, phantom, notes):
+    viewer, widget = start(make_napari_viewer, phantom)
+    im = widget.image
+    brush(mask_of(widget), 4, (20, 20))
+    widget._process_paint()
+    mine = im.mask[4].copy()
+    assert mine.sum() > 0
+    big = np.zeros((2, *im.mask.shape[1:]), np.uint8)
+    big[:, 5:40, 5:40] = 1  # the model's (larger) masks for slices 4 and 7
+    assert widget.accept_masks([4, 7], big) == [7]
+    assert np.array_equal(im.mask[4], mine) and im.mask[7].sum() == big[1].sum()
+    assert "Kept your mask on slice(s) 4" in notes["warning"][-1]
+    assert widget.accept_masks([4], big[:1]) == [] and np.array_equal(im.mask[4], mine)
+    widget.undo()  # the accepted slice 7 goes back; the user's paint stays
+    assert im.mask[7].sum() == 0 and np.array_equal(im.mask[4], mine)

@@ -220,3 +220,41 @@ def test_closing_the_viewer_stops_the_run_and_keeps_its_checkpoint(qtbot, make_n
     assert not job.alive  # no training process outlives the viewer
     ckpt = TrainedModel.load(run_dir, which="last")
     assert ckpt.info["state"]["step"] >= 2
+
+
+def test_resume_writes_a_new_run_and_save_as_brings_the_runs_along(qtbot, docks, tmp_path):
+    """Issue #17: Resume never writes into the loaded model's folder; Save as… keeps every run and the dock follows."""
+    import json
+
+    viewer, ann, train, errors = docks
+    train.settings.method.setCurrentText("seg-only")
+    assert train.start_training()
+    assert isinstance(_wait_finished(qtbot, train), Finished)
+    assert train.save_model(tmp_path / "kept")
+    kept = {p.name: p.read_bytes() for p in (tmp_path / "kept").iterdir()}
+    assert train.load_model(tmp_path / "kept")
+    train.settings.steps.setValue(8)  # resume: on to step 8
+    assert train.start_training(resume=True)
+    assert isinstance(_wait_finished(qtbot, train), Finished)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "kept").iterdir()} == kept  # untouched
+    resumed = train.last_run
+    assert resumed.parent == ann.study.folder / "runs"
+    info = json.loads((resumed / "run.json").read_text())
+    assert info["started_from"] == {"run": str(tmp_path / "kept"), "how": "resumed"} and info["state"]["step"] == 8
+    assert "resumed from kept" in train.model_label.text()
+    assert train.retrain()
+    assert isinstance(_wait_finished(qtbot, train), Finished)
+    assert json.loads((train.last_run / "run.json").read_text())["started_from"]["how"] == "warm-started"
+    runs = sorted(p.name for p in (ann.study.folder / "runs").iterdir())
+    assert len(runs) == 3
+
+    old = ann.study.folder
+    assert ann.save_now(tmp_path / "elsewhere")
+    assert sorted(p.name for p in (tmp_path / "elsewhere" / "runs").iterdir()) == runs  # copied along
+    assert sorted(p.name for p in (old / "runs").iterdir()) == runs  # the user's old folder keeps its own
+    assert train.last_run.parent == tmp_path / "elsewhere" / "runs"
+    worker = train.run_model()
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        pass
+    qtbot.waitUntil(lambda: f"phantom {SEG}" in viewer.layers, timeout=10_000)
+    assert not errors, errors

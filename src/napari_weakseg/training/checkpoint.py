@@ -90,3 +90,20 @@ def clear_unstarted_run(run_dir: str | Path) -> bool:
     for name in ("run.json", "metrics.jsonl"):
         (run_dir / name).unlink(missing_ok=True)
     return True
+
+
+def fork_run(src: str | Path, dst: str | Path) -> Path:
+    """A new run folder ``dst`` that resumes ``src``: its run.json, checkpoints and metrics copied, ``src``
+    left as it is (a run saved elsewhere, or another run of the study, is never written to by a resume)."""
+    import shutil
+
+    src, dst = Path(src), Path(dst)
+    if not (src / "last.pt").is_file() or not (src / "run.json").is_file():
+        raise InputError(f"{src}: nothing to resume from (no last.pt / run.json)")
+    if dst.exists():
+        raise InputError(f"{dst} already exists; resuming writes a new run folder")
+    dst.mkdir(parents=True)
+    for name in ("run.json", "last.pt", "best.pt", "metrics.jsonl"):
+        if (src / name).is_file():
+            shutil.copy2(src / name, dst / name)
+    return dst

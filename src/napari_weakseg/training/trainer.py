@@ -103,8 +103,11 @@ def set_lr_factor(optimizers: dict[str, torch.optim.Optimizer], factor: float) -
 
 class Trainer:
     def __init__(self, study: Study, run_dir: str | Path, config: TrainConfig, on_event: Callable[[Event], None] | None = None,
-                 resume: bool = False, init_weights: str | Path | None = None):
+                 resume: bool = False, init_weights: str | Path | None = None, started_from: str | None = None):
+        """``started_from``: the run this one continues (resumed into this new folder, or warm-started from its
+        weights), recorded in run.json."""
         check_train_config(config)
+        self.started_from = started_from
         self.config = config
         self.run_dir = Path(run_dir)
         self.on_event = on_event
@@ -372,6 +375,8 @@ class Trainer:
             "train_config": self.config.to_dict(),
             "normaliser": self.normaliser.to_dict(),
             "study": self.study_info,
+            **({"started_from": {"run": self.started_from, "how": "resumed" if self.resume else "warm-started"}}
+               if self.started_from else {}),
             "halves": any(sp is not None for sp in self._splits),  # trained on half-slices: prediction cuts and stitches them
             "torch": torch.__version__,
             "state": {k: v for k, v in (state or {}).items()},

@@ -29,6 +29,7 @@ class JobSpec:
     config: dict  # TrainConfig fields
     resume: bool = False
     init_weights: str | None = None
+    started_from: str | None = None  # the run this one continues (recorded in its run.json)
     threads: int | None = None  # torch threads in the worker (None: torch's default)
     preview: tuple[int, int] | None = None  # (image, slice) previewed every ``preview_every`` steps
     preview_every: int = 25
@@ -65,7 +66,7 @@ def _worker_main(spec: JobSpec, events: mp.Queue, stop: mp.Event, previews: mp.Q
     try:
         study = load_study(spec.study_folder)
         trainer = Trainer(study, spec.run_dir, TrainConfig(**spec.config), on_event=on_event,
-                          resume=spec.resume, init_weights=spec.init_weights)
+                          resume=spec.resume, init_weights=spec.init_weights, started_from=spec.started_from)
     except Exception as exc:  # before the loop: report it like any other failure
         events.put(Failed(str(exc)))
         return

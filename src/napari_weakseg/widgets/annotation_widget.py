@@ -32,6 +32,7 @@ from qtpy.QtWidgets import (
 
 from ..errors import WeaksegError
 from ..study import Study, Tag, load_study, save_study
+from ..study.runs import carry_runs, check_runs_idle
 from .close_watch import CloseWatcher, watch_window_close
 from .half_controls import HALF_SHORTCUTS, HalfControls, show_split_line
 from .session import session_for
@@ -256,10 +257,20 @@ class AnnotationWidget(QWidget):
         old = self.study.folder
         if folder is None and not self.study.modified and old is not None and (old / "study.json").is_file():
             return True
+        moving = folder is not None and old is not None and Path(folder).resolve() != old.resolve()
+        if moving and self._guard(lambda: check_runs_idle(old) or True) is None:
+            return False  # a run is being written there: it cannot move now
         if self._guard(lambda: save_study(self.study, folder)) is None:
             return False
-        if folder is not None and old is not None and old.is_relative_to(default_study_home()) and old != self.study.folder:
-            shutil.rmtree(old, ignore_errors=True)  # the autosave copy is no longer needed
+        if moving:
+            autosave = old.is_relative_to(default_study_home())
+            moved = self._guard(lambda: carry_runs(old, self.study.folder, move=autosave))
+            if moved is None:  # kept where they are, and so is the old folder
+                show_warning(f"The study is saved in {self.study.folder}; its trained models stay in {old / 'runs'}")
+            else:
+                if autosave:
+                    shutil.rmtree(old, ignore_errors=True)  # the autosave copy is no longer needed: its runs moved
+                session_for(self.viewer).study_moved.emit(str(old), str(self.study.folder))
         self._refresh_status()
         return True
 
@@ -453,13 +464,24 @@ class AnnotationWidget(QWidget):
 
     def accept_masks(self, slices, masks: np.ndarray) -> list[int]:
         """Take ``masks`` (len(slices), H, W; > 0 is lesion) as the annotation of ``slices`` of the current
-        image (the docks' "accept as annotation"); Undo tag takes it back. Returns the accepted slices."""
+        image (the docks' "accept as annotation"); Undo tag takes it back. A slice that already holds painted
+        pixels keeps them (the user's mask is never replaced; erase it first): it is left out, with a warning.
+        Returns the accepted slices."""
         self._process_paint()
         im = self.image
         if im is None:
             show_error("No study: create or open one first")
             return []
         slices = [int(s) for s in slices]
+        masks = np.asarray(masks)
+        painted = [s for s in slices if 0 <= s < im.n_slices and im.has_content()[s]]
+        if painted:
+            show_warning(f"Kept your mask on slice(s) {', '.join(map(str, sorted(painted)))}: erase it first to take "
+                         "the model's there")
+            keep = [k for k, s in enumerate(slices) if s not in painted]
+            slices, masks = [slices[k] for k in keep], masks[keep]
+            if not slices:
+                return []
 
         def accept() -> bool:
             self.study.accept_masks(self.current, slices, (np.asarray(masks) > 0).astype(im.mask.dtype))

@@ -8,12 +8,14 @@ from psygnal import Signal
 
 
 class Session:
-    """Per-viewer shared state. ``study_changed`` fires when a study is created or opened.
+    """Per-viewer shared state. ``study_changed`` fires when a study is created or opened; ``study_moved(old,
+    new)`` when it was saved into another folder and its runs came along (paths under ``old`` now lie under ``new``).
 
     method_options: method-config overrides other docks contribute to training (e.g. the shape prior's
     ranges as {"pseudo_label": {...}}); methods that do not read an option ignore it."""
 
     study_changed = Signal()
+    study_moved = Signal(str, str)
 
     def __init__(self):
         self._annotation = None

@@ -76,6 +76,17 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
         self._dock_timer.timeout.connect(self._refresh_dock)
         self._build_ui()
         self.session.study_changed.connect(self._refresh)
+        self.session.study_moved.connect(self._follow_study)
+        self._refresh()
+
+    def _follow_study(self, old: str, new: str) -> None:
+        """The study was saved elsewhere and its runs moved along: the dock's run paths follow."""
+        for name in ("last_run", "run_dir"):
+            path = getattr(self, name)
+            if path is not None and Path(path).is_relative_to(old):
+                setattr(self, name, Path(new) / Path(path).relative_to(old))
+        if self.last_run is not None and (self.last_run / "run.json").is_file():
+            self.load_model(self.last_run)
         self._refresh()
 
     # ------------------------------------------------------------------ UI
@@ -185,6 +196,16 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
         """The next run's config: the form, then other docks' method options, then ``self.overrides``."""
         return self.settings.train_config(self.n_annotated(), [*self.session.method_options.items(), *self.overrides.items()])
 
+    @staticmethod
+    def _guard_fork(src: Path, dst: Path):
+        from ..training.checkpoint import fork_run
+
+        try:
+            return fork_run(src, dst)
+        except WeaksegError as exc:
+            show_error(str(exc))
+            return None
+
     def n_annotated(self) -> int:
         ann = self.annotation
         return ann.study.counts()["annotated"] if ann is not None and ann.study is not None else 0
@@ -202,16 +223,20 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
             return False
         if not ann.save_now():
             return False
-        if resume:
+        started_from = None
+        run_dir = Path(ann.study.folder) / "runs" / f"{self.settings.method.currentText()}-{time.strftime('%Y%m%d-%H%M%S')}"
+        if resume:  # always into a new run folder under the study: the earlier run (or a saved model) stays as it is
             if self.last_run is None:
                 show_error("Nothing to resume: no earlier run in this session")
                 return False
-            run_dir = self.last_run
-        else:
-            run_dir = Path(ann.study.folder) / "runs" / f"{self.settings.method.currentText()}-{time.strftime('%Y%m%d-%H%M%S')}"
+            started_from = str(self.last_run)
+            if self._guard_fork(self.last_run, run_dir) is None:
+                return False
+        elif init_weights is not None:
+            started_from = str(Path(init_weights).parent)
         config = self.train_config()
         spec = JobSpec(str(ann.study.folder), str(run_dir), config, resume=resume, init_weights=init_weights,
-                       preview=(ann.current, ann.current_slice()), preview_every=self.preview_every)
+                       started_from=started_from, preview=(ann.current, ann.current_slice()), preview_every=self.preview_every)
         self._preview_at = spec.preview
         self._position = None
         self.job = TrainingProcess(spec)
@@ -554,7 +579,9 @@ def describe_model(info: dict, run_dir: Path) -> str:
     tc, state = info.get("train_config", {}), info.get("state", {})
     study = (info.get("study") or {}).get("folder")
     best = state.get("best_dice")
+    origin = info.get("started_from") or {}
+    start = f"; {origin.get('how', 'started')} from {Path(origin['run']).name}" if origin.get("run") else ""
     return (f"model {run_dir.name}: {info.get('method')} ({tc.get('preset')} preset, step {state.get('step', '?')} of "
             f"{tc.get('steps')}, seed {tc.get('seed')})" + (f", best validation Dice {best:.3f}" if best is not None else "")
-            + f"; trained on {study}")
+            + start + f"; trained on {study}")
 
