@@ -1,7 +1,5 @@
 """Shared fixtures. torch is imported before Qt (see docs/architecture.md)."""
 
-import os
-
 import torch  # noqa: F401  (import order: torch before Qt avoids OpenMP/Qt clashes)
 import numpy as np
 import pytest

@@ -38,7 +38,7 @@ def test_digits_suite_writes_a_report_that_matches_its_results(tmp_path, fake_mn
     out = tmp_path / "out"
     results = run_digits_suite(fake_mnist, out, prof, seeds=2, methods=("seg-only", "genseg"), device="cpu", log=lambda m: None)
     saved = json.loads((out / "results.json").read_text())
-    assert len(saved["runs"]) == 4 and saved["matmul_flops_per_s"] > 0
+    assert len(saved["runs"]) == 4 == len(results["runs"]) and saved["matmul_flops_per_s"] > 0
     for run in saved["runs"]:
         assert 0 <= run["dice_pooled"] <= 1 and run["step_flops"] > 0 and run["pairs_per_s"] > 0
     report = (out / "report.md").read_text()

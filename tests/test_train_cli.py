@@ -13,7 +13,6 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-import torch
 
 from napari_weakseg.cli import main
 from napari_weakseg.data import make_phantom

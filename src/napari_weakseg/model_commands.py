@@ -39,7 +39,7 @@ def _profile(args, profiles: dict):
 
 def run_train(args) -> int:
     from .study import load_study
-    from .training.events import Failed, Finished, Progress, Started, Validated
+    from .training.events import Failed
     from .training.trainer import Trainer, TrainConfig
 
     overrides = _read_config(args.config)

@@ -65,7 +65,7 @@ def _gui_section(gui: dict, out: Path, plt) -> list[str]:
               "the same user is measured on the idle viewer before the run. Each GUI run is followed by the same "
               f"configuration as a `weakseg train` process; {len(gui['runs'])} interleaved pair(s), medians.", "",
               "| measure | result | target | met |", "|---|---|---|---|"]
-    rows = [(f"event-loop latency p99 while training (ms)", lat["training"]["p99_ms"], TARGETS["latency_p99_ms"], "<")]
+    rows = [("event-loop latency p99 while training (ms)", lat["training"]["p99_ms"], TARGETS["latency_p99_ms"], "<")]
     for label in ("training", "training, user", "idle", "idle, user", "showing results"):
         if label in lat:
             rows.append((f"latency p50 / p99 / max, {label} (ms)", lat[label], None, None))

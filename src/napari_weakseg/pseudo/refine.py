@@ -35,8 +35,10 @@ def refine(method, images: torch.Tensor, val: tuple[torch.Tensor, torch.Tensor] 
         if log:
             log(f"kept {len(selection.kept)} of {len(images)} pseudo labels ({pl.selection_score} score >= {selection.threshold:.3f})")
 
-        def reselect(new_labels: torch.Tensor) -> torch.Tensor:
+        def _reselect(new_labels: torch.Tensor) -> torch.Tensor:
             return select(_scores_of(method, new_labels), pl.selection_score, pl.selection_keep).kept
+
+        reselect = _reselect
 
     device = next(method.parameters()).device
     result = iterate_pseudo_labels(lambda: method.new_segmenter().to(device), images, labels, pl.rounds, pl.round_steps,

@@ -24,7 +24,7 @@ from torch.nn.utils import parametrize
 
 from ..errors import InputError, WeaksegError
 from ..locks import FolderInUse, folder_lock, in_use
-from ..methods import METHODS, MethodConfig, build_method, merge, method_preset
+from ..methods import METHODS, build_method, merge, method_preset
 from ..methods.validate import check_train_config
 from ..study.model import Study
 from .checkpoint import clear_unstarted_run, has_checkpoint, load_tensors, read_run_info, save_tensors, write_run_info
