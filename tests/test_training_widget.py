@@ -258,3 +258,39 @@ def test_resume_writes_a_new_run_and_save_as_brings_the_runs_along(qtbot, docks,
         pass
     qtbot.waitUntil(lambda: f"phantom {SEG}" in viewer.layers, timeout=10_000)
     assert not errors, errors
+
+
+def test_the_studys_runs_survive_a_reopen_and_can_be_chosen_or_deleted(qtbot, docks, make_napari_viewer, monkeypatch):
+    import napari_weakseg.widgets.run_list as rl
+
+    viewer, ann, train, errors = docks
+    train.settings.method.setCurrentText("seg-only")
+    for _ in range(2):
+        assert train.start_training()
+        assert isinstance(_wait_finished(qtbot, train), Finished)
+        qtbot.wait(1100)  # run folders are named by the second
+    folder = ann.study.folder
+    runs = sorted((folder / "runs").iterdir())
+    assert len(runs) == 2
+    # a new viewer opens the study: the dock lists both runs, newest first, and uses the newest
+    viewer2 = make_napari_viewer()
+    _, ann2 = viewer2.window.add_plugin_dock_widget(PLUGIN, ANNOTATION_WIDGET)
+    _, train2 = viewer2.window.add_plugin_dock_widget(PLUGIN, "Train and inspect")
+    assert ann2.open_study(folder)
+    assert train2.last_run == runs[-1] and train2.run_list.runs == runs[::-1]
+    texts = [train2.run_list.combo.itemText(i) for i in range(2)]
+    assert all("seg-only, quick preset, step 4 of 4, finished" in t for t in texts)
+    assert train2.resume_btn.isEnabled() and train2.run_btn.isEnabled()
+    train2.run_list.combo.setCurrentIndex(1)
+    train2.run_list.combo.activated.emit(1)  # the user picks the older run
+    assert train2.last_run == runs[0] and runs[0].name in train2.model_label.text()
+    # deleting asks first: "no" keeps it, "yes" deletes it
+    monkeypatch.setattr(rl, "confirm", lambda *a: False)
+    train2.run_list.delete_btn.click()
+    assert runs[0].exists()
+    monkeypatch.setattr(rl, "confirm", lambda *a: True)
+    train2.run_list.delete_btn.click()
+    assert not runs[0].exists() and runs[1].exists() and train2.last_run is None
+    assert train2.run_list.runs == [runs[1]]
+    train2.shutdown()
+    assert not errors, errors

@@ -51,3 +51,39 @@ def carry_runs(old: str | Path, new: str | Path, move: bool) -> list[Path]:
             shutil.copytree(run, dest, symlinks=True)
         moved.append(dest)
     return moved
+
+
+def run_summary(run: str | Path) -> str:
+    """One line for a run folder: method, preset, steps, best validation Dice, where it started from, when,
+    and whether it finished; "unreadable" for a damaged run.json."""
+    import json
+    import time
+
+    run = Path(run)
+    try:
+        info = json.loads((run / "run.json").read_text())
+        tc, state = info.get("train_config", {}), info.get("state", {})
+        step, steps = state.get("step", 0), tc.get("steps")
+        done = "finished" if steps is not None and step >= steps else ("not started" if not step else "stopped")
+        best = state.get("best_dice")
+        origin = info.get("started_from") or {}
+        parts = [info.get("method", "?"), f"{tc.get('preset', '?')} preset", f"step {step} of {steps}", done]
+        if best is not None:
+            parts.append(f"best validation Dice {best:.3f}")
+        if origin.get("run"):
+            parts.append(f"{origin.get('how', 'started')} from {Path(origin['run']).name}")
+        parts.append(time.strftime("%Y-%m-%d %H:%M", time.localtime((run / "run.json").stat().st_mtime)))
+        return f"{run.name}: " + ", ".join(parts)
+    except (OSError, ValueError, AttributeError, TypeError):
+        return f"{run.name}: unreadable run.json"
+
+
+def delete_run(run: str | Path, study_folder: str | Path) -> None:
+    """Delete one run folder of the study (the caller has asked the user). Only a folder directly under
+    ``study_folder/runs`` that holds a run.json and is not in use; never through a symbolic link."""
+    run, base = Path(run), Path(study_folder) / RUNS
+    if run.is_symlink() or run.parent.resolve() != base.resolve() or not (run / "run.json").is_file():
+        raise InputError(f"{run}: not a run folder of the study in {study_folder}")
+    if in_use(run):
+        raise InputError(f"{run} is in use by {holder(run)}; stop it first")
+    shutil.rmtree(run)

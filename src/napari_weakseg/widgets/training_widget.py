@@ -27,9 +27,11 @@ from qtpy.QtWidgets import (
 )
 
 from ..errors import WeaksegError
+from ..study.runs import delete_run, study_runs
 from ..training.events import Checkpointed, Failed, Finished, Preview, Progress, Started, Validated
 from .close_watch import ShutsDownOnClose
 from .loss_plot import LossPlot
+from .run_list import RunList
 from .output_layers import PROB, SEG, add_missing_outputs, show_outputs, update_slice, update_threshold
 from .session import session_for
 from .spin_boxes import spin
@@ -75,9 +77,39 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
         self._dock_timer.setInterval(DOCK_REFRESH_MS)
         self._dock_timer.timeout.connect(self._refresh_dock)
         self._build_ui()
-        self.session.study_changed.connect(self._refresh)
+        self.session.study_changed.connect(self._study_opened)
         self.session.study_moved.connect(self._follow_study)
         self._refresh()
+
+    def _study_opened(self) -> None:
+        """A study was created or opened: its runs are listed and the newest is the model (runs survive a restart)."""
+        ann = self.annotation
+        folder = ann.study.folder if ann is not None and ann.study is not None else None
+        runs = study_runs(folder) if folder else []
+        if not self.running:
+            self.last_run = None
+            self.model_label.setText("no model yet")
+            if runs:
+                self.load_model(runs[-1])
+        self._refresh()
+
+    def delete_run(self, run: str | Path) -> bool:
+        """Delete a run of the study (the run list asked the user first)."""
+        ann = self.annotation
+        if ann is None or ann.study is None or (self.running and Path(run) == self.run_dir):
+            show_error("That run is training; stop it first")
+            return False
+        try:
+            delete_run(run, ann.study.folder)
+        except WeaksegError as exc:
+            show_error(str(exc))
+            return False
+        if self.last_run is not None and Path(run) == self.last_run:
+            self.last_run = None
+            self.model_label.setText("no model yet")
+        show_info(f"Deleted the run {Path(run).name}")
+        self._refresh()
+        return True
 
     def _follow_study(self, old: str, new: str) -> None:
         """The study was saved elsewhere and its runs moved along: the dock's run paths follow."""
@@ -142,6 +174,10 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
         self.model_label = QLabel("no model yet")
         self.model_label.setWordWrap(True)
         v.addWidget(self.model_label)
+        self.run_list = RunList()
+        v.addWidget(self.run_list)
+        self.run_list.chosen.connect(self.load_model)
+        self.run_list.delete_requested.connect(self.delete_run)
         root.addWidget(box)
         self.load_btn.clicked.connect(self._load_dialog)
         self.save_model_btn.clicked.connect(self._save_dialog)
@@ -541,6 +577,7 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
             b.setEnabled(has_study and self.last_run is not None)
         self.retrain_btn.setEnabled(has_study and not self.running and self.last_run is not None)
         self.settings.show_val_fraction(self.n_annotated())
+        self.run_list.refresh(ann.study.folder if has_study else None, self.last_run)
 
     def _reap(self, waited_ms: int = 0) -> None:
         """Let finished training processes exit without blocking the viewer; kill any still there after 10 s.
