@@ -689,3 +689,21 @@ def test_accepting_a_models_mask_never_replaces_the_users_paint(make_napari_view
     assert widget.accept_masks([4], big[:1]) == [] and np.array_equal(im.mask[4], mine)
     widget.undo()  # the accepted slice 7 goes back; the user's paint stays
     assert im.mask[7].sum() == 0 and np.array_equal(im.mask[4], mine)
+
+
+def test_open_read_only_never_writes_and_save_as_keeps_the_edits(make_napari_viewer, phantom, tmp_path, notes):
+    viewer, widget = start(make_napari_viewer, phantom)
+    src = tmp_path / "colleague"
+    assert widget.save_now(src)
+    before = {p.relative_to(src): p.read_bytes() for p in src.rglob("*") if p.is_file()}
+    assert widget.open_study(src, read_only=True)
+    assert widget.read_only and "read-only" in widget.folder_label.text()
+    go(viewer, 6)
+    widget.presence_btn.click()
+    assert widget.study.modified and not widget._autosave.isActive()
+    assert not widget.save_now() and "opened read-only" in notes["error"][-1]
+    widget.flush()  # closing: nothing written either
+    assert {p.relative_to(src): p.read_bytes() for p in src.rglob("*") if p.is_file()} == before
+    assert widget.save_now(tmp_path / "mine")  # Save as: the edits go to a folder of the user's
+    assert not widget.read_only and load_study(tmp_path / "mine").images[0].tags[6] == P
+    assert {p.relative_to(src): p.read_bytes() for p in src.rglob("*") if p.is_file()} == before

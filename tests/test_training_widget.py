@@ -294,3 +294,23 @@ def test_the_studys_runs_survive_a_reopen_and_can_be_chosen_or_deleted(qtbot, do
     assert train2.run_list.runs == [runs[1]]
     train2.shutdown()
     assert not errors, errors
+
+
+def test_run_model_refuses_a_model_of_other_channels(qtbot, docks):
+    """Issue #19: the dock checks the model's channels against the image's, as `weakseg predict` does."""
+    import json
+
+    viewer, ann, train, errors = docks
+    train.settings.method.setCurrentText("seg-only")
+    assert train.start_training()
+    assert isinstance(_wait_finished(qtbot, train), Finished)
+    info_path = train.last_run / "run.json"
+    info = json.loads(info_path.read_text())
+    assert info["study"]["channels"] == ["flair", "t1c"]
+    info["study"]["channels"] = ["t1c", "flair"]  # as if trained with the channels swapped
+    info_path.write_text(json.dumps(info))
+    assert train.run_model() is None
+    assert "the model was trained on T1c, FLAIR; these channels are FLAIR, T1c (in another order)" in errors[-1]
+    info["study"]["channels"] = ["flair"]
+    info_path.write_text(json.dumps(info))
+    assert train.run_model() is None and "trained on 1 channel(s)" in errors[-1]

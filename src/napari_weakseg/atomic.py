@@ -15,12 +15,21 @@ from pathlib import Path
 TMP_PREFIX = ".weakseg-tmp-"
 
 
+def _file_mode() -> int:
+    """What ``open()`` would give a new file: 0o666 less the process's umask (mkstemp's 0o600 would keep
+    colleagues out of a shared study)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically and return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
     try:
+        os.chmod(tmp, _file_mode())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -113,6 +113,11 @@ def run_predict(args) -> int:
     from .io.modality import check_channel_order
 
     check_channel_order(model.info.get("study", {}).get("channels", []), volume.channel_names, args.channels_as_given)
+    from .io.modality import looks_like_mask
+
+    if looks_like_mask(volume.data):
+        print(f"weakseg: warning: {paths[0]} holds only a few whole-number values, like a label mask: is it the image?",
+              file=sys.stderr)
     name = args.name or (nifti_stem(paths[0]) if is_nifti_path(paths[0]) else Path(paths[0]).name)
     outputs = model.predict_volume(volume.data, axis=args.axis, lesion_samples=args.lesion_samples,
                                    split=model.split_for(volume, args.axis))

@@ -31,3 +31,17 @@ def check_channel_order(trained: list[str], given: list[str], allow: bool = Fals
     what = "in another order" if sorted(a) == sorted(b) else "other modalities"
     raise InputError(f"the model was trained on {', '.join(a)}; these channels are {', '.join(b)} ({what}): give the "
                      "files in the training order, or pass --channels-as-given if they are right")
+
+
+def looks_like_mask(data, max_values: int = 16, sample: int = 200_000) -> bool:
+    """True when every channel of ``data`` (C, ...) holds a few whole numbers only (at most ``max_values``
+    distinct ones in a sample), as a label mask does and an MRI or CT image does not: a mask given where the
+    image belongs."""
+    import numpy as np
+
+    flat = np.asarray(data).reshape(len(data), -1)
+    step = max(1, flat.shape[1] // sample)
+    for c in flat[:, ::step]:
+        if not np.array_equal(c, np.round(c)) or len(np.unique(c)) > max_values:
+            return False
+    return True

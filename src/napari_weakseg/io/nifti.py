@@ -80,12 +80,15 @@ def read_nifti(path: str | os.PathLike, *, labels: bool = False):
         raise InputError(f"{path.name}: a {len(shape)}D NIfTI {tuple(img.shape)}; expected a 3D volume (or 4D with channels)")
     if 0 in shape:
         raise InputError(f"{path.name}: an empty NIfTI {tuple(img.shape)} (an axis of length 0)")
+    check_fits_in_memory(path.name, shape, 4 if not labels else np.dtype(img.get_data_dtype()).itemsize)
     try:
         if labels:
             arr = np.asanyarray(img.dataobj)
         else:
             arr = img.get_fdata(dtype=np.float32)
     except Exception as exc:
+        if isinstance(exc, MemoryError):
+            raise InputError(f"{path.name}: not enough memory to read its {_gib(shape, 4)} of voxels") from None
         raise InputError(f"{path.name}: the voxel data cannot be read ({_reason(exc)}); is the file truncated?") from None
     arr = np.asarray(arr).reshape(shape)
     if labels:
@@ -174,6 +177,22 @@ def _gzip_truncated(path: Path) -> bool:
     except (OSError, zlib.error):
         return False
     return False
+
+
+def _gib(shape, itemsize: int) -> str:
+    return f"{float(np.prod(shape, dtype=np.float64)) * itemsize / 2**30:.2f} GiB"
+
+
+def check_fits_in_memory(name: str, shape, itemsize: int, share: float = 0.5) -> None:
+    """InputError before reading when the header's voxel count would take more than ``share`` of the memory
+    available now (a small compressed file can claim gigabytes: a "gzip bomb"), with the sizes named."""
+    import psutil
+
+    need = float(np.prod(shape, dtype=np.float64)) * max(itemsize, 4)  # float32 at least, as it is read
+    available = psutil.virtual_memory().available
+    if need > share * available:
+        raise InputError(f"{name}: its header declares {tuple(int(s) for s in shape)} voxels ({_gib(shape, max(itemsize, 4))}), "
+                         f"more than half the memory available now ({available / 2**30:.1f} GiB); refused before decompressing")
 
 
 def _reason(exc: Exception) -> str:

@@ -140,7 +140,7 @@ def load_study(folder: str | os.PathLike) -> Study:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise InputError(f"{manifest_path}: not a napari-weakseg study manifest")
     version = manifest.get("schema_version")
-    if version not in READABLE_SCHEMAS:
+    if isinstance(version, bool) or version not in READABLE_SCHEMAS:  # (true == 1 in Python)
         if isinstance(version, int) and version > SCHEMA_VERSION:
             raise SchemaVersionError(
                 f"{folder.name}: study schema {version} was written by a newer napari-weakseg "
@@ -196,6 +196,11 @@ def _image_from_entry(folder: Path, e: dict) -> StudyImage:
         raise InputError(f"{e['image_file']}: shape {data.shape[1:]} differs from the manifest's {e['shape_zyx']}")
     volume = Volume(data, affine, header, spacing_from_header(header), list(e["channels"]), list(e.get("sources", [])))
     mask, _, _ = read_nifti(_file(folder, e["mask_file"]), labels=True)
+    for key in ("mask_revision", "slice_axis"):
+        if not isinstance(e[key], int) or isinstance(e[key], bool) or e[key] < 0:
+            raise InputError(f"{e['name']}: {key} must be a whole number >= 0; got {e[key]!r}"[:300])
+    if not isinstance(e["tags"], str):
+        raise InputError(f"{e['name']}: tags must be a string of p / a / u")
     tags = np.array(["upa".index(c) for c in e["tags"]], np.uint8)
     split, half_tags = None, None
     if e.get("split") is not None:
@@ -203,7 +208,11 @@ def _image_from_entry(folder: Path, e: dict) -> StudyImage:
         half_tags = np.array(["upa".index(c) for c in e["half_tags"]], np.uint8).reshape(-1, 2)
     im = StudyImage(e["name"], volume, as_label_dtype(mask), int(e["slice_axis"]), tags, None, int(e["mask_revision"]),
                     split, half_tags)
-    im.confirmed_empty[np.asarray(e["confirmed_empty"], dtype=np.int64)] = True
+    confirmed = e["confirmed_empty"]
+    if not isinstance(confirmed, list) or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < im.n_slices
+                                                    for s in confirmed):
+        raise InputError(f"{e['name']}: confirmed_empty must list slice indices 0..{im.n_slices - 1}; got {confirmed!r}"[:300])
+    im.confirmed_empty[np.asarray(confirmed, dtype=np.int64)] = True
     return im
 
 

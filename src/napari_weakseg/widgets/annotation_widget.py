@@ -63,6 +63,7 @@ class AnnotationWidget(QWidget):
         self.study: Study | None = None
         self.current = 0  # index of the study image being annotated
         self.layers: dict[str, tuple[list[Image], Labels]] = {}
+        self.read_only = False  # opened read-only: never written (Save as… writes elsewhere)
         self.cut_layers: dict[str, object] = {}  # image name -> the Shapes layer drawing its cut
         self._painted_absence: list[int] = []
         self._last_error = ""
@@ -100,6 +101,8 @@ class AnnotationWidget(QWidget):
         self.new_btn = QPushButton("New from selected layers")
         self.new_btn.setToolTip("Selected image layers become the channels of one image; a selected labels layer becomes its mask")
         self.open_btn = QPushButton("Open…")
+        self.open_ro_btn = QPushButton("Open read-only…")
+        self.open_ro_btn.setToolTip("Open a study without ever writing to it (e.g. one open in another viewer); Save as… keeps your edits elsewhere")
         self.save_btn = QPushButton("Save")
         self.save_as_btn = QPushButton("Save as…")
         self.image_combo = QComboBox()
@@ -108,10 +111,11 @@ class AnnotationWidget(QWidget):
         self.folder_label.setWordWrap(True)
         g.addWidget(self.new_btn, 0, 0, 1, 2)
         g.addWidget(self.open_btn, 0, 2)
+        g.addWidget(self.open_ro_btn, 0, 3)
         g.addWidget(self.save_btn, 1, 0)
         g.addWidget(self.save_as_btn, 1, 1)
-        g.addWidget(self.image_combo, 1, 2)
-        g.addWidget(self.folder_label, 2, 0, 1, 3)
+        g.addWidget(self.image_combo, 1, 2, 1, 2)
+        g.addWidget(self.folder_label, 2, 0, 1, 4)
         root.addWidget(box)
 
         box = QGroupBox("Current slice")
@@ -173,6 +177,7 @@ class AnnotationWidget(QWidget):
 
         self.new_btn.clicked.connect(lambda: self.new_study_from_layers())
         self.open_btn.clicked.connect(self._open_dialog)
+        self.open_ro_btn.clicked.connect(lambda: self._open_dialog(read_only=True))
         self.save_btn.clicked.connect(lambda: self.save_now())
         self.save_as_btn.clicked.connect(self._save_as_dialog)
         self.image_combo.currentIndexChanged.connect(self._select_image)
@@ -238,13 +243,16 @@ class AnnotationWidget(QWidget):
         show_info(f"New study autosaved in {study.folder}; use 'Save as…' to choose its folder")
         return True
 
-    def open_study(self, folder) -> bool:
-        """Open a study folder, replacing the current study (which is saved first)."""
+    def open_study(self, folder, read_only: bool = False) -> bool:
+        """Open a study folder, replacing the current study (which is saved first). ``read_only``: look and
+        edit without ever writing there (e.g. a colleague's study, or one open in another viewer); Save as…
+        keeps the edits in a new folder."""
         self.flush()
         study = self._guard(lambda: load_study(folder))
         if study is None:
             return False
         self._remove_layers()
+        self.read_only = read_only
         self._set_study(study)
         return True
 
@@ -257,11 +265,16 @@ class AnnotationWidget(QWidget):
         old = self.study.folder
         if folder is None and not self.study.modified and old is not None and (old / "study.json").is_file():
             return True
+        if folder is None and self.read_only:
+            self._last_error = f"{old} was opened read-only: use Save as… to keep your changes in another folder"
+            show_error(self._last_error)
+            return False
         moving = folder is not None and old is not None and Path(folder).resolve() != old.resolve()
         if moving and self._guard(lambda: check_runs_idle(old) or True) is None:
             return False  # a run is being written there: it cannot move now
         if self._guard(lambda: save_study(self.study, folder)) is None:
             return False
+        self.read_only = False  # saved into a folder of its own: writable from now on
         if moving:
             autosave = old.is_relative_to(default_study_home())
             moved = self._guard(lambda: carry_runs(old, self.study.folder, move=autosave))
@@ -275,9 +288,9 @@ class AnnotationWidget(QWidget):
         return True
 
     def flush(self) -> None:
-        """Save pending changes now (on close / quit)."""
+        """Save pending changes now (on close / quit); a read-only study is never written."""
         self._process_paint()
-        if self.study is not None and self.study.modified:
+        if self.study is not None and self.study.modified and not self.read_only:
             self.save_now()
 
     def _set_study(self, study: Study, reuse_images=None) -> None:
@@ -547,7 +560,7 @@ class AnnotationWidget(QWidget):
         self._on_paint(index)
 
     def _on_study_changed(self, index: int) -> None:
-        if self.study is not None and self.study.modified:
+        if self.study is not None and self.study.modified and not self.read_only:
             self._autosave.start()
         if index == self.current:
             self._refresh()
@@ -593,8 +606,13 @@ class AnnotationWidget(QWidget):
             return
         folder = self.study.folder
         where = f"Study folder: {folder}" + (" (autosave; use 'Save as…' to keep it elsewhere)" if folder and folder.is_relative_to(default_study_home()) else "")
+        if self.read_only:
+            where += " (read-only: nothing is written there; 'Save as…' keeps your changes elsewhere)"
         self.folder_label.setText(where)
-        self.status_label.setText("Unsaved changes…" if self.study.modified else f"Saved {time.strftime('%H:%M:%S')}")
+        if self.read_only:
+            self.status_label.setText("Read-only" + (": unsaved changes" if self.study.modified else ""))
+        else:
+            self.status_label.setText("Unsaved changes…" if self.study.modified else f"Saved {time.strftime('%H:%M:%S')}")
 
     def _guard(self, fn):
         """Run ``fn``; a user-facing error becomes a notification (returns None)."""
@@ -609,10 +627,10 @@ class AnnotationWidget(QWidget):
         return None
 
     # --------------------------------------------------------------- dialogs
-    def _open_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open study folder")
+    def _open_dialog(self, read_only: bool = False) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open study folder" + (" (read-only)" if read_only else ""))
         if folder:
-            self.open_study(folder)
+            self.open_study(folder, read_only)
 
     def _save_as_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Save study into an empty folder")

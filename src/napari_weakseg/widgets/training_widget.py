@@ -413,6 +413,18 @@ class TrainingWidget(ShutsDownOnClose, QWidget):
         im = ann.image
         image_layers, _ = ann.layers[im.name]
         threshold = self.threshold.value() / 100
+        try:  # the model's channels against the image's, before any work (a swap would predict without a word)
+            from ..io.modality import check_channel_order
+            from ..training.checkpoint import read_run_info
+
+            trained = read_run_info(run_dir).get("study", {}).get("channels", [])
+            if trained and len(trained) != len(im.volume.channel_names):
+                raise WeaksegError(f"the model was trained on {len(trained)} channel(s) ({', '.join(trained)}); "
+                                   f"{im.name} has {len(im.volume.channel_names)}")
+            check_channel_order(trained, im.volume.channel_names)
+        except WeaksegError as exc:
+            show_error(str(exc).replace(", or pass --channels-as-given if they are right", ""))
+            return None
 
         device = str(resolve_device(self.settings.device.currentData()))  # read here: widgets belong to the GUI thread
 
