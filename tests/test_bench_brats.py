@@ -134,6 +134,8 @@ def test_suite_runs_end_to_end_and_reports_only_what_results_json_holds(tmp_path
         if run["method"] == "genseg":
             res = run["residual"]
             assert res["absence"] > 0 and res["presence"] > 0 and res["ratio"] == pytest.approx(res["absence"] / res["presence"])
+            assert res["change_ratio"] == pytest.approx(res["change_absence"] / res["change_presence"])
+            assert res["in_tumour"] > 0 and res["outside_tumour"] > 0
     # the study folders: hemispheres with their own tags, the validation volume fully annotated
     study = load_study(work / "fold0-seed0" / "study-volumes")
     assert [im.name for im in study.images] == ["case2", "case1"]
@@ -165,7 +167,7 @@ def test_suite_runs_end_to_end_and_reports_only_what_results_json_holds(tmp_path
         assert gap["methods"]["genseg"]["share"] == pytest.approx(share)
     assert "Reduced scale" in report and "could not be retrieved" not in report
     assert re.search(r"\| genseg \| [^\n]*\| 0\.83 \(0\.01\) \| 64% ± 7% \|", report)  # Table II, Fig. 7
-    assert "absence halves inside the tumour's axial range" in report
+    assert "absence halves inside the tumour's axial range" in report and "### What the translation changes" in report
     for png in ("brats-dice.png", "brats-losses.png", "brats-qualitative.png"):
         assert (out / png).stat().st_size > 1000
     assert results["summary"] == saved["summary"]

@@ -217,20 +217,41 @@ def full_resolution_prob(prob: np.ndarray, shape: tuple[int, int]) -> np.ndarray
     return F.interpolate(t, size=tuple(shape), mode="bilinear", align_corners=False)[:, 0].numpy()
 
 
-def residual_ratio(residual: np.ndarray, case, prof: BratsProfile) -> dict:
-    """Mean |residual| (all channels, per half-slice, then averaged) on the case's absence and presence halves
-    (whole slices without halves), and their ratio: the translation removes tumours, not anatomy, when the
-    absence halves barely change (target: at most a third of the presence halves')."""
-    r = np.abs(residual).mean(axis=0)  # (Z, S, S)
-    if prof.halves:
-        ht, at = case.half_tags(prof.roi_min, prof.lesion_min), case.split().at
-        means = np.stack([r[:, :, :at].mean(axis=(1, 2)), r[:, :, at:].mean(axis=(1, 2))], axis=1)  # (Z, 2)
-        a, p = means[ht == 2], means[ht == 1]
-    else:
-        means = r.mean(axis=(1, 2))
-        a, p = means[case.tags == 2], means[case.tags == 1]
-    ma, mp = (float(a.mean()) if len(a) else None), (float(p.mean()) if len(p) else None)
-    return {"absence": ma, "presence": mp, "ratio": ma / mp if ma is not None and mp else None}
+def residual_ratio(residual: np.ndarray, case, prof: BratsProfile, healthy: np.ndarray | None = None) -> dict:
+    """The convergence check on the held-out case. ``residual``, ``healthy`` (C, Z, S, S) in raw units.
+
+    - absence / presence / ratio: mean |residual| (all channels, per half-slice, then averaged) on the absence
+      and the presence halves (whole slices without halves); target: a ratio of at most 1/3.
+    - in_tumour / outside_tumour: mean |residual| per pixel on the presence halves, inside the tumour and
+      outside it (where the residual should vanish).
+    - change_*: the same for the healthy translation's change |input − healthy|. Unlike the residual (the
+      residual decoder applied to an image's own unique code, which Vorontsov et al. never apply to absence
+      images, Eq. 2–5, so nothing trains it to vanish there), absence images are autoencoded through the
+      common decoder (Eq. 2): this is the change the translation makes, per domain.
+    """
+    out = {}
+    for key, arr in (("", residual), ("change_", None if healthy is None else case.images - healthy)):
+        if arr is None:
+            continue
+        r = np.abs(arr).mean(axis=0)  # (Z, S, S)
+        if prof.halves:
+            ht, at = case.half_tags(prof.roi_min, prof.lesion_min), case.split().at
+            means = np.stack([r[:, :, :at].mean(axis=(1, 2)), r[:, :, at:].mean(axis=(1, 2))], axis=1)  # (Z, 2)
+            a, p = means[ht == 2], means[ht == 1]
+            cols = np.zeros(r.shape, bool)  # pixels of the presence halves
+            for h, sl in ((0, np.s_[:, :, :at]), (1, np.s_[:, :, at:])):
+                cols[sl] |= (ht[:, h] == 1)[:, None, None]
+        else:
+            means = r.mean(axis=(1, 2))
+            a, p = means[case.tags == 2], means[case.tags == 1]
+            cols = np.broadcast_to((case.tags == 1)[:, None, None], r.shape)
+        ma, mp = (float(a.mean()) if len(a) else None), (float(p.mean()) if len(p) else None)
+        tumour = case.tumour.astype(bool) & cols
+        outside = ~case.tumour.astype(bool) & cols & case.brain
+        out.update({f"{key}absence": ma, f"{key}presence": mp, f"{key}ratio": ma / mp if ma is not None and mp else None,
+                    f"{key}in_tumour": float(r[tumour].mean()) if tumour.any() else None,
+                    f"{key}outside_tumour": float(r[outside].mean()) if outside.any() else None})
+    return out
 
 
 def train_and_test(study_dir: Path, run_dir: Path, method: str, prof: BratsProfile, steps: int, seed: int, dev, test,
@@ -274,7 +295,7 @@ def train_and_test(study_dir: Path, run_dir: Path, method: str, prof: BratsProfi
         "curve": read_curve(run_dir / "metrics.jsonl"),
     }
     if "residual" in out:
-        row["residual"] = residual_ratio(out["residual"], test, prof)
+        row["residual"] = residual_ratio(out["residual"], test, prof, out.get("healthy"))
     return row, model
 
 
@@ -308,6 +329,9 @@ def summarise_brats(results: dict) -> dict:
     for (m, st), rows in groups.items():
         d = [r["dice"] for r in rows]
         ratios = [r["residual"]["ratio"] for r in rows if r.get("residual", {}).get("ratio") is not None]
+        check = {k: float(np.mean(v)) for k in ("absence", "presence", "ratio", "in_tumour", "outside_tumour", "change_absence",
+                                                "change_presence", "change_ratio", "change_in_tumour", "change_outside_tumour")
+                 if (v := [r["residual"][k] for r in rows if r.get("residual", {}).get(k) is not None])}
         per_fold = {}
         for r in rows:
             per_fold.setdefault(str(r["fold"]), []).append(r["dice"])
@@ -318,6 +342,7 @@ def summarise_brats(results: dict) -> dict:
                               "dice_working_size_mean": float(np.mean([r["dice_working_size"] for r in rows])),
                               "fp_tumour_free_mean": float(np.mean([r["false_positive_pixels_tumour_free"] for r in rows])),
                               "residual_ratio_mean": float(np.mean(ratios)) if ratios else None,
+                              "translation_check": check or None,
                               "n_annotated": sorted({r["n_annotated"] for r in rows}),
                               "n_train_presence": sorted({r["n_train_presence"] for r in rows}),
                               "train_seconds": float(np.mean([r["train_seconds"] for r in rows]))}

@@ -85,7 +85,7 @@ def write_brats_report(results: dict, out: Path) -> Path:
             if r:
                 lines.append(_row(f"{m}, {label}", r, "100%" if key == "all" else "—", "—", "—"))
     lines += ["", f"![Dice per method and setting]({BARS})", ""]
-    lines += targets(results) + verdicts(results)
+    lines += targets(results) + translation_lines(results) + verdicts(results)
     lines += [f"![Loss curves, fold {results['folds'][0]['fold']}, seed 0, masks on one volume]({LOSSES})", ""]
     if (out / PANEL).is_file():
         lines += ["Qualitative (Fig. 6 shape): genseg with masks on one volume, the first fold, on held-out tumour slices "
@@ -125,6 +125,30 @@ def targets(results: dict) -> list[str]:
         met = "—" if t[k]["met"] is None else ("yes" if t[k]["met"] else f"**no** (by {abs(v - t[k]['target']):.3f})")
         extra = f" ({paired['wins']} of {paired['n']} pairs won)" if k == "genseg_minus_seg_only" and paired else ""
         lines.append(f"| {label} | {_fmt(v, '+.3f' if k == 'genseg_minus_seg_only' else '.3f')}{extra} | {met} |")
+    return lines + [""]
+
+
+def translation_lines(results: dict) -> list[str]:
+    """The convergence check in full, for every translation method with masks on one volume."""
+    rows = [(m, r["translation_check"]) for m in results["methods"]
+            if (r := results["summary"]["table"].get(f"{m}|volumes")) and r.get("translation_check")]
+    if not rows:
+        return []
+    lines = ["### What the translation changes (held-out volume, masks on one volume)", "",
+             "Mean |residual| (the residual decoder's output) and mean |input − healthy| (the change the healthy "
+             "translation makes), raw intensity units, per half-slice on absence and presence halves (their ratio is "
+             "the target's), and per pixel on the presence halves inside the tumour and in the brain outside it. "
+             "Vorontsov et al. never apply the residual decoder to an absence image's own code (Eq. 2–5): absence images "
+             "are autoencoded by the common decoder, so the change is the domain-by-domain measure of what the "
+             "translation does; the residual is the one the target names.", "",
+             "| method | residual: absence / presence halves | ratio | in tumour / outside | change: absence / presence halves "
+             "| ratio | in tumour / outside |", "|---|---|---|---|---|---|---|"]
+    for m, c in rows:
+        def pair(a, b):
+            return f"{_fmt(c.get(a))} / {_fmt(c.get(b))}"
+        lines.append(f"| {m} | {pair('absence', 'presence')} | {_fmt(c.get('ratio'), '.2f')} | {pair('in_tumour', 'outside_tumour')} | "
+                     f"{pair('change_absence', 'change_presence')} | {_fmt(c.get('change_ratio'), '.2f')} | "
+                     f"{pair('change_in_tumour', 'change_outside_tumour')} |")
     return lines + [""]
 
 
