@@ -22,6 +22,7 @@ from qtpy.QtTest import QTest
 
 from napari_weakseg.study import SCHEMA_VERSION, Study, Tag, load_study, save_study
 from napari_weakseg.widgets import annotation_widget as aw
+from napari_weakseg.widgets import half_controls, paint_watch, study_files
 from napari_weakseg.widgets.annotation_widget import SHORTCUTS, AnnotationWidget, default_study_home
 
 PLUGIN = "napari-weakseg"
@@ -37,8 +38,10 @@ AUTOSAVE_WAIT_MS = 6000
 def notes(monkeypatch):
     """What the widget tells the user: {'error': [...], 'warning': [...], 'info': [...]}."""
     got = {"error": [], "warning": [], "info": []}
-    for kind in got:
-        monkeypatch.setattr(aw, f"show_{kind}", got[kind].append)
+    for module in (aw, study_files, paint_watch, half_controls):  # the dock and its mixins
+        for kind in got:
+            if hasattr(module, f"show_{kind}"):
+                monkeypatch.setattr(module, f"show_{kind}", got[kind].append)
     return got
 
 
@@ -198,7 +201,7 @@ def test_new_study_from_selected_layers(make_napari_viewer, phantom, notes):
 
 def test_new_study_refuses_unusable_layers(make_napari_viewer, phantom, notes, monkeypatch):
     # every study below starts within the same second
-    monkeypatch.setattr(aw, "time", SimpleNamespace(strftime=lambda fmt: "20260101-120000"))
+    monkeypatch.setattr(study_files, "time", SimpleNamespace(strftime=lambda fmt: "20260101-120000"))
     viewer = make_napari_viewer()
     widget = dock(viewer)
     only_labels = viewer.add_labels(phantom.mask.copy(), name="only labels")
@@ -542,7 +545,7 @@ def test_save_as_moves_the_autosaved_study(make_napari_viewer, phantom, tmp_path
     with folder_lock(run, "training seg-only"):
         assert not widget.save_now(chosen)
     assert "in use by training seg-only" in notes["error"][-1] and not chosen.exists() and widget.study.folder == autosaved
-    monkeypatch.setattr(aw.QFileDialog, "getExistingDirectory", lambda *a, **k: str(chosen))
+    monkeypatch.setattr(study_files.QFileDialog, "getExistingDirectory", lambda *a, **k: str(chosen))
     widget.save_as_btn.click()
     assert widget.study.folder == chosen and not widget.study.modified
     assert not autosaved.exists() and list(default_study_home().iterdir()) == []
@@ -585,7 +588,7 @@ def test_open_study(make_napari_viewer, phantom, tmp_path, monkeypatch, notes):
     im = study.add_image(other.volume, name="second", mask=other.mask.copy())
     im.tags[:] = other.tags
     folder = save_study(study, tmp_path / "second study")
-    monkeypatch.setattr(aw.QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
+    monkeypatch.setattr(study_files.QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
     widget.open_btn.click()
 
     assert len(notes["error"]) == 1

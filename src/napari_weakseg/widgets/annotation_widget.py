@@ -7,11 +7,6 @@ slice index, shows the state, and autosaves.
 
 from __future__ import annotations
 
-import os
-import shutil
-import time
-from pathlib import Path
-
 import numpy as np
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_error, show_info, show_warning
@@ -19,7 +14,6 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QApplication,
     QComboBox,
-    QFileDialog,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -31,13 +25,16 @@ from qtpy.QtWidgets import (
 )
 
 from ..errors import WeaksegError
-from ..study import Study, Tag, load_study, save_study
-from ..study.runs import carry_runs, check_runs_idle
+from ..study import Study, Tag
 from .close_watch import CloseWatcher, watch_window_close
-from .half_controls import HALF_SHORTCUTS, HalfControls, show_split_line
+from .half_controls import HALF_SHORTCUTS, HalfControls, HalfTagging
+from .paint_watch import PaintWatch
 from .session import session_for
 from .slice_overview import SliceOverview
-from .study_layers import add_layers, volume_from_layers
+from .study_files import StudyFiles, default_study_home
+from .study_layers import add_layers
+
+__all__ = ["SHORTCUTS", "AnnotationWidget", "default_study_home"]
 
 # napari binds plain letters, Shift+letters and many Ctrl combos; Alt+digits/N/Z are free
 # (napari's menu mnemonics are Alt+F/V/L/P/W/H).
@@ -51,12 +48,10 @@ SHORTCUTS = {
 AUTOSAVE_DELAY_MS = 1500
 
 
-def default_study_home() -> Path:
-    """Where studies that were never saved are autosaved (``$WEAKSEG_HOME`` overrides)."""
-    return Path(os.environ.get("WEAKSEG_HOME", Path.home() / ".napari-weakseg")) / "unsaved"
+class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, QWidget):
+    """The tagging dock: its UI and the edits of tags; study files, paint reactions and half-slices live in
+    the mixins (``study_files``, ``paint_watch``, ``half_controls``)."""
 
-
-class AnnotationWidget(QWidget):
     def __init__(self, napari_viewer):
         super().__init__()
         self.viewer = napari_viewer
@@ -206,93 +201,6 @@ class AnnotationWidget(QWidget):
             self.viewer.bind_key(HALF_SHORTCUTS[name], lambda v, tag=tag: self.tag_half_under_cursor(tag), overwrite=True)
 
     # ------------------------------------------------------------ study life
-    def new_study_from_layers(self, layers=None) -> bool:
-        """Start a study from image layers (channels) and an optional labels layer (mask).
-
-        ``layers`` defaults to the viewer's selection (or the active layer). The study
-        is autosaved under :func:`default_study_home` until saved elsewhere.
-        """
-        self.flush()
-        if layers is None:  # in layer-list order: the selection is an unordered set
-            layers = [l for l in self.viewer.layers if l in self.viewer.layers.selection]
-        layers = list(layers)
-        if not layers and self.viewer.layers:
-            layers = [self.viewer.layers[-1]]
-        images = [l for l in layers if isinstance(l, Image)]
-        labels = [l for l in layers if isinstance(l, Labels)]
-
-        def build():
-            volume, mask = volume_from_layers(images, labels[0] if labels else None)
-            study = Study()
-            name = images[0].name.split(" ")[0] if len(images) > 1 else images[0].name
-            im = study.add_image(volume, name=name, mask=mask)
-            if mask is not None:
-                study.mask_painted(im)  # painted slices become presence + annotated
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            folder, k = default_study_home() / f"{im.name}-{stamp}", 2
-            while folder.exists():  # another study of that name started within the same second
-                folder, k = default_study_home() / f"{im.name}-{stamp}-{k}", k + 1
-            save_study(study, folder)
-            return study
-
-        study = self._guard(build)
-        if study is None:
-            return False
-        self._remove_layers(keep=images)
-        self._set_study(study, reuse_images=images)
-        show_info(f"New study autosaved in {study.folder}; use 'Save as…' to choose its folder")
-        return True
-
-    def open_study(self, folder, read_only: bool = False) -> bool:
-        """Open a study folder, replacing the current study (which is saved first). ``read_only``: look and
-        edit without ever writing there (e.g. a colleague's study, or one open in another viewer); Save as…
-        keeps the edits in a new folder."""
-        self.flush()
-        study = self._guard(lambda: load_study(folder))
-        if study is None:
-            return False
-        self._remove_layers()
-        self.read_only = read_only
-        self._set_study(study)
-        return True
-
-    def save_now(self, folder=None) -> bool:
-        """Save the study (to ``folder`` for 'Save as'). Returns False and notifies on failure."""
-        self._process_paint()
-        self._autosave.stop()
-        if self.study is None:
-            return False
-        old = self.study.folder
-        if folder is None and not self.study.modified and old is not None and (old / "study.json").is_file():
-            return True
-        if folder is None and self.read_only:
-            self._last_error = f"{old} was opened read-only: use Save as… to keep your changes in another folder"
-            show_error(self._last_error)
-            return False
-        moving = folder is not None and old is not None and Path(folder).resolve() != old.resolve()
-        if moving and self._guard(lambda: check_runs_idle(old) or True) is None:
-            return False  # a run is being written there: it cannot move now
-        if self._guard(lambda: save_study(self.study, folder)) is None:
-            return False
-        self.read_only = False  # saved into a folder of its own: writable from now on
-        if moving:
-            autosave = old.is_relative_to(default_study_home())
-            moved = self._guard(lambda: carry_runs(old, self.study.folder, move=autosave))
-            if moved is None:  # kept where they are, and so is the old folder
-                show_warning(f"The study is saved in {self.study.folder}; its trained models stay in {old / 'runs'}")
-            else:
-                if autosave:
-                    shutil.rmtree(old, ignore_errors=True)  # the autosave copy is no longer needed: its runs moved
-                session_for(self.viewer).study_moved.emit(str(old), str(self.study.folder))
-        self._refresh_status()
-        return True
-
-    def flush(self) -> None:
-        """Save pending changes now (on close / quit); a read-only study is never written."""
-        self._process_paint()
-        if self.study is not None and self.study.modified and not self.read_only:
-            self.save_now()
-
     def _set_study(self, study: Study, reuse_images=None) -> None:
         if self.study is not None:
             self.study.changed.disconnect(self._on_study_changed)
@@ -399,69 +307,6 @@ class AnnotationWidget(QWidget):
             lo, hi = sorted((int(start), int(stop)))
             self._guard(lambda: self.study.set_tags(self.current, range(lo, hi + 1), tag, half))
 
-    # -------------------------------------------------------------- half-slices
-    def _range_half(self) -> int | None:
-        im = self.image
-        return self.range_half.currentIndex() - 1 if im is not None and im.split is not None and self.range_half.currentIndex() else None
-
-    def cut_axis(self, im) -> int:
-        """The in-plane axis a new split cuts across: the patient's left-right (from the affine)."""
-        from ..study.halves import left_right_axis
-
-        return left_right_axis(im.volume.affine, im.axis)
-
-    def split_halves(self, at: int | None = None) -> None:
-        """Split the current image into halves across left-right, at ``at`` (default: the middle of the
-        image's foreground); on a split image, move the cut."""
-        from ..study.build import split_in_halves
-        from ..study.halves import foreground
-
-        im = self.image
-        if im is None:
-            return
-        self._process_paint()
-        axis = im.split.axis if im.split is not None else self.cut_axis(im)
-        roi = None if at is not None else foreground(im.volume.data)
-        if self._guard(lambda: split_in_halves(self.study, im, roi, at, axis)) is not None:
-            self._show_cut(im)
-
-    def join_halves(self) -> None:
-        im = self.image
-        if im is not None and im.split is not None:
-            self._guard(lambda: self.study.set_split(self.current, None))
-            self._show_cut(im)
-
-    def tag_half(self, half: int, tag, slices=None) -> None:
-        """Tag ``half`` (0 or 1) of the current slice (or of ``slices``)."""
-        self._process_paint()
-        if self.image is not None:
-            target = self.current_slice() if slices is None else slices
-            self._guard(lambda: self.study.set_tags(self.current, target, tag, half))
-
-    def half_under_cursor(self) -> int | None:
-        """0 or 1: the half of the current slice under the mouse cursor (None: not split)."""
-        im = self.image
-        if im is None or im.split is None:
-            return None
-        layer = self.mask_layer
-        pos = layer.world_to_data(self.viewer.cursor.position[-layer.ndim:])
-        return 0 if pos[im.split.axis] < im.split.at - 0.5 else 1
-
-    def tag_half_under_cursor(self, tag) -> None:
-        half = self.half_under_cursor()
-        if half is None:
-            show_info("Split the image into halves first (Half-slices: Split into halves)")
-            return
-        self.tag_half(half, tag)
-
-    def _show_cut(self, im) -> None:
-        layer = show_split_line(self.viewer, im, im.volume.spacing, self.cut_layers.get(im.name))
-        if layer is None:
-            self.cut_layers.pop(im.name, None)
-        else:
-            self.cut_layers[im.name] = layer
-            self.viewer.layers.selection.active = self.mask_layer  # painting stays on
-
     def clear_tags(self) -> None:
         self._process_paint()
         if self.image is not None:
@@ -513,52 +358,7 @@ class AnnotationWidget(QWidget):
         if self.mask_layer is not None:
             self.mask_layer.refresh()
 
-    def retag_painted_absence(self) -> None:
-        """Answer to the warning after painting on absence slices: tag them presence."""
-        self._process_paint()
-        if self._painted_absence and self.image is not None:
-            slices = list(self._painted_absence)
-            mask = self.image.mask.copy()  # retagging must not erase the paint that prompted it
-            self.study.set_tags(self.current, slices, Tag.PRESENCE)
-            self.image.mask[...] = mask
-            self.study.mask_painted(self.current)
-        self._painted_absence = []
-        self.banner.setVisible(False)
-
     # ------------------------------------------------------------- reactions
-    def _queue_paint(self, index: int) -> None:
-        self._pending_paint.add(index)
-        self._paint_timer.start()
-
-    def _process_paint(self) -> None:
-        self._paint_timer.stop()
-        pending, self._pending_paint = sorted(self._pending_paint), set()
-        for index in pending:
-            if self.study is not None and index < len(self.study.images):
-                self._on_paint(index)
-
-    def _on_paint(self, index: int) -> None:
-        absent = self._guard(lambda: self.study.mask_painted(index))
-        if index != self.current:
-            return
-        if absent:
-            new = absent != self._painted_absence
-            self._painted_absence = absent
-            which = ", ".join(map(str, absent))
-            text = f"You painted on slice {which}, tagged absence (no lesion). Retag as presence, or erase the paint."
-            self.banner_label.setText(text)
-            self.banner.setVisible(True)
-            if new:
-                show_warning(text)
-        elif absent is not None:  # the paint on absence slices was erased or undone
-            self._painted_absence = []
-            self.banner.setVisible(False)
-
-    def _labels_history(self, index: int, which: str) -> None:
-        layer = self.layers[self.study.images[index].name][1]
-        getattr(layer, which)()
-        self._on_paint(index)
-
     def _on_study_changed(self, index: int) -> None:
         if self.study is not None and self.study.modified and not self.read_only:
             self._autosave.start()
@@ -601,19 +401,6 @@ class AnnotationWidget(QWidget):
         )
         self._refresh_status()
 
-    def _refresh_status(self) -> None:
-        if self.study is None:
-            return
-        folder = self.study.folder
-        where = f"Study folder: {folder}" + (" (autosave; use 'Save as…' to keep it elsewhere)" if folder and folder.is_relative_to(default_study_home()) else "")
-        if self.read_only:
-            where += " (read-only: nothing is written there; 'Save as…' keeps your changes elsewhere)"
-        self.folder_label.setText(where)
-        if self.read_only:
-            self.status_label.setText("Read-only" + (": unsaved changes" if self.study.modified else ""))
-        else:
-            self.status_label.setText("Unsaved changes…" if self.study.modified else f"Saved {time.strftime('%H:%M:%S')}")
-
     def _guard(self, fn):
         """Run ``fn``; a user-facing error becomes a notification (returns None)."""
         try:
@@ -625,17 +412,6 @@ class AnnotationWidget(QWidget):
             self._last_error = f"could not write the study: {exc}"
             show_error(self._last_error)
         return None
-
-    # --------------------------------------------------------------- dialogs
-    def _open_dialog(self, read_only: bool = False) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open study folder" + (" (read-only)" if read_only else ""))
-        if folder:
-            self.open_study(folder, read_only)
-
-    def _save_as_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Save study into an empty folder")
-        if folder:
-            self.save_now(Path(folder))
 
     # ------------------------------------------------------------- lifecycle
     def showEvent(self, event):  # noqa: N802

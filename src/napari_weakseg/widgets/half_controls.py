@@ -4,6 +4,7 @@ under the cursor, and the cut drawn on the canvas. Thin over :class:`~napari_wea
 from __future__ import annotations
 
 import numpy as np
+from napari.utils.notifications import show_info
 from qtpy.QtWidgets import QGridLayout, QGroupBox, QLabel, QPushButton, QSpinBox
 
 from ..study import Tag
@@ -67,6 +68,72 @@ class HalfControls(QGroupBox):
             if split is not None and im.half_annotated()[s, h]:
                 state += ", annotated"
             self.names[h].setText(f"{names[h]}: {state}")
+
+
+class HalfTagging:
+    """Half-slice edits of the tagging dock (mixed into AnnotationWidget; the controls above call them)."""
+
+    def _range_half(self) -> int | None:
+        im = self.image
+        return self.range_half.currentIndex() - 1 if im is not None and im.split is not None and self.range_half.currentIndex() else None
+
+    def cut_axis(self, im) -> int:
+        """The in-plane axis a new split cuts across: the patient's left-right (from the affine)."""
+        from ..study.halves import left_right_axis
+
+        return left_right_axis(im.volume.affine, im.axis)
+
+    def split_halves(self, at: int | None = None) -> None:
+        """Split the current image into halves across left-right, at ``at`` (default: the middle of the
+        image's foreground); on a split image, move the cut."""
+        from ..study.build import split_in_halves
+        from ..study.halves import foreground
+
+        im = self.image
+        if im is None:
+            return
+        self._process_paint()
+        axis = im.split.axis if im.split is not None else self.cut_axis(im)
+        roi = None if at is not None else foreground(im.volume.data)
+        if self._guard(lambda: split_in_halves(self.study, im, roi, at, axis)) is not None:
+            self._show_cut(im)
+
+    def join_halves(self) -> None:
+        im = self.image
+        if im is not None and im.split is not None:
+            self._guard(lambda: self.study.set_split(self.current, None))
+            self._show_cut(im)
+
+    def tag_half(self, half: int, tag, slices=None) -> None:
+        """Tag ``half`` (0 or 1) of the current slice (or of ``slices``)."""
+        self._process_paint()
+        if self.image is not None:
+            target = self.current_slice() if slices is None else slices
+            self._guard(lambda: self.study.set_tags(self.current, target, tag, half))
+
+    def half_under_cursor(self) -> int | None:
+        """0 or 1: the half of the current slice under the mouse cursor (None: not split)."""
+        im = self.image
+        if im is None or im.split is None:
+            return None
+        layer = self.mask_layer
+        pos = layer.world_to_data(self.viewer.cursor.position[-layer.ndim:])
+        return 0 if pos[im.split.axis] < im.split.at - 0.5 else 1
+
+    def tag_half_under_cursor(self, tag) -> None:
+        half = self.half_under_cursor()
+        if half is None:
+            show_info("Split the image into halves first (Half-slices: Split into halves)")
+            return
+        self.tag_half(half, tag)
+
+    def _show_cut(self, im) -> None:
+        layer = show_split_line(self.viewer, im, im.volume.spacing, self.cut_layers.get(im.name))
+        if layer is None:
+            self.cut_layers.pop(im.name, None)
+        else:
+            self.cut_layers[im.name] = layer
+            self.viewer.layers.selection.active = self.mask_layer  # painting stays on
 
 
 def split_line_data(im) -> list[np.ndarray]:
