@@ -26,6 +26,19 @@ def test_manifest_contributions_resolve():
                                                                           "Review pseudo labels"]
     assert {tuple(w.layer_types) for w in manifest.contributions.writers} == {("labels",), ("image",)}
     assert manifest.contributions.sample_data[0].key == "phantom"
+    assert set(manifest.categories) == {"Segmentation", "Annotation"}
+    menus = manifest.contributions.menus
+    assert [m.submenu for m in menus["napari/layers/segment"]] == ["weakseg"]
+    assert [m.command for m in menus["weakseg"]] == [f"napari-weakseg.{w}" for w in ("annotation_widget", "training_widget",
+                                                                                     "pseudo_review_widget")]
+
+
+def test_license_file_is_shipped():
+    from importlib.metadata import distribution
+
+    dist = distribution("napari-weakseg")
+    assert dist.metadata["License-Expression"] == "BSD-3-Clause"
+    assert (Path(__file__).parents[1] / "LICENSE").read_text().startswith("BSD 3-Clause License")
 
 
 def test_console_script_version():

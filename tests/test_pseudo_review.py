@@ -212,13 +212,16 @@ def test_accept_reject_and_edit_change_the_study_and_the_next_round(qtbot, docks
     viewer, ann, train, review, errors = docks
     rev = _reviewed(qtbot, docks)
     im = ann.image
-    worst, second, third = review.ordered_slices()[:3]
+    ordered = review.ordered_slices()
+    worst, second = [s for s in ordered if not im.has_content()[s]][:2]
+    third = [s for s in ordered if not im.has_content()[s]][2]
+    painted = [s for s in ordered if im.has_content()[s]][0]  # a slice with the user's own mask
     before = im.mask[worst].copy()
     review.select_slices([worst])
     assert review.accept() == [worst]  # accept: the pseudo label becomes the annotation
     assert np.array_equal(im.mask[worst] > 0, rev.masks([worst])[0] > 0)
     assert review.decisions.get("phantom", worst) == ACCEPTED
-    assert review.table.item(0, 2).text() == ACCEPTED
+    assert review.table.item(ordered.index(worst), 2).text() == ACCEPTED
     ann.undo()  # the tagging dock's undo takes it back
     assert np.array_equal(im.mask[worst], before)
     assert review.accept([worst]) == [worst]
@@ -227,6 +230,9 @@ def test_accept_reject_and_edit_change_the_study_and_the_next_round(qtbot, docks
     assert review.decide(REJECTED) == [second]  # reject: out of the next round
     assert Decisions.load(review.run_dir).slices("phantom", REJECTED) == [second]
 
+    mine = im.mask[painted].copy()
+    assert review.edit(painted)  # the user's mask stays: the brush starts from it
+    assert np.array_equal(im.mask[painted], mine) and review.decisions.get("phantom", painted) == EDITED
     assert review.edit(third)  # edit: pre-filled with the pseudo label, brush on the mask layer at that slice
     assert ann.current_slice() == third and viewer.layers.selection.active.name == ann.mask_layer.name  # (a proxy in the dock)
     assert ann.mask_layer.mode == "paint"
@@ -244,7 +250,7 @@ def test_accept_reject_and_edit_change_the_study_and_the_next_round(qtbot, docks
     slices = study_slices(study, normaliser, 32, 4)
     presence = slices.subset(torch.nonzero(slices.presence).flatten())
     fixed, excluded = round_rows(presence, study, Decisions.load(review.run_dir))
-    assert sorted(presence.source[r][1] for r in fixed) == sorted(s for s in (worst, third) if im.annotated()[s])
+    assert sorted(presence.source[r][1] for r in fixed) == sorted(s for s in (worst, third, painted) if im.annotated()[s])
     assert [presence.source[r][1] for r in excluded] == [second]
 
 

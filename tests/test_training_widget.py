@@ -15,10 +15,13 @@ TINY = {"input_size": 32, "batch_size": 2, "annotated_per_batch": 1, "disc_base"
 
 @pytest.fixture
 def docks(make_napari_viewer, tmp_path, monkeypatch):
+    import napari_weakseg.widgets.model_panel as mp
+    import napari_weakseg.widgets.retrain_panel as rp
     import napari_weakseg.widgets.training_widget as tw
 
     errors = []
-    monkeypatch.setattr(tw, "show_error", errors.append)
+    for module in (tw, mp, rp):  # the dock and its mixins
+        monkeypatch.setattr(module, "show_error", errors.append)
     viewer = make_napari_viewer()
     _, ann = viewer.window.add_plugin_dock_widget(PLUGIN, ANNOTATION_WIDGET)
     _, train = viewer.window.add_plugin_dock_widget(PLUGIN, "Train and inspect")
@@ -242,6 +245,7 @@ def test_resume_writes_a_new_run_and_save_as_brings_the_runs_along(qtbot, docks,
     info = json.loads((resumed / "run.json").read_text())
     assert info["started_from"] == {"run": str(tmp_path / "kept"), "how": "resumed"} and info["state"]["step"] == 8
     assert "resumed from kept" in train.model_label.text()
+    train.retrain_steps.setValue(2)
     assert train.retrain()
     assert isinstance(_wait_finished(qtbot, train), Finished)
     assert json.loads((train.last_run / "run.json").read_text())["started_from"]["how"] == "warm-started"

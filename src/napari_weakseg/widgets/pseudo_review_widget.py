@@ -279,11 +279,17 @@ class PseudoReviewWidget(ShutsDownOnClose, QWidget):
 
     def edit(self, s: int | None = None) -> bool:
         """Put slice ``s``'s (default: the selected one) pseudo label into the mask layer, go there and
-        activate the brush: what the user paints is the annotation."""
+        activate the brush: what the user paints is the annotation. A slice that already holds the user's
+        mask keeps it (``AnnotationWidget.accept_masks``): the brush starts from the user's mask."""
         chosen = self.selected_slices() if s is None else [int(s)]
-        if not chosen or not self.accept(chosen[:1], EDITED):
+        if not chosen or self.annotation is None or self.annotation.image is None:
             return False
         ann = self.annotation
+        painted = 0 <= chosen[0] < ann.image.n_slices and bool(ann.image.has_content()[chosen[0]])
+        if painted:
+            self._record(ann.image.name, chosen[:1], EDITED)
+        elif not self.accept(chosen[:1], EDITED):
+            return False
         ann.go_to_slice(chosen[0])
         self.viewer.layers.selection.active = ann.mask_layer
         ann.mask_layer.visible = True
