@@ -93,3 +93,33 @@ def test_qt_only_in_the_widgets():
 
 def test_the_checker_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+# package -> packages it must not import (directly, or through any module it imports)
+FORBIDDEN = {"methods": ("data", "study", "io", "bench", "widgets", "training"),
+             "models": ("data", "study", "io", "bench", "widgets", "training", "methods"),
+             "losses": ("data", "study", "io", "bench", "widgets", "training", "methods")}
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for w in graph[todo.pop()]:
+            if w not in seen:
+                seen.add(w)
+                todo.append(w)
+    return seen
+
+
+def test_methods_take_batches_not_data_sources():
+    """Methods, networks and losses see tensors only: nothing of data/, study/, io/ or the apps above them,
+    not even through another module (the Trainer hands a method what it needs, e.g. aux masks, to prepare())."""
+    graph = internal_graph()
+    offenders = {}
+    for name in graph:
+        top = name.split(".")[0]
+        if top in FORBIDDEN:
+            bad = sorted(m for m in reachable(graph, name) if m.split(".")[0] in FORBIDDEN[top])
+            if bad:
+                offenders[name] = bad
+    assert offenders == {}

@@ -48,8 +48,11 @@ def test_registry():
 @pytest.mark.parametrize("name", sorted(METHODS))
 @pytest.mark.parametrize("channels", [1, 2])
 def test_one_step_per_phase(name, channels):
+    from napari_weakseg.data.shape_prior import provide_aux
+
     method = build_method(name, tiny_cfg(channels, name))
     method.train()
+    provide_aux(method, (32, 32))  # what the Trainer hands in (pseudo-label's shape prior; the others need none)
     opts = method.make_optimizers()
     assert set(opts) == set(method.phases)
     batch = random_batch(c=channels)

@@ -34,7 +34,13 @@ FAST = {"vae_steps": 20, "vae_base": 4, "vae_batch": 8, "aux_count": 32, "res_bl
 
 
 def tiny(channels: int = 1, **pseudo) -> object:
-    return build_method("pseudo-label", merge(preset("quick", channels), {**TINY, "pseudo_label": {**FAST, **pseudo}}))
+    """A small pseudo-label method with its auxiliary masks handed in, as the Trainer's prepare() does (no VAE
+    pre-training)."""
+    from napari_weakseg.data.shape_prior import provide_aux
+
+    m = build_method("pseudo-label", merge(preset("quick", channels), {**TINY, "pseudo_label": {**FAST, **pseudo}}))
+    provide_aux(m, (32, 32))
+    return m
 
 
 @pytest.fixture(autouse=True)
@@ -299,7 +305,10 @@ def test_end_to_end_pseudo_labels_beat_chance():
     cfg = merge(preset("quick"), {"net": {"base": 8, "depth": 2, "max_channels": 32}, "input_size": 32, "batch_size": 8,
                                   "disc_base": 8, "augment": False, "pseudo_label": prior})
     m = build_method("pseudo-label", cfg)
-    m.prepare(type("Slices", (), {"images": images})(), pixel_mm=3.0)  # the configured pixel_mm wins
+    from napari_weakseg.data.shape_prior import prior_masks
+
+    assert m.aux_spec(3.0)["pixel_mm"] == 1.0  # the configured pixel_mm wins
+    m.prepare(type("Slices", (), {"images": images})(), 3.0, prior_masks(m.aux_spec(3.0), (32, 32)))
     assert m.aux.shape == (128, 1, 32, 32) and 0.05 < float(m.aux.mean()) < 0.35
     opts = m.make_optimizers()
     gen = torch.Generator().manual_seed(0)

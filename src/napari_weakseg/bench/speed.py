@@ -108,9 +108,12 @@ def step_flops(study: Path, method: str, device: str) -> int:
         mc = trainer.method_config
         sampler = PairSampler(trainer.train_set, mc.batch_size, mc.annotated_per_batch, trainer.method_cls.sampling, seed=0)
         batch = trainer.sample_batch(sampler, torch.Generator().manual_seed(0))
+        from ..data.shape_prior import provide_aux
         from ..methods import build_method
 
-        return training_step_flops(build_method(method, mc).to(trainer.device).train(), batch)
+        m = build_method(method, mc).to(trainer.device).train()
+        provide_aux(m, tuple(batch["P"].shape[-2:]), trainer.pixel_mm)  # what prepare() gets, without its pre-training
+        return training_step_flops(m, batch)
 
 
 def time_inference(run_dir: str | Path, shape: tuple[int, int, int], channels: int, device: str, repeats: int = 3) -> dict:

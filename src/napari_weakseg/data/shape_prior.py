@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,32 +22,7 @@ from scipy import ndimage as ndi
 from torch.nn import functional as F
 
 from ..errors import InputError
-
-
-@dataclass
-class EllipsePrior:
-    """Ranges (low, high), each drawn uniformly.
-
-    size_mm:   length of the major axis (the largest diameter), in mm
-    aspect:    minor / major axis length, in (0, 1]
-    angle_deg: angle of the major axis from the image x axis (columns) towards y (rows)
-    centre:    centre as a fraction of the image height and width (the same range for both)
-    count:     ellipses per mask (their union), inclusive range
-    """
-
-    size_mm: tuple[float, float] = (8.0, 40.0)
-    aspect: tuple[float, float] = (0.5, 1.0)
-    angle_deg: tuple[float, float] = (0.0, 180.0)
-    centre: tuple[float, float] = (0.25, 0.75)
-    count: tuple[int, int] = (1, 1)
-
-    def check(self) -> None:
-        for name in ("size_mm", "aspect", "angle_deg", "centre", "count"):
-            lo, hi = getattr(self, name)
-            if lo > hi:
-                raise InputError(f"ellipse prior {name}: the low end {lo} is above the high end {hi}")
-        if self.size_mm[0] <= 0 or not 0 < self.aspect[0] <= self.aspect[1] <= 1 or self.count[0] < 1:
-            raise InputError("ellipse prior: sizes must be > 0, aspect ratios in (0, 1], count >= 1")
+from ..pseudo.config import EllipsePrior  # the prior's ranges are configuration; drawn here
 
 
 def sample_ellipses(n: int, size: tuple[int, int], pixel_mm: float, prior: EllipsePrior | None = None, seed: int = 0) -> torch.Tensor:
@@ -116,3 +90,22 @@ def mask_grid(masks: torch.Tensor, cols: int = 4, gap: int = 1) -> np.ndarray:
         r, c = divmod(i, cols)
         out[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = np.where(m > 0, 255, 0)
     return out
+
+
+def provide_aux(method, size: tuple[int, int], pixel_mm: float | None = None) -> torch.Tensor | None:
+    """Make the auxiliary masks ``method`` asks for (``aux_spec``) at ``size`` and hand them to it (``set_aux``);
+    None when it needs none. The Trainer does this in ``prepare``; scripts that step a method directly use this."""
+    spec = method.aux_spec(pixel_mm)
+    if spec is None:
+        return None
+    aux = prior_masks(spec, size)
+    method.set_aux(aux)
+    return aux
+
+
+def prior_masks(spec: dict, size: tuple[int, int]) -> torch.Tensor:
+    """The auxiliary masks a method asks for (``Method.aux_spec``), (N, 1, H, W) at ``size``: the files of
+    ``spec["files"]`` when given, else ``spec["count"]`` ellipses of ``spec["prior"]`` at ``spec["pixel_mm"]``."""
+    if spec.get("files"):
+        return load_masks(spec["files"], tuple(size))
+    return sample_ellipses(spec["count"], tuple(size), spec["pixel_mm"], spec["prior"], spec["seed"])

@@ -14,7 +14,8 @@ Sampling (what ``PairSampler`` draws): ``"pairs"``: B presence slices (``annotat
 them annotated) and B absence slices; ``"annotated"``: annotated slices only (all of "L" true), "A"
 is "P"; ``"semi"``: as ``"pairs"``, but "A" is empty, (0, C, H, W), when the study has no absence slices.
 ``"presence"``: presence slices only ("A" then repeats "P").
-Before the first step the Trainer calls ``method.prepare(train_slices, pixel_mm)`` once.
+Before the first step the Trainer calls ``method.prepare(train_slices, pixel_mm, aux)`` once, ``aux`` being
+the masks of ``method.aux_spec(pixel_mm)`` (None for methods that need none): a method never reads data sources.
 """
 
 from __future__ import annotations
@@ -72,10 +73,20 @@ class Method(nn.Module, metaclass=ABCMeta):
         """The method's own settings on top of the ``quick``/``paper`` preset (see ``with_options``)."""
         return {}
 
-    def prepare(self, slices, pixel_mm: float | None = None) -> None:
+    def aux_spec(self, pixel_mm: float | None = None) -> dict | None:
+        """Auxiliary masks the method needs besides the study (e.g. pseudo-label's unpaired shape prior), as a
+        spec for ``data.shape_prior.prior_masks``; the Trainer makes them and hands them to ``prepare`` (a
+        method never reads data sources itself). Default: None, nothing needed."""
+        return None
+
+    def set_aux(self, aux: torch.Tensor) -> None:
+        """Take the auxiliary masks of ``aux_spec`` (N, 1, H, W). Default: nothing (no method needs them)."""
+
+    def prepare(self, slices, pixel_mm: float | None = None, aux: torch.Tensor | None = None) -> None:
         """Set-up from the training slices (a ``SliceSet``) before the first step, e.g. pre-training a part
         that is then frozen. Called on every start, also on resume after the checkpoint is loaded.
-        ``pixel_mm``: in-plane pixel size of the (resized) slices in mm. Default: nothing."""
+        ``pixel_mm``: in-plane pixel size of the (resized) slices in mm; ``aux``: the masks of ``aux_spec``
+        (N, 1, H, W) at the slices' size, or None. Default: nothing."""
 
     def after_step(self) -> None:
         """Called once after all phases of a step (e.g. the mean teacher's EMA update)."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import torch
 
-from ..data.shape_prior import load_masks, sample_ellipses
 from ..losses.adversarial import lsgan_d_loss, lsgan_g_loss
 from ..models.channel_calibration import ChannelCalibration
 from ..models.mask_vae import LatentDiscriminator, MaskVAE, freeze, pretrain_vae
@@ -67,17 +66,23 @@ class PseudoLabel(AdversarialMethod):
         self.vae.eval()  # frozen: always in eval mode
         return self
 
-    def make_aux_masks(self, size: tuple[int, int], pixel_mm: float | None = None) -> torch.Tensor:
-        """(aux_count or all files, 1, H, W): from ``aux_masks`` if set, else from the ellipse shape model with
-        the configured pixel size, else ``pixel_mm``, else 1 mm."""
-        pl = self.pl
-        if pl.aux_masks:
-            return load_masks(pl.aux_masks, tuple(size))
-        return sample_ellipses(pl.aux_count, tuple(size), pl.pixel_mm or pixel_mm or 1.0, pl.ellipse_prior(), pl.aux_seed)
+    def set_aux(self, aux: torch.Tensor) -> None:
+        self.aux = aux
 
-    def prepare(self, slices, pixel_mm: float | None = None) -> None:
-        """Auxiliary masks at the slices' size; pre-trains (then freezes) the VAE unless a checkpoint already did."""
-        self.aux = self.make_aux_masks(tuple(slices.images.shape[-2:]), pixel_mm)
+    def aux_spec(self, pixel_mm: float | None = None) -> dict:
+        """The auxiliary masks to hand to ``prepare`` (made by ``data.shape_prior.prior_masks``): the files of
+        ``aux_masks`` if set, else ``aux_count`` ellipses of the shape model at the configured pixel size, else
+        ``pixel_mm``, else 1 mm."""
+        pl = self.pl
+        return {"files": pl.aux_masks, "count": pl.aux_count, "pixel_mm": pl.pixel_mm or pixel_mm or 1.0,
+                "prior": pl.ellipse_prior(), "seed": pl.aux_seed}
+
+    def prepare(self, slices, pixel_mm: float | None = None, aux: torch.Tensor | None = None) -> None:
+        """``aux`` (N, 1, H, W): the auxiliary masks of ``aux_spec`` at the slices' size; pre-trains (then freezes)
+        the VAE unless a checkpoint already did."""
+        if aux is None:
+            raise ValueError("pseudo-label needs its auxiliary masks (aux_spec, made by data.shape_prior.prior_masks)")
+        self.set_aux(aux)
         if self.pl.use_vae_disc and not bool(self.vae_ready):
             self.pretrain_vae()
 
@@ -93,8 +98,10 @@ class PseudoLabel(AdversarialMethod):
 
     def aux_batch(self, n: int, like: torch.Tensor) -> torch.Tensor:
         """``n`` random auxiliary masks (n, 1, H, W) on ``like``'s device and size (made now if need be)."""
-        if self.aux is None or self.aux.shape[-2:] != like.shape[-2:]:
-            self.aux = self.make_aux_masks(tuple(like.shape[-2:]))
+        if self.aux is None:
+            raise ValueError("pseudo-label: no auxiliary masks; prepare() hands them in")
+        if self.aux.shape[-2:] != like.shape[-2:]:  # another size (e.g. native slices at scoring): nearest resize
+            self.aux = (torch.nn.functional.interpolate(self.aux.float(), size=tuple(like.shape[-2:]), mode="nearest") > 0.5).float()
         return self.aux[torch.randint(len(self.aux), (n,))].to(like.device)
 
     # --- networks -----------------------------------------------------------------

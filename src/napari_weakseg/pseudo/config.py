@@ -5,8 +5,34 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from ..data.shape_prior import EllipsePrior
 from ..errors import InputError
+
+
+@dataclass
+class EllipsePrior:
+    """Ranges (low, high), each drawn uniformly.
+
+    size_mm:   length of the major axis (the largest diameter), in mm
+    aspect:    minor / major axis length, in (0, 1]
+    angle_deg: angle of the major axis from the image x axis (columns) towards y (rows)
+    centre:    centre as a fraction of the image height and width (the same range for both)
+    count:     ellipses per mask (their union), inclusive range
+    """
+
+    size_mm: tuple[float, float] = (8.0, 40.0)
+    aspect: tuple[float, float] = (0.5, 1.0)
+    angle_deg: tuple[float, float] = (0.0, 180.0)
+    centre: tuple[float, float] = (0.25, 0.75)
+    count: tuple[int, int] = (1, 1)
+
+    def check(self) -> None:
+        for name in ("size_mm", "aspect", "angle_deg", "centre", "count"):
+            lo, hi = getattr(self, name)
+            if lo > hi:
+                raise InputError(f"ellipse prior {name}: the low end {lo} is above the high end {hi}")
+        if self.size_mm[0] <= 0 or not 0 < self.aspect[0] <= self.aspect[1] <= 1 or self.count[0] < 1:
+            raise InputError("ellipse prior: sizes must be > 0, aspect ratios in (0, 1], count >= 1")
+
 
 SCORES = ("disc", "vae", "mean")
 

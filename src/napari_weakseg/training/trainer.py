@@ -31,6 +31,7 @@ from .checkpoint import clear_unstarted_run, has_checkpoint, load_tensors, read_
 from .distributed import DistInfo, all_reduce_mean, setup_distributed, teardown_distributed, wrap_ddp
 from .events import Checkpointed, Event, Failed, Finished, Preview, Progress, Started, Validated
 from ..data.augment import augment
+from ..data.shape_prior import prior_masks
 from ..data.slices import Normaliser, PairSampler, hold_out_images, slice_pixel_mm, split_validation, study_slices
 
 
@@ -236,7 +237,9 @@ class Trainer:
             state.update({k: ckpt[k] for k in state if k in ckpt})
         elif self.init_weights is not None:  # warm start (retraining): weights only
             method.load_state_dict(load_tensors(self.init_weights, self.device)["model"])
-        method.prepare(self.train_set, self.pixel_mm)
+        spec = method.aux_spec(self.pixel_mm)
+        aux = prior_masks(spec, tuple(self.train_set.images.shape[-2:])) if spec is not None else None
+        method.prepare(self.train_set, self.pixel_mm, aux)
         total = self._total_steps()
         if self.dist.is_main:
             write_run_info(self.run_dir, self._run_info(state))
