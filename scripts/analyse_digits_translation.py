@@ -25,16 +25,17 @@ def main(mnist: str, genseg_run: str, seg_only_run: str) -> None:
     out = TrainedModel.load(genseg_run, "last").predict_volume(x)
     base = TrainedModel.load(seg_only_run, "last").predict_volume(x)["prob"]
     res, prob = np.abs(out["residual"][0]), out["prob"]
-    print(f"segmentation Dice: genseg {pooled_dice(zip(prob >= .5, truth)):.3f}, seg-only {pooled_dice(zip(base >= .5, truth)):.3f}")
+    g, so = pooled_dice(zip(prob >= 0.5, truth, strict=True)), pooled_dice(zip(base >= 0.5, truth, strict=True))
+    print(f"segmentation Dice: genseg {g:.3f}, seg-only {so:.3f}")
     share = float((res[pres] * truth[pres]).sum() / res[pres].sum())
     print(f"share of |residual| on digit pixels: {share:.3f} (digit pixels are {truth[pres].mean():.3f} of presence images)")
-    best = max((pooled_dice(zip(res[pres] > t, truth[pres])), t) for t in (0.05, 0.1, 0.2, 0.3))
+    best = max((pooled_dice(zip(res[pres] > t, truth[pres], strict=False)), t) for t in (0.05, 0.1, 0.2, 0.3))
     print(f"thresholded |residual| Dice on presence images: {best[0]:.3f} (|residual| > {best[1]})")
     print(f"mean |residual|: absence images {res[~pres].mean():.4f}, presence images {res[pres].mean():.4f}")
     for name, p in (("genseg", prob), ("seg-only", base)):
-        per = [pooled_dice(zip(p[pres & (test.labels == d)] >= .5, truth[pres & (test.labels == d)])) for d in range(10)]
+        per = [pooled_dice(zip(p[pres & (test.labels == d)] >= 0.5, truth[pres & (test.labels == d)], strict=False)) for d in range(10)]
         print(f"Dice per digit, {name}: " + " ".join(f"{d}:{v:.2f}" for d, v in enumerate(per)))
-        print(f"false-positive pixels on the 500 absence images, {name}: {int((p[~pres] >= .5).sum())}")
+        print(f"false-positive pixels on the 500 absence images, {name}: {int((p[~pres] >= 0.5).sum())}")
 
 
 if __name__ == "__main__":

@@ -24,8 +24,10 @@ def main() -> int:
 
     results = json.loads((args.out / "results.json").read_text())
     prof = PROFILES[results["profile"]]
-    cases = {c.name: c for c in (load_brats_case(d, prof.size, prof.min_brain, prof.brain_normalisation)
-                                 for d in list_cases(find_brats(args.data)))}
+    cases = {
+        c.name: c
+        for c in (load_brats_case(d, prof.size, prof.min_brain, prof.brain_normalisation) for d in list_cases(find_brats(args.data)))
+    }
     tests = {f["fold"]: f["test"] for f in results["folds"]}
     n = 0
     for run in results["runs"]:

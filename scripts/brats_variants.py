@@ -21,5 +21,7 @@ base = PROFILES["cpu"]
 prof = replace(base, curve_fractions=(base.base_fraction,), cyclegan_fractions=(), overrides={**base.overrides, **extra})
 results = run_brats_suite(data, out, prof, steps=steps, methods=methods, device="cpu", log=print, work=out / "work")
 for run in results["runs"]:
-    print(f"{run['method']} at {run['fraction']:.0%}, {steps} steps, {extra or 'no overrides'}: Dice {run['dice_pooled']:.3f}, "
-          f"presence slices {run['dice_pooled_presence']:.3f}, FP pixels on absence slices {run['false_positive_pixels_absence']}")
+    print(
+        f"{run['method']} at {run['fraction']:.0%}, {steps} steps, {extra or 'no overrides'}: Dice {run['dice_pooled']:.3f}, "
+        f"presence slices {run['dice_pooled_presence']:.3f}, FP pixels on absence slices {run['false_positive_pixels_absence']}"
+    )

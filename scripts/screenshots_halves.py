@@ -26,10 +26,28 @@ def main(data: str) -> int:
     case = Path(data) / "brats_2013_pat0005_1"
     study = Path(os.environ["WEAKSEG_HOME"]) / "halves"
     weakseg = Path(sys.executable).parent / "weakseg"
-    subprocess.run([str(weakseg), "study", "create", str(study), "--image",
-                    f"{case / 'Flair_subtrMeanDivStd.nii.gz'},{case / 'T1c_subtrMeanDivStd.nii.gz'}",
-                    "--mask", str(case / "OTMultiClass.nii.gz"), "--roi-mask", str(case / "brainmask.nii.gz"),
-                    "--tags-from-masks", "--halves", "left-right", "--keep-masks", "3", "--per", "half"], check=True)
+    subprocess.run(
+        [
+            str(weakseg),
+            "study",
+            "create",
+            str(study),
+            "--image",
+            f"{case / 'Flair_subtrMeanDivStd.nii.gz'},{case / 'T1c_subtrMeanDivStd.nii.gz'}",
+            "--mask",
+            str(case / "OTMultiClass.nii.gz"),
+            "--roi-mask",
+            str(case / "brainmask.nii.gz"),
+            "--tags-from-masks",
+            "--halves",
+            "left-right",
+            "--keep-masks",
+            "3",
+            "--per",
+            "half",
+        ],
+        check=True,
+    )
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1500, 950)
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, ANNOTATION_WIDGET)

@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 VENV=${WEAKSEG_VENV:-.venv}
 export PYTHONUNBUFFERED=1
+# lint and format first (the rules are in pyproject.toml; .pre-commit-config.yaml runs the same)
+"$VENV/bin/ruff" check src tests scripts
+"$VENV/bin/ruff" format --check src tests scripts
 if command -v xvfb-run >/dev/null; then
   exec xvfb-run -a -s "-screen 0 1600x1000x24" "$VENV/bin/python" -m pytest "$@"
 elif [ -n "${DISPLAY:-}" ]; then

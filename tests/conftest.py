@@ -1,8 +1,8 @@
 """Shared fixtures. torch is imported before Qt (see docs/architecture.md)."""
 
-import torch  # noqa: F401  (import order: torch before Qt avoids OpenMP/Qt clashes)
 import numpy as np
 import pytest
+import torch  # noqa: F401  (import order: torch before Qt avoids OpenMP/Qt clashes)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -136,18 +136,27 @@ def test_manifest_docks_the_widget_and_opens_the_sample(make_napari_viewer):
     assert widget in dock_widget.findChildren(AnnotationWidget) or dock_widget.widget() is widget
     assert widget.study is None and widget.image is None
     # nothing to edit yet
-    for button in (widget.presence_btn, widget.absence_btn, widget.unknown_btn, widget.no_lesion_btn,
-                   widget.undo_btn, widget.range_btn, widget.clear_btn, widget.save_btn, widget.save_as_btn):
+    for button in (
+        widget.presence_btn,
+        widget.absence_btn,
+        widget.unknown_btn,
+        widget.no_lesion_btn,
+        widget.undo_btn,
+        widget.range_btn,
+        widget.clear_btn,
+        widget.save_btn,
+        widget.save_as_btn,
+    ):
         assert not button.isEnabled()
     assert widget.new_btn.isEnabled() and widget.open_btn.isEnabled()
     # the viewer shortcuts are bound
     assert {"Alt+1", "Alt+2", "Alt+3", "Alt+N", "Alt+Z"} <= {str(k) for k in viewer.keymap}
 
     viewer.open_sample(PLUGIN, "phantom")
-    images = [l for l in viewer.layers if isinstance(l, Image)]
-    labels = [l for l in viewer.layers if isinstance(l, Labels)]
-    assert [l.name for l in images] == ["phantom flair", "phantom t1c"]
-    assert [l.name for l in labels] == ["phantom truth"]
+    images = [layer for layer in viewer.layers if isinstance(layer, Image)]
+    labels = [layer for layer in viewer.layers if isinstance(layer, Labels)]
+    assert [layer.name for layer in images] == ["phantom flair", "phantom t1c"]
+    assert [layer.name for layer in labels] == ["phantom truth"]
     assert images[0].visible and not images[1].visible
     for layer in viewer.layers:
         assert layer.ndim == 3
@@ -208,14 +217,14 @@ def test_new_study_refuses_unusable_layers(make_napari_viewer, phantom, notes, m
     select(viewer, only_labels)
     widget.new_btn.click()
     assert len(notes["error"]) == 1 and "image layer" in notes["error"][0]
-    assert widget.study is None and [l.name for l in viewer.layers] == ["only labels"]
+    assert widget.study is None and [layer.name for layer in viewer.layers] == ["only labels"]
     assert not default_study_home().exists()
 
     select(viewer, *add_case(viewer, phantom))
     widget.new_btn.click()
     study, mask_layer = widget.study, mask_of(widget)
     assert study is not None and len(notes["error"]) == 1
-    names = [l.name for l in viewer.layers]
+    names = [layer.name for layer in viewer.layers]
     saved = sorted(p.name for p in default_study_home().iterdir())
     assert len(saved) == 1
 
@@ -228,7 +237,7 @@ def test_new_study_refuses_unusable_layers(make_napari_viewer, phantom, notes, m
     assert len(notes["error"]) == 2
     assert "bad mask" in notes["error"][1] and "does not match" in notes["error"][1]
     assert widget.study is study and mask_of(widget) is mask_layer
-    assert [l.name for l in viewer.layers] == names
+    assert [layer.name for layer in viewer.layers] == names
     assert sorted(p.name for p in default_study_home().iterdir()) == saved
 
     # a new study from the same layers replaces the current one and gets its own autosave folder
@@ -594,7 +603,7 @@ def test_open_study(make_napari_viewer, phantom, tmp_path, monkeypatch, notes):
     assert len(notes["error"]) == 1
     assert load_study(first.folder).images[0].tags[4] == P
     assert widget.study.folder == folder and widget.image.name == "second"
-    assert [l.name for l in viewer.layers] == ["second flair", "second t1c", "second mask"]
+    assert [layer.name for layer in viewer.layers] == ["second flair", "second t1c", "second mask"]
     assert mask_of(widget).data is widget.image.mask
     np.testing.assert_allclose(mask_of(widget).scale, other.volume.spacing)
     np.testing.assert_array_equal(widget.overview.tags, other.tags)

@@ -13,15 +13,15 @@ from napari_weakseg.bench.report import update_docs_section
 from napari_weakseg.methods import build_method, merge, preset
 
 
-
-
 @pytest.fixture
 def fake_mnist(tmp_path):
     rng = np.random.default_rng(0)
+
     def digits(n):
         x = np.zeros((n, 28, 28), np.uint8)
         x[:, 8:20, 10:18] = rng.integers(150, 255, size=(n, 12, 8))
         return x, np.arange(n) % 10
+
     xtr, ytr = digits(60)
     xte, yte = digits(30)
     path = tmp_path / "mnist.npz"
@@ -29,12 +29,19 @@ def fake_mnist(tmp_path):
     return path
 
 
-TINY = {"input_size": None, "batch_size": 2, "annotated_per_batch": 1, "disc_base": 4,
-        "net": {"base": 4, "depth": 2, "max_channels": 8, "code_channels": 8, "unique_channels": 4}}
+TINY = {
+    "input_size": None,
+    "batch_size": 2,
+    "annotated_per_batch": 1,
+    "disc_base": 4,
+    "net": {"base": 4, "depth": 2, "max_channels": 8, "code_channels": 8, "unique_channels": 4},
+}
 
 
 def test_digits_suite_writes_a_report_that_matches_its_results(tmp_path, fake_mnist):
-    prof = Profile(tasks=("48-simple",), preset="quick", steps=3, n_train=20, n_test=6, label_fraction=0.2, label_digit=None, overrides=TINY)
+    prof = Profile(
+        tasks=("48-simple",), preset="quick", steps=3, n_train=20, n_test=6, label_fraction=0.2, label_digit=None, overrides=TINY
+    )
     out = tmp_path / "out"
     results = run_digits_suite(fake_mnist, out, prof, seeds=2, methods=("seg-only", "genseg"), device="cpu", log=lambda m: None)
     saved = json.loads((out / "results.json").read_text())
@@ -72,9 +79,16 @@ def test_digits_suite_writes_a_report_that_matches_its_results(tmp_path, fake_mn
 
 def test_flop_counts_and_matmul_peak_are_measured():
     cfg = merge(preset("quick", 1), TINY)
-    batch = {"P": torch.randn(2, 1, 16, 16), "A": torch.randn(2, 1, 16, 16), "M": torch.zeros(2, 1, 16, 16), "L": torch.ones(2, dtype=torch.bool)}
+    batch = {
+        "P": torch.randn(2, 1, 16, 16),
+        "A": torch.randn(2, 1, 16, 16),
+        "M": torch.zeros(2, 1, 16, 16),
+        "L": torch.ones(2, dtype=torch.bool),
+    }
     small = training_step_flops(build_method("seg-only", cfg), batch)
-    big = training_step_flops(build_method("seg-only", cfg), {k: (torch.cat([v, v]) if k != "L" else torch.cat([v, v])) for k, v in batch.items()})
+    big = training_step_flops(
+        build_method("seg-only", cfg), {k: (torch.cat([v, v]) if k != "L" else torch.cat([v, v])) for k, v in batch.items()}
+    )
     assert small > 0 and big == pytest.approx(2 * small, rel=0.01)  # FLOPs scale with the batch
     assert training_step_flops(build_method("genseg", cfg), batch) > small  # translation costs more
     assert matmul_flops_per_s(torch.device("cpu"), n=128, repeats=3) > 1e6

@@ -20,8 +20,14 @@ from napari_weakseg.io.case import Volume
 from napari_weakseg.study import Study, load_study
 from napari_weakseg.study.model import Tag
 
-TINY_NET = {"input_size": None, "batch_size": 2, "annotated_per_batch": 1, "disc_base": 4, "augment": False,
-            "net": {"base": 4, "depth": 2, "max_channels": 8, "code_channels": 8, "unique_channels": 4, "res_blocks": 1}}
+TINY_NET = {
+    "input_size": None,
+    "batch_size": 2,
+    "annotated_per_batch": 1,
+    "disc_base": 4,
+    "augment": False,
+    "net": {"base": 4, "depth": 2, "max_channels": 8, "code_channels": 8, "unique_channels": 4, "res_blocks": 1},
+}
 TINY = BratsProfile(preset="quick", size=16, steps=2, seeds=2, slice_fraction=0.5, val_every=1, overrides=TINY_NET, panel_rows=2)
 TUMOUR_SLICES = {0: [2, 3, 4, 5], 1: [1, 2, 3], 2: [3, 4, 5, 6]}  # per volume; the others are tumour-free
 
@@ -109,8 +115,14 @@ def test_folds_and_kept_masks(brats):
     units = sum(int((cases[i].half_tags() == Tag.PRESENCE).sum()) for i in (0, 2))
     kept_units = sum(int(k[r, :, :8].any()) + int(k[r, :, 8:].any()) for k in sl[:2] for r in range(7))
     assert kept_units == round(0.5 * units) and sl[2].all()
-    assert [r for r in plan_runs(TINY, ("seg-only", "genseg", "ae"), 0)] == [
-        ("seg-only", "volumes"), ("genseg", "volumes"), ("ae", "volumes"), ("seg-only", "all"), ("seg-only", "slices"), ("genseg", "slices")]
+    assert list(plan_runs(TINY, ("seg-only", "genseg", "ae"), 0)) == [
+        ("seg-only", "volumes"),
+        ("genseg", "volumes"),
+        ("ae", "volumes"),
+        ("seg-only", "all"),
+        ("seg-only", "slices"),
+        ("genseg", "slices"),
+    ]
     assert plan_runs(TINY, ("seg-only", "genseg", "ae"), 1) == [("seg-only", "volumes"), ("genseg", "volumes")]
 
 
@@ -155,8 +167,15 @@ def test_suite_runs_end_to_end_and_reports_only_what_results_json_holds(tmp_path
         row = re.search(rf"^\| {m} \| {len(dice)} \| ([0-9.]+) \(([0-9.—]+)\) \|", report, re.M)
         assert row and float(row.group(1)) == pytest.approx(r["dice_mean"], abs=5e-4)
     paired = saved["summary"]["paired"]["volumes"]
-    diffs = [g["dice"] - s["dice"] for g in saved["runs"] for s in saved["runs"] if g["method"] == "genseg" and s["method"] == "seg-only"
-             and g["setting"] == s["setting"] == "volumes" and (g["fold"], g["seed"]) == (s["fold"], s["seed"])]
+    diffs = [
+        g["dice"] - s["dice"]
+        for g in saved["runs"]
+        for s in saved["runs"]
+        if g["method"] == "genseg"
+        and s["method"] == "seg-only"
+        and g["setting"] == s["setting"] == "volumes"
+        and (g["fold"], g["seed"]) == (s["fold"], s["seed"])
+    ]
     assert paired["mean"] == pytest.approx(np.mean(diffs)) and paired["n"] == 4
     t = saved["summary"]["targets"]
     assert t["genseg_minus_seg_only"]["value"] == pytest.approx(np.mean(diffs)) and t["genseg_dice"]["target"] == 0.75

@@ -17,22 +17,32 @@ from napari_weakseg.bench.hc18 import (
     ABLATIONS,
     CSV_NAME,
     HC18Profile,
-    ellipse_perimeter as perimeter,
     fill_annotation,
     prior_from_circumference,
     run_hc18_suite,
     split_names,
     to_square,
 )
+from napari_weakseg.bench.hc18 import (
+    ellipse_perimeter as perimeter,
+)
 from napari_weakseg.cli import main
 from napari_weakseg.errors import InputError
 
 # in natural order; 007_2HC is a repeat scan of fetus 007 (HC18 sorts it before 007_HC)
 NAMES = ["000_HC", "001_HC", "002_HC", "003_HC", "004_HC", "005_HC", "006_HC", "007_2HC", "007_HC", "008_HC", "009_HC", "010_HC"]
-TINY = HC18Profile(preset="quick", size=32, n_train=8, n_test=3, steps=2, rounds=1, round_steps=2,
-                   overrides={"net": {"base": 4, "depth": 2, "max_channels": 16}, "batch_size": 4, "disc_base": 4, "augment": False},
-                   pseudo_label={"vae_steps": 3, "vae_base": 4, "vae_batch": 4, "vae_size": 16, "aux_count": 16, "res_blocks": 1},
-                   panel=2)
+TINY = HC18Profile(
+    preset="quick",
+    size=32,
+    n_train=8,
+    n_test=3,
+    steps=2,
+    rounds=1,
+    round_steps=2,
+    overrides={"net": {"base": 4, "depth": 2, "max_channels": 16}, "batch_size": 4, "disc_base": 4, "augment": False},
+    pseudo_label={"vae_steps": 3, "vae_base": 4, "vae_batch": 4, "vae_size": 16, "aux_count": 16, "res_blocks": 1},
+    panel=2,
+)
 
 
 @pytest.fixture
@@ -69,7 +79,7 @@ def test_suite_runs_end_to_end_and_reports_only_what_results_json_holds(tmp_path
     # the split keeps 007_2HC and 007_HC together: 9 training images, then 3 test images
     assert st["train_images"] == [f"{n}.png" for n in NAMES[:9]] and st["test_images"] == [f"{n}.png" for n in NAMES[9:]]
     assert [r["name"] for r in saved["ablations"]] == [name for name, *_ in ABLATIONS]
-    for row, (name, vae, dgcc) in zip(saved["ablations"], ABLATIONS):
+    for row, (_, vae, dgcc) in zip(saved["ablations"], ABLATIONS, strict=True):
         assert (row["use_vae_disc"], row["use_dgcc"]) == (vae, dgcc)
         assert 0 <= row["dice_mean"] <= 1 and len(row["dice_per_image"]) == 9
         assert all(0 <= d <= 1 for d in row["dice_per_image"])

@@ -81,7 +81,7 @@ def table(out: str) -> dict[str, dict[str, int]]:
     lines = [ln.split() for ln in out.strip().splitlines()]
     header = lines[0]
     assert header == ["image", "slices", "presence", "absence", "unknown", "annotated"]
-    return {row[0]: dict(zip(header[1:], map(int, row[1:]))) for row in lines[1:]}
+    return {row[0]: dict(zip(header[1:], map(int, row[1:]), strict=False)) for row in lines[1:]}
 
 
 def assert_one_line_error(rc: int, err: str, *parts: str, code: int = 1) -> str:
@@ -109,6 +109,7 @@ def tags_str(im) -> str:
 
 # --- happy paths ----------------------------------------------------------------------------
 
+
 def test_version_in_process(capsys):
     rc, out, err = run(capsys, "--version")
     assert rc == 0
@@ -132,10 +133,23 @@ def test_no_command_prints_help(capsys):
 
 def test_create_with_tags_from_masks_and_roi(tmp_path, data, capsys):
     out_dir = tmp_path / "study"
-    rc, out, err = run(capsys, "study", "create", out_dir,
-                       "--image", channels(data["pat1"]), "--mask", data["pat1"]["mask"], "--roi-mask", data["pat1"]["roi"],
-                       "--image", channels(data["pat2"]), "--mask", data["pat2"]["mask"],
-                       "--tags-from-masks")
+    rc, out, err = run(
+        capsys,
+        "study",
+        "create",
+        out_dir,
+        "--image",
+        channels(data["pat1"]),
+        "--mask",
+        data["pat1"]["mask"],
+        "--roi-mask",
+        data["pat1"]["roi"],
+        "--image",
+        channels(data["pat2"]),
+        "--mask",
+        data["pat2"]["mask"],
+        "--tags-from-masks",
+    )
     assert rc == 0, err
     assert "Traceback" not in err and "error" not in err
     # same file names in two folders: the cases are named after their folders
@@ -162,8 +176,9 @@ def test_create_with_tags_from_masks_and_roi(tmp_path, data, capsys):
 
 def test_create_masks_without_tags_from_masks(tmp_path, data, capsys):
     out_dir = tmp_path / "s"
-    rc, out, err = run(capsys, "study", "create", out_dir, "--image", data["pat1"]["flair"], "--mask", data["pat1"]["mask"],
-                       "--name", "first case")
+    rc, out, err = run(
+        capsys, "study", "create", out_dir, "--image", data["pat1"]["flair"], "--mask", data["pat1"]["mask"], "--name", "first case"
+    )
     assert rc == 0, err
     st = load_study(out_dir)
     assert st.images[0].name == "first_case"
@@ -181,9 +196,25 @@ def test_create_without_masks_and_other_axis(tmp_path, data, capsys):
 
 
 def test_keep_masks_per_slice(tmp_path, data, capsys):
-    args = ["--image", channels(data["pat1"]), "--mask", data["pat1"]["mask"], "--roi-mask", data["pat1"]["roi"],
-            "--image", channels(data["pat2"]), "--mask", data["pat2"]["mask"],
-            "--tags-from-masks", "--keep-masks", "0.5", "--per", "slice", "--seed", "1"]
+    args = [
+        "--image",
+        channels(data["pat1"]),
+        "--mask",
+        data["pat1"]["mask"],
+        "--roi-mask",
+        data["pat1"]["roi"],
+        "--image",
+        channels(data["pat2"]),
+        "--mask",
+        data["pat2"]["mask"],
+        "--tags-from-masks",
+        "--keep-masks",
+        "0.5",
+        "--per",
+        "slice",
+        "--seed",
+        "1",
+    ]
     rc, out, err = run(capsys, "study", "create", tmp_path / "s1", *args)
     assert rc == 0, err
     t = table(out)
@@ -191,7 +222,7 @@ def test_keep_masks_per_slice(tmp_path, data, capsys):
     assert t["total"]["presence"] == 6 and t["total"]["absence"] == 8  # tags stay
     st = load_study(tmp_path / "s1")
     assert sum(int(im.has_content().sum()) for im in st.images) == 3
-    for im, case in zip(st.images, ("pat1", "pat2")):
+    for im, case in zip(st.images, ("pat1", "pat2"), strict=False):
         full = lesion_mask(data[case]["slices"]).T
         for s in range(im.n_slices):
             if im.has_content()[s]:
@@ -200,7 +231,7 @@ def test_keep_masks_per_slice(tmp_path, data, capsys):
     rc, out2, _ = run(capsys, "study", "create", tmp_path / "s2", *args)
     assert rc == 0 and out2 == out
     st2 = load_study(tmp_path / "s2")
-    for a, b in zip(st.images, st2.images):
+    for a, b in zip(st.images, st2.images, strict=False):
         np.testing.assert_array_equal(a.mask, b.mask)
     # and a show of the saved study prints the same table
     rc, out3, _ = run(capsys, "study", "show", tmp_path / "s1")
@@ -208,10 +239,25 @@ def test_keep_masks_per_slice(tmp_path, data, capsys):
 
 
 def test_keep_masks_per_volume(tmp_path, data, capsys):
-    rc, out, err = run(capsys, "study", "create", tmp_path / "s",
-                       "--image", channels(data["pat1"]), "--mask", data["pat1"]["mask"],
-                       "--image", channels(data["pat2"]), "--mask", data["pat2"]["mask"],
-                       "--tags-from-masks", "--keep-masks", "1", "--per", "volume")
+    rc, out, err = run(
+        capsys,
+        "study",
+        "create",
+        tmp_path / "s",
+        "--image",
+        channels(data["pat1"]),
+        "--mask",
+        data["pat1"]["mask"],
+        "--image",
+        channels(data["pat2"]),
+        "--mask",
+        data["pat2"]["mask"],
+        "--tags-from-masks",
+        "--keep-masks",
+        "1",
+        "--per",
+        "volume",
+    )
     assert rc == 0, err
     t = table(out)
     assert sorted([t["pat1"]["annotated"], t["pat2"]["annotated"]]) == [0, 3]
@@ -223,8 +269,21 @@ def test_keep_masks_per_volume(tmp_path, data, capsys):
 
 
 def test_show(tmp_path, data, capsys):
-    run(capsys, "study", "create", tmp_path / "s", "--image", data["pat1"]["flair"], "--mask", data["pat1"]["mask"],
-        "--image", data["pat2"]["t1c"], "--mask", data["pat2"]["mask"], "--tags-from-masks")
+    run(
+        capsys,
+        "study",
+        "create",
+        tmp_path / "s",
+        "--image",
+        data["pat1"]["flair"],
+        "--mask",
+        data["pat1"]["mask"],
+        "--image",
+        data["pat2"]["t1c"],
+        "--mask",
+        data["pat2"]["mask"],
+        "--tags-from-masks",
+    )
     rc, out, err = run(capsys, "study", "show", tmp_path / "s")
     assert rc == 0 and err == ""
     t = table(out)
@@ -234,6 +293,7 @@ def test_show(tmp_path, data, capsys):
 
 
 # --- errors ---------------------------------------------------------------------------------
+
 
 def test_missing_file(tmp_path, data, capsys):
     out_dir = tmp_path / "s"
@@ -252,8 +312,20 @@ def test_missing_mask_file(tmp_path, data, capsys):
 def test_mask_shape_mismatch(tmp_path, data, capsys):
     small = save(tmp_path / "small_mask.nii.gz", np.zeros((12, 10, 7), np.uint8))
     out_dir = tmp_path / "s"
-    rc, _, err = run(capsys, "study", "create", out_dir, "--image", data["pat1"]["flair"], "--mask", data["pat1"]["mask"],
-                     "--image", data["pat2"]["flair"], "--mask", small)
+    rc, _, err = run(
+        capsys,
+        "study",
+        "create",
+        out_dir,
+        "--image",
+        data["pat1"]["flair"],
+        "--mask",
+        data["pat1"]["mask"],
+        "--image",
+        data["pat2"]["flair"],
+        "--mask",
+        small,
+    )
     line = assert_one_line_error(rc, err, "small_mask.nii.gz", "mask shape (7, 10, 12) does not match the image shape (8, 10, 12)")
     assert line == "weakseg: error: small_mask.nii.gz: mask shape (7, 10, 12) does not match the image shape (8, 10, 12)"
     assert not out_dir.exists()
@@ -267,8 +339,18 @@ def test_mask_before_image(tmp_path, data, capsys):
 
 
 def test_option_given_twice_for_one_image(tmp_path, data, capsys):
-    rc, _, err = run(capsys, "study", "create", tmp_path / "s", "--image", data["pat1"]["flair"],
-                     "--mask", data["pat1"]["mask"], "--mask", data["pat1"]["mask"])
+    rc, _, err = run(
+        capsys,
+        "study",
+        "create",
+        tmp_path / "s",
+        "--image",
+        data["pat1"]["flair"],
+        "--mask",
+        data["pat1"]["mask"],
+        "--mask",
+        data["pat1"]["mask"],
+    )
     assert_one_line_error(rc, err, "--mask given twice for the same --image", code=2)
 
 
@@ -319,8 +401,9 @@ def test_unregistered_channels(tmp_path, data, capsys):
 
 
 def test_bad_keep_masks_and_tags_without_mask(tmp_path, data, capsys):
-    rc, _, err = run(capsys, "study", "create", tmp_path / "s", "--image", data["pat1"]["flair"], "--mask", data["pat1"]["mask"],
-                     "--keep-masks", "lots")
+    rc, _, err = run(
+        capsys, "study", "create", tmp_path / "s", "--image", data["pat1"]["flair"], "--mask", data["pat1"]["mask"], "--keep-masks", "lots"
+    )
     assert_one_line_error(rc, err, "--keep-masks 'lots': give a fraction (0.1, 10%) or a count (3)")
     rc, _, err = run(capsys, "study", "create", tmp_path / "s", "--image", data["pat1"]["flair"], "--tags-from-masks")
     assert_one_line_error(rc, err, "--tags-from-masks: image flair has no --mask")
@@ -336,7 +419,8 @@ def test_show_errors(tmp_path, capsys):
     assert out == ""
     (tmp_path / "newer").mkdir()
     (tmp_path / "newer" / "study.json").write_text(
-        '{"format": "napari-weakseg study", "schema_version": 7, "written_by": "napari-weakseg 3.0", "images": []}')
+        '{"format": "napari-weakseg study", "schema_version": 7, "written_by": "napari-weakseg 3.0", "images": []}'
+    )
     rc, _, err = run(capsys, "study", "show", tmp_path / "newer")
     assert_one_line_error(rc, err, "written by a newer napari-weakseg", "Upgrade napari-weakseg")
 
@@ -361,22 +445,58 @@ def test_failure_while_saving_leaves_no_half_written_study(tmp_path, data, capsy
 
     monkeypatch.setattr(folder_mod, "write_nifti", failing)
     out_dir = tmp_path / "s"
-    rc, _, err = run(capsys, "study", "create", out_dir, "--image", data["pat1"]["flair"], "--mask", data["pat1"]["mask"],
-                     "--image", data["pat2"]["flair"], "--mask", data["pat2"]["mask"])
+    rc, _, err = run(
+        capsys,
+        "study",
+        "create",
+        out_dir,
+        "--image",
+        data["pat1"]["flair"],
+        "--mask",
+        data["pat1"]["mask"],
+        "--image",
+        data["pat2"]["flair"],
+        "--mask",
+        data["pat2"]["mask"],
+    )
     assert_one_line_error(rc, err, "No space left on device")
     assert len(calls) == 3
     assert not out_dir.exists(), "a half-written study folder was left behind"
     # an empty folder given by the user is left, empty
     out_dir.mkdir()
     calls.clear()
-    rc, _, err = run(capsys, "study", "create", out_dir, "--image", data["pat1"]["flair"], "--mask", data["pat1"]["mask"],
-                     "--image", data["pat2"]["flair"], "--mask", data["pat2"]["mask"])
+    rc, _, err = run(
+        capsys,
+        "study",
+        "create",
+        out_dir,
+        "--image",
+        data["pat1"]["flair"],
+        "--mask",
+        data["pat1"]["mask"],
+        "--image",
+        data["pat2"]["flair"],
+        "--mask",
+        data["pat2"]["mask"],
+    )
     assert_one_line_error(rc, err, "No space left on device")
     assert out_dir.is_dir() and list(out_dir.iterdir()) == []
     # and the same command works once the disk has room again
     monkeypatch.undo()
-    rc, out, err = run(capsys, "study", "create", out_dir, "--image", data["pat1"]["flair"], "--mask", data["pat1"]["mask"],
-                       "--image", data["pat2"]["flair"], "--mask", data["pat2"]["mask"])
+    rc, out, err = run(
+        capsys,
+        "study",
+        "create",
+        out_dir,
+        "--image",
+        data["pat1"]["flair"],
+        "--mask",
+        data["pat1"]["mask"],
+        "--image",
+        data["pat2"]["flair"],
+        "--mask",
+        data["pat2"]["mask"],
+    )
     assert rc == 0, err
     assert len(load_study(out_dir).images) == 2
 

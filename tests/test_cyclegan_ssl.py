@@ -48,8 +48,13 @@ def square_batch(b_l: int = 2, b_u: int = 2, c: int = 1, size: int = 32, n_class
         stripe = torch.arange(size).view(1, 1, 1, size) * n_classes // size + 1  # 1..n_classes across the width
         y = torch.where(y > 0, stripe.expand_as(y), y)
     noise = 0.2 * torch.randn(b, c, size, size, generator=g)
-    return {"P": noise + y.float() / n_classes - 0.5, "A": 0.2 * torch.randn(b_u, c, size, size, generator=g) - 0.5,
-            "M": (y > 0).float(), "Y": y, "L": torch.arange(b) < b_l}
+    return {
+        "P": noise + y.float() / n_classes - 0.5,
+        "A": 0.2 * torch.randn(b_u, c, size, size, generator=g) - 0.5,
+        "M": (y > 0).float(),
+        "Y": y,
+        "L": torch.arange(b) < b_l,
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -153,7 +158,7 @@ def test_mask_discriminator_sees_soft_probabilities():
     m(square_batch(), "generator")
     real_s, fake_s, _, _ = m._fakes
     assert set(real_s.unique().tolist()) == {0.0, 1.0}  # one-hot real masks
-    assert 0 < float(fake_s.min()) and float(fake_s.max()) < 1  # softmax, not argmax
+    assert float(fake_s.min()) > 0 and float(fake_s.max()) < 1  # softmax, not argmax
     torch.testing.assert_close(fake_s.sum(1), torch.ones(fake_s.shape[0], 32, 32))
 
 
@@ -281,8 +286,13 @@ def test_semi_sampling_without_absence_slices():
 # --- end to end ----------------------------------------------------------------
 def run(study, tmp_path, steps: int, **overrides) -> tuple[Finished, list]:
     events = []
-    cfg = TrainConfig(method="cyclegan-ssl", steps=steps, device="cpu", val_fraction=0.0,
-                      overrides=merge(tiny(), {"augment": False, **overrides}).to_dict())
+    cfg = TrainConfig(
+        method="cyclegan-ssl",
+        steps=steps,
+        device="cpu",
+        val_fraction=0.0,
+        overrides=merge(tiny(), {"augment": False, **overrides}).to_dict(),
+    )
     result = Trainer(study, tmp_path, cfg, on_event=events.append).run()
     return result, events
 
@@ -316,8 +326,11 @@ def test_trainer_with_k_classes(tmp_path):
     im = study.images[0]
     im.mask[im.mask == 2] = 3
     with pytest.raises(InputError, match="label 3"):
-        Trainer(study, tmp_path / "r3", TrainConfig(method="cyclegan-ssl", device="cpu",
-                                                    overrides={**TINY, "net": {**TINY["net"], "n_classes": 2}}))
+        Trainer(
+            study,
+            tmp_path / "r3",
+            TrainConfig(method="cyclegan-ssl", device="cpu", overrides={**TINY, "net": {**TINY["net"], "n_classes": 2}}),
+        )
 
 
 def dice(prob: torch.Tensor, mask: torch.Tensor) -> float:

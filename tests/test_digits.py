@@ -39,8 +39,13 @@ def fake_digits(n: int, seed: int) -> np.ndarray:
 @pytest.fixture
 def mnist(tmp_path):
     path = tmp_path / "fake_mnist.npz"
-    np.savez(path, x_train=fake_digits(40, 1), y_train=np.arange(40, dtype=np.uint8) % 10,
-             x_test=fake_digits(20, 2), y_test=np.arange(20, dtype=np.uint8) % 10)
+    np.savez(
+        path,
+        x_train=fake_digits(40, 1),
+        y_train=np.arange(40, dtype=np.uint8) % 10,
+        x_test=fake_digits(20, 2),
+        y_test=np.arange(20, dtype=np.uint8) % 10,
+    )
     return path
 
 
@@ -54,7 +59,10 @@ def placed(digit: np.ndarray, pos, size: int) -> np.ndarray:
 # --- generation ------------------------------------------------------------------------
 def test_presets():
     assert {k: (t.size, t.n_clutter, t.crop) for k, t in DIGIT_TASKS.items()} == {
-        "48-simple": (48, 8, 10), "48-hard": (48, 24, 10), "128": (128, 80, 10)}
+        "48-simple": (48, 8, 10),
+        "48-hard": (48, 24, 10),
+        "128": (128, 80, 10),
+    }
 
 
 def test_shapes_types_and_counts(mnist):
@@ -62,7 +70,7 @@ def test_shapes_types_and_counts(mnist):
     assert len(d) == 19
     assert d.images.shape == d.masks.shape == (19, 48, 48)
     assert d.images.dtype == np.float32 and d.masks.dtype == np.uint8
-    assert 0.0 <= d.images.min() and d.images.max() <= 1.0
+    assert d.images.min() >= 0.0 and d.images.max() <= 1.0
     assert set(np.unique(d.masks)) <= {0, 1}
     assert d.presence.dtype == bool and d.presence.sum() == 12
     assert (d.labels[~d.presence] == -1).all() and (d.sources[~d.presence] == -1).all()
@@ -165,8 +173,7 @@ def test_test_split_and_bad_inputs(mnist, tmp_path):
 # --- the study ---------------------------------------------------------------------------
 def test_build_study(mnist, tmp_path):
     out, truth = tmp_path / "study", tmp_path / "truth.nii.gz"
-    study = build_digits_study(out, mnist, "48-simple", "train", n_presence=20, n_absence=10,
-                               label_fraction=0.1, seed=4, truth_path=truth)
+    study = build_digits_study(out, mnist, "48-simple", "train", n_presence=20, n_absence=10, label_fraction=0.1, seed=4, truth_path=truth)
     assert study.counts()["annotated"] == 2
     loaded = load_study(out)
     assert len(loaded.images) == 1
@@ -206,7 +213,9 @@ def test_build_study_label_digit_and_fractions(mnist, tmp_path):
     # more labels asked for than there are digits of that class: all of them, with a warning
     ref = make_cluttered_digits(mnist, "train", 30, 0, 48, 8, seed=1)
     with pytest.warns(UserWarning, match="show digit 3"):
-        im = build_digits_study(tmp_path / "threes", mnist, "48-simple", "train", 30, 0, label_fraction=1.0, label_digit=3, seed=1).images[0]
+        im = build_digits_study(tmp_path / "threes", mnist, "48-simple", "train", 30, 0, label_fraction=1.0, label_digit=3, seed=1).images[
+            0
+        ]
     np.testing.assert_array_equal(im.annotated(), ref.labels == 3)
 
 
@@ -229,8 +238,28 @@ def test_build_study_refusals_write_nothing(mnist, tmp_path):
 # --- the command ---------------------------------------------------------------------------
 def test_cli_digits_end_to_end(mnist, tmp_path, capsys):
     out, truth = tmp_path / "st", tmp_path / "gt.nii.gz"
-    rc = main(["digits", str(out), "--mnist", str(mnist), "--task", "48-hard", "--split", "test", "--presence", "12",
-               "--absence", "8", "--label-fraction", "0.25", "--seed", "2", "--truth", str(truth)])
+    rc = main(
+        [
+            "digits",
+            str(out),
+            "--mnist",
+            str(mnist),
+            "--task",
+            "48-hard",
+            "--split",
+            "test",
+            "--presence",
+            "12",
+            "--absence",
+            "8",
+            "--label-fraction",
+            "0.25",
+            "--seed",
+            "2",
+            "--truth",
+            str(truth),
+        ]
+    )
     assert rc == 0
     captured = capsys.readouterr()
     assert "digits-48-hard-test" in captured.out and "study written to" in captured.err

@@ -23,23 +23,28 @@ from napari_weakseg.study.build import tags_from_masks
 from napari_weakseg.training.checkpoint import load_tensors
 
 BIN = Path(sys.executable).parent
-TINY = {"net": {"base": 4, "depth": 2, "max_channels": 16, "code_channels": 8, "unique_channels": 4},
-        "input_size": 32, "batch_size": 2, "disc_base": 4, "augment": False}
+TINY = {
+    "net": {"base": 4, "depth": 2, "max_channels": 16, "code_channels": 8, "unique_channels": 4},
+    "input_size": 32,
+    "batch_size": 2,
+    "disc_base": 4,
+    "augment": False,
+}
 
 # shared by the torchrun script and the single-process reference: each rank's own fixed batch
-BATCH_SRC = '''
+BATCH_SRC = """
 def rank_batch(rank):
     g = torch.Generator().manual_seed(100 + rank)
     m = torch.zeros(2, 1, 32, 32)
     m[:, :, 4 + 6 * rank : 16 + 6 * rank, 8:20] = 1.0
     p = torch.randn(2, 1, 32, 32, generator=g) + 2 * m
     return {"P": p, "A": torch.randn(2, 1, 32, 32, generator=g), "M": m, "L": torch.ones(2, dtype=torch.bool)}
-'''
+"""
 ns: dict = {"torch": torch}
 exec(BATCH_SRC, ns)
 rank_batch = ns["rank_batch"]
 
-STEP_SCRIPT = '''
+STEP_SCRIPT = """
 import json, sys
 from pathlib import Path
 import torch
@@ -65,7 +70,7 @@ teardown_distributed(info)
 (out / f"loss{{info.rank}}.json").write_text(json.dumps(float(loss.detach())))
 if info.rank == 0:
     torch.save({{"model": method.state_dict(), "grads": grads}}, out / "rank0.pt")
-'''
+"""
 
 
 def free_port() -> int:
@@ -77,11 +82,17 @@ def free_port() -> int:
 def torchrun(*args, timeout: int = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WEAKSEG_DIST_DEVICE": "cpu", "CUDA_VISIBLE_DEVICES": ""}
     env.pop("WORLD_SIZE", None)
-    cmd = [str(BIN / "torchrun"), "--nnodes=1", "--nproc_per_node=2", "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
-           *map(str, args)]
+    cmd = [
+        str(BIN / "torchrun"),
+        "--nnodes=1",
+        "--nproc_per_node=2",
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(free_port()),
+        *map(str, args),
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-
-
 
 
 def test_cli_training_with_two_processes(tmp_path):
@@ -91,8 +102,21 @@ def test_cli_training_with_two_processes(tmp_path):
     save_study(study, tmp_path / "study")
     (tmp_path / "tiny.json").write_text(json.dumps(TINY))
     run = tmp_path / "run"
-    res = torchrun(BIN / "weakseg", "train", tmp_path / "study", "--method", "seg-only", "--out", run, "--steps", "2",
-                   "--config", tmp_path / "tiny.json", "--val-fraction", "0.5")
+    res = torchrun(
+        BIN / "weakseg",
+        "train",
+        tmp_path / "study",
+        "--method",
+        "seg-only",
+        "--out",
+        run,
+        "--steps",
+        "2",
+        "--config",
+        tmp_path / "tiny.json",
+        "--val-fraction",
+        "0.5",
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "completed at step 2" in res.stderr
     # rank 0 alone wrote: one metrics file, one started event, each step once
@@ -138,7 +162,7 @@ def test_ddp_step_equals_the_mean_loss_step(tmp_path):
     assert [l0.item(), l1.item()] == pytest.approx(losses, abs=1e-5)
     ((l0 + l1) / 2).backward()
     ref_grads = {n: p.grad for n, p in method.named_parameters() if p.grad is not None}
-    for name, p in method.named_parameters():
+    for name, _ in method.named_parameters():
         g = ddp["grads"].get(name)
         if name in ref_grads:
             assert g is not None, name

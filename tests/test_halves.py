@@ -42,6 +42,7 @@ def split_study(at=5) -> tuple[Study, object]:
 
 # --- the model ---------------------------------------------------------------------------------
 
+
 def test_halves_have_their_own_tags_and_the_slice_tag_summarises_them():
     st, im = split_study()
     assert im.half_tags.shape == (6, 2) and (im.half_tags == U).all()
@@ -155,6 +156,7 @@ def test_a_schema_1_study_written_by_the_previous_release_loads_and_splits(tmp_p
 
 # --- tags from masks per half ------------------------------------------------------------------
 
+
 def test_half_tags_from_masks_known_answer():
     z, y, x = 6, 20, 20
     mask = np.zeros((z, y, x), np.uint8)
@@ -185,12 +187,15 @@ def _affine(cols, origin=(0, 0, 0)) -> np.ndarray:
     return a
 
 
-@pytest.mark.parametrize("cols, lr", [
-    ([[1, 0, 0], [0, 1, 0], [0, 0, 1]], 2),  # RAS+: i is left-right (napari axis 2)
-    ([[-1, 0, 0], [0, -1, 0], [0, 0, 1]], 2),  # LPS-stored (flipped): still i
-    ([[0, 1, 0], [-0.9, 0, 0], [0, 0, 1]], 1),  # i runs anterior, j runs left: napari axis 1
-    ([[np.cos(0.3), np.sin(0.3), 0], [-np.sin(0.3), np.cos(0.3), 0], [0, 0, 2.5]], 2),  # oblique
-])
+@pytest.mark.parametrize(
+    "cols, lr",
+    [
+        ([[1, 0, 0], [0, 1, 0], [0, 0, 1]], 2),  # RAS+: i is left-right (napari axis 2)
+        ([[-1, 0, 0], [0, -1, 0], [0, 0, 1]], 2),  # LPS-stored (flipped): still i
+        ([[0, 1, 0], [-0.9, 0, 0], [0, 0, 1]], 1),  # i runs anterior, j runs left: napari axis 1
+        ([[np.cos(0.3), np.sin(0.3), 0], [-np.sin(0.3), np.cos(0.3), 0], [0, 0, 2.5]], 2),  # oblique
+    ],
+)
 def test_left_right_axis_from_the_affine(cols, lr):
     assert left_right_axis(_affine(cols), slice_axis=0) == lr
 
@@ -220,9 +225,25 @@ def test_cli_study_create_with_halves(tmp_path):
     for name, arr in (("t1", img), ("seg", lab), ("brain", brain)):
         nib.save(nib.Nifti1Image(arr, aff), str(tmp_path / f"{name}.nii.gz"))
     out = tmp_path / "study"
-    res = subprocess.run([str(BIN / "weakseg"), "study", "create", str(out), "--image", str(tmp_path / "t1.nii.gz"),
-                          "--mask", str(tmp_path / "seg.nii.gz"), "--roi-mask", str(tmp_path / "brain.nii.gz"),
-                          "--tags-from-masks", "--halves", "left-right"], capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            str(BIN / "weakseg"),
+            "study",
+            "create",
+            str(out),
+            "--image",
+            str(tmp_path / "t1.nii.gz"),
+            "--mask",
+            str(tmp_path / "seg.nii.gz"),
+            "--roi-mask",
+            str(tmp_path / "brain.nii.gz"),
+            "--tags-from-masks",
+            "--halves",
+            "left-right",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stderr
     assert "halves across axis 2 at 8" in res.stderr
     im = load_study(out).images[0]
@@ -231,8 +252,11 @@ def test_cli_study_create_with_halves(tmp_path):
     show = subprocess.run([str(BIN / "weakseg"), "study", "show", str(out)], capture_output=True, text=True)
     assert show.returncode == 0 and "p-halves" in show.stdout
     assert show.stdout.splitlines()[1].split()[1:] == ["5", "1", "4", "0", "1", "1", "9", "0", "1"]
-    bad = subprocess.run([str(BIN / "weakseg"), "study", "create", str(tmp_path / "s2"), "--image", str(tmp_path / "t1.nii.gz"),
-                          "--halves-at", "3"], capture_output=True, text=True)
+    bad = subprocess.run(
+        [str(BIN / "weakseg"), "study", "create", str(tmp_path / "s2"), "--image", str(tmp_path / "t1.nii.gz"), "--halves-at", "3"],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode != 0 and "--halves-at needs --halves" in bad.stderr
 
 
@@ -248,6 +272,7 @@ def test_keep_masks_per_half():
 
 
 # --- training rows and stitched prediction ------------------------------------------------------
+
 
 @pytest.mark.parametrize("flip", [False, True])
 def test_training_rows_are_the_tagged_halves(flip):
@@ -285,8 +310,14 @@ def test_prediction_on_halves_puts_each_half_back_in_place(tmp_path, flip, split
     from napari_weakseg.methods import build_method, merge, preset
 
     torch.manual_seed(0)
-    cfg = merge(preset("quick", 1), {"net": {"base": 4, "depth": 2, "max_channels": 8, "code_channels": 4, "unique_channels": 2},
-                                     "input_size": 16, "flip_halves": flip})
+    cfg = merge(
+        preset("quick", 1),
+        {
+            "net": {"base": 4, "depth": 2, "max_channels": 8, "code_channels": 4, "unique_channels": 2},
+            "input_size": 16,
+            "flip_halves": flip,
+        },
+    )
     method = build_method("genseg", cfg).eval()
     norm = Normaliser([0.0], [1.0])
     vol = np.random.default_rng(1).random((1, 3, 12, 14)).astype(np.float32)
@@ -335,8 +366,14 @@ def test_training_on_halves_records_it_and_prediction_stitches_the_study_images_
     split_in_halves(st, im, at=16, axis=2)
     tags_from_masks(im, roi_min=0.0)
     assert (im.half_tags == P).sum() >= 2 and (im.half_tags == A).sum() >= 2
-    tiny = {"net": {"base": 4, "depth": 2, "max_channels": 16, "code_channels": 8, "unique_channels": 4},
-            "input_size": 32, "batch_size": 2, "disc_base": 4, "augment": False, "flip_halves": True}
+    tiny = {
+        "net": {"base": 4, "depth": 2, "max_channels": 16, "code_channels": 8, "unique_channels": 4},
+        "input_size": 32,
+        "batch_size": 2,
+        "disc_base": 4,
+        "augment": False,
+        "flip_halves": True,
+    }
     cfg = TrainConfig(method="genseg", steps=2, device="cpu", overrides=tiny, val_fraction=0.0)
     trainer = Trainer(st, tmp_path / "run", cfg)
     assert len(trainer.train_set) == int((im.half_tags != U).sum())
@@ -358,8 +395,12 @@ def test_whole_images_held_out_for_validation(tmp_path):
     for seed in (1, 2):
         case = make_phantom(shape=(12, 32, 32), channels=1, seed=seed)
         tags_from_masks(st.add_image(case.volume, name=f"p{seed}", mask=case.mask))
-    tiny = {"net": {"base": 4, "depth": 2, "max_channels": 16, "code_channels": 8, "unique_channels": 4},
-            "input_size": 32, "batch_size": 2, "augment": False}
+    tiny = {
+        "net": {"base": 4, "depth": 2, "max_channels": 16, "code_channels": 8, "unique_channels": 4},
+        "input_size": 32,
+        "batch_size": 2,
+        "augment": False,
+    }
     events = []
     cfg = TrainConfig(method="seg-only", steps=2, device="cpu", overrides=tiny, val_images=["p2"], val_every=2)
     trainer = Trainer(st, tmp_path / "run", cfg, on_event=events.append)

@@ -44,16 +44,19 @@ def _edit(folder: Path, **fields) -> None:
     path.write_text(json.dumps(m))
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("confirmed_empty", [-1], "confirmed_empty must list slice indices 0..3"),
-    ("confirmed_empty", [999], "confirmed_empty must list slice indices 0..3"),
-    ("confirmed_empty", [True], "confirmed_empty must list slice indices"),
-    ("confirmed_empty", "0", "confirmed_empty must list slice indices"),
-    ("mask_revision", "1", "mask_revision must be a whole number"),
-    ("mask_revision", 1.5, "mask_revision must be a whole number"),
-    ("slice_axis", True, "slice_axis must be a whole number"),
-    ("tags", ["a", "a", "u", "u"], "tags must be a string"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("confirmed_empty", [-1], "confirmed_empty must list slice indices 0..3"),
+        ("confirmed_empty", [999], "confirmed_empty must list slice indices 0..3"),
+        ("confirmed_empty", [True], "confirmed_empty must list slice indices"),
+        ("confirmed_empty", "0", "confirmed_empty must list slice indices"),
+        ("mask_revision", "1", "mask_revision must be a whole number"),
+        ("mask_revision", 1.5, "mask_revision must be a whole number"),
+        ("slice_axis", True, "slice_axis must be a whole number"),
+        ("tags", ["a", "a", "u", "u"], "tags must be a string"),
+    ],
+)
 def test_manifest_fields_are_checked_by_type_and_range(tmp_path, field, value, message):
     folder = _study(tmp_path)
     _edit(folder, **{field: value})
@@ -105,12 +108,33 @@ def test_a_mask_given_as_the_image_is_noticed(tmp_path):
     st = Study()
     tags_from_masks(st.add_image(case.volume, name="p", mask=case.mask))
     save_study(st, tmp_path / "study")
-    (tmp_path / "tiny.json").write_text(json.dumps({"net": {"base": 4, "depth": 2, "max_channels": 8, "code_channels": 4,
-                                                            "unique_channels": 2}, "input_size": 16, "batch_size": 2}))
-    run = subprocess.run([str(BIN / "weakseg"), "train", str(tmp_path / "study"), "--method", "seg-only", "--out", str(tmp_path / "run"),
-                          "--steps", "1", "--config", str(tmp_path / "tiny.json")], capture_output=True, text=True)
+    (tmp_path / "tiny.json").write_text(
+        json.dumps(
+            {"net": {"base": 4, "depth": 2, "max_channels": 8, "code_channels": 4, "unique_channels": 2}, "input_size": 16, "batch_size": 2}
+        )
+    )
+    run = subprocess.run(
+        [
+            str(BIN / "weakseg"),
+            "train",
+            str(tmp_path / "study"),
+            "--method",
+            "seg-only",
+            "--out",
+            str(tmp_path / "run"),
+            "--steps",
+            "1",
+            "--config",
+            str(tmp_path / "tiny.json"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     nib.save(nib.Nifti1Image(case.mask.transpose(2, 1, 0).astype(np.float32), np.eye(4)), str(tmp_path / "mask.nii.gz"))
-    res = subprocess.run([str(BIN / "weakseg"), "predict", str(tmp_path / "run"), str(tmp_path / "mask.nii.gz"), "--out",
-                          str(tmp_path / "pred")], capture_output=True, text=True)
+    res = subprocess.run(
+        [str(BIN / "weakseg"), "predict", str(tmp_path / "run"), str(tmp_path / "mask.nii.gz"), "--out", str(tmp_path / "pred")],
+        capture_output=True,
+        text=True,
+    )
     assert "holds only a few whole-number values, like a label mask: is it the image?" in res.stderr

@@ -82,7 +82,7 @@ def test_rgb_and_rgba_become_grey(tmp_path):
 
 
 def test_tiff_16_bit_values_are_kept(tmp_path):
-    a = (np.arange(20, dtype=np.uint16).reshape(4, 5) * 3000)
+    a = np.arange(20, dtype=np.uint16).reshape(4, 5) * 3000
     save_tif(tmp_path / "x1.tif", a)
     save_tif(tmp_path / "x2.tiff", a[::-1].copy())
     stack, _ = read_image_folder(tmp_path)

@@ -96,9 +96,11 @@ def test_the_checker_finds_a_cycle():
 
 
 # package -> packages it must not import (directly, or through any module it imports)
-FORBIDDEN = {"methods": ("data", "study", "io", "bench", "widgets", "training"),
-             "models": ("data", "study", "io", "bench", "widgets", "training", "methods"),
-             "losses": ("data", "study", "io", "bench", "widgets", "training", "methods")}
+FORBIDDEN = {
+    "methods": ("data", "study", "io", "bench", "widgets", "training"),
+    "models": ("data", "study", "io", "bench", "widgets", "training", "methods"),
+    "losses": ("data", "study", "io", "bench", "widgets", "training", "methods"),
+}
 
 
 def reachable(graph: dict[str, set[str]], start: str) -> set[str]:

@@ -8,14 +8,13 @@ import sys
 import textwrap
 
 import pytest
+from test_study import paint, volume
+from test_training import config, phantom_study, train
 
 from napari_weakseg.errors import InputError
 from napari_weakseg.locks import FolderInUse, folder_lock, in_use
 from napari_weakseg.study import Study, load_study, save_study
 from napari_weakseg.training.events import Failed
-
-from test_study import paint, volume
-from test_training import config, phantom_study, train
 
 
 def hold_in_another_process(folder, what: str) -> subprocess.Popen:
@@ -86,7 +85,6 @@ def test_two_viewers_of_one_study_never_erase_each_others_edits(tmp_path):
 
 
 def test_the_lock_is_released_on_error(tmp_path):
-    with pytest.raises(RuntimeError):
-        with folder_lock(tmp_path / "f", "x"):
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), folder_lock(tmp_path / "f", "x"):
+        raise RuntimeError("boom")
     assert not in_use(tmp_path / "f") and json.dumps(sorted(p.name for p in (tmp_path / "f").iterdir())) == "[]"

@@ -8,8 +8,6 @@ import torch
 from napari_weakseg.losses import dice_loss, hinge_d_loss, hinge_g_loss, lsgan_d_loss, lsgan_g_loss, noise_weighted_dice_loss, soft_dice
 
 
-
-
 def t(values) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.float32)
 

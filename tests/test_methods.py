@@ -11,8 +11,12 @@ from napari_weakseg.errors import InputError
 from napari_weakseg.methods import METHODS, GenSeg, MethodConfig, build_method, merge, method_preset, preset
 from napari_weakseg.methods.baselines import MeanTeacher
 
-TINY = {"net": {"base": 4, "depth": 2, "max_channels": 16, "code_channels": 8, "unique_channels": 4, "res_blocks": 1},
-        "input_size": 32, "batch_size": 2, "disc_base": 4}
+TINY = {
+    "net": {"base": 4, "depth": 2, "max_channels": 16, "code_channels": 8, "unique_channels": 4, "res_blocks": 1},
+    "input_size": 32,
+    "batch_size": 2,
+    "disc_base": 4,
+}
 
 
 def tiny_cfg(channels: int = 1, method: str = "genseg") -> MethodConfig:
@@ -24,10 +28,12 @@ def random_batch(b: int = 2, c: int = 1, size: int = 32, annotated=(True, False)
     g = torch.Generator().manual_seed(seed)
     m = torch.zeros(b, 1, size, size)
     m[:, :, 8:20, 10:22] = 1.0
-    return {"P": torch.randn(b, c, size, size, generator=g) + 2 * m, "A": torch.randn(b, c, size, size, generator=g),
-            "M": m, "L": torch.tensor(annotated[:b])}
-
-
+    return {
+        "P": torch.randn(b, c, size, size, generator=g) + 2 * m,
+        "A": torch.randn(b, c, size, size, generator=g),
+        "M": m,
+        "L": torch.tensor(annotated[:b]),
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -130,13 +136,13 @@ def test_mean_teacher_ema():
     before = [p.detach().clone() for p in teacher]
     m(random_batch(), "main")["loss"].backward()
     opt.step()
-    assert all(torch.equal(b, p) for b, p in zip(before, teacher))
-    assert any(not torch.equal(b, p) for b, p in zip(before, student))
+    assert all(torch.equal(b, p) for b, p in zip(before, teacher, strict=False))
+    assert any(not torch.equal(b, p) for b, p in zip(before, student, strict=False))
     m.after_step()
-    for t_old, t_new, s in zip(before, teacher, student):
+    for t_old, t_new, s in zip(before, teacher, student, strict=False):
         torch.testing.assert_close(t_new, 0.99 * t_old + 0.01 * s.detach(), rtol=1e-6, atol=1e-7)
     # buffers (spectral-norm power-iteration vectors) are copied from the student
-    for tb, sb in zip(m.teacher["encoder"].buffers(), m.encoder.buffers()):
+    for tb, sb in zip(m.teacher["encoder"].buffers(), m.encoder.buffers(), strict=False):
         assert torch.equal(tb, sb)
     # predictions come from the teacher
     x = torch.randn(1, 1, 32, 32)

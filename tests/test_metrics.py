@@ -31,7 +31,7 @@ def brute_force_assd(a: np.ndarray, b: np.ndarray, spacing=None) -> float:
 
     def surf(m):
         pts = []
-        for idx in zip(*np.nonzero(m)):
+        for idx in zip(*np.nonzero(m), strict=False):
             for ax, step in itertools.product(range(m.ndim), (-1, 1)):
                 n = list(idx)
                 n[ax] += step
@@ -247,7 +247,10 @@ def test_evaluate_files_nifti_and_labels(tmp_path, volumes):
 def test_evaluate_files_several_cases_and_empty(tmp_path, volumes):
     pred, truth = volumes
     empty = np.zeros_like(truth)
-    paths = [nii(tmp_path / f"{n}.nii.gz", a) for n, a in (("p1", pred), ("t1", truth), ("p2", empty), ("t2", truth), ("p3", empty), ("t3", empty))]
+    paths = [
+        nii(tmp_path / f"{n}.nii.gz", a)
+        for n, a in (("p1", pred), ("t1", truth), ("p2", empty), ("t2", truth), ("p3", empty), ("t3", empty))
+    ]
     r = evaluate_files(paths[0::2], paths[1::2])
     dices = [c["dice"] for c in r["cases"]]
     assert dices == pytest.approx([0.8, 0.0, 1.0])

@@ -9,8 +9,17 @@ from napari_weakseg.io.modality import check_channel_order, modality
 
 
 def test_modalities_are_read_from_channel_names():
-    names = {"Flair_subtrMeanDivStd": "FLAIR", "T1c_subtrMeanDivStd": "T1c", "pat3_t1ce.nii.gz": "T1c", "T1-Gd": "T1c",
-             "t1": "T1", "BRATS_T2": "T2", "sub-01_dwi": "DWI", "channel0": None, "phantom": None}
+    names = {
+        "Flair_subtrMeanDivStd": "FLAIR",
+        "T1c_subtrMeanDivStd": "T1c",
+        "pat3_t1ce.nii.gz": "T1c",
+        "T1-Gd": "T1c",
+        "t1": "T1",
+        "BRATS_T2": "T2",
+        "sub-01_dwi": "DWI",
+        "channel0": None,
+        "phantom": None,
+    }
     assert {n: modality(n) for n in names} == names
 
 

@@ -27,8 +27,6 @@ def net_cfg(channels: int) -> NetConfig:
     return NetConfig(in_channels=channels, base=4, depth=2, max_channels=16, code_channels=8, unique_channels=4, decoder_kernel=3)
 
 
-
-
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
@@ -192,8 +190,11 @@ def test_spectral_norm_everywhere_but_the_classifier(channels):
     m = GenSeg(cfg)
     for part in (m.encoder, m.dec_common, m.dec_residual, m.disc_A, m.disc_P):
         assert any(isinstance(mod, nn.Conv2d) for mod in part.modules())
-        assert all(is_parametrized(mod, "weight") for mod in part.modules() if isinstance(mod, nn.Conv2d)
-                   and mod is not getattr(part, "classifier", None))
+        assert all(
+            is_parametrized(mod, "weight")
+            for mod in part.modules()
+            if isinstance(mod, nn.Conv2d) and mod is not getattr(part, "classifier", None)
+        )
 
 
 def test_spectral_norm_can_be_turned_off():

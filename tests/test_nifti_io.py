@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from napari_weakseg.errors import InputError
-from napari_weakseg.io import load_case, load_mask, read_nifti, write_nifti
-from napari_weakseg.io import napari_io
+from napari_weakseg.io import load_case, load_mask, napari_io, read_nifti, write_nifti
 from napari_weakseg.io.case import read_volume
 from napari_weakseg.io.nifti import InputWarning, spacing_from_header, to_napari_order, to_nifti_order
 
@@ -20,6 +19,7 @@ SUFFIXES = [".nii", ".nii.gz"]
 
 
 # --- helpers -----------------------------------------------------------------------------
+
 
 def rotation(ax: float, ay: float, az: float) -> np.ndarray:
     """A proper rotation from three angles in degrees."""
@@ -37,8 +37,18 @@ def oblique_affine(zooms=(0.8, 1.1, 2.5), angles=(12.0, -20.0, 33.0), offset=(-9
     return aff
 
 
-def make_nifti(path: Path, data: np.ndarray, affine=None, *, qcode=1, scode=4, qform=None,
-               descrip=b"weakseg test source", cls=nib.Nifti1Image, units=("mm", "sec")) -> Path:
+def make_nifti(
+    path: Path,
+    data: np.ndarray,
+    affine=None,
+    *,
+    qcode=1,
+    scode=4,
+    qform=None,
+    descrip=b"weakseg test source",
+    cls=nib.Nifti1Image,
+    units=("mm", "sec"),
+) -> Path:
     """Write ``data`` (NIfTI (i, j, k) order) with a non-trivial header; returns the path."""
     affine = oblique_affine() if affine is None else affine
     img = cls(data, affine)
@@ -65,14 +75,31 @@ def assert_geometry_equal(src: Path, out: Path, allow_dtype_change: bool) -> Non
     np.testing.assert_array_equal(nib.load(str(out)).affine, nib.load(str(src)).affine)
     np.testing.assert_array_equal(h_out.get_qform(), h_src.get_qform())
     np.testing.assert_array_equal(h_out.get_sform(), h_src.get_sform())
-    for key in ("qform_code", "sform_code", "quatern_b", "quatern_c", "quatern_d",
-                "qoffset_x", "qoffset_y", "qoffset_z", "srow_x", "srow_y", "srow_z",
-                "pixdim", "dim", "xyzt_units", "descrip", "intent_code", "slice_code", "cal_min", "cal_max"):
+    for key in (
+        "qform_code",
+        "sform_code",
+        "quatern_b",
+        "quatern_c",
+        "quatern_d",
+        "qoffset_x",
+        "qoffset_y",
+        "qoffset_z",
+        "srow_x",
+        "srow_y",
+        "srow_z",
+        "pixdim",
+        "dim",
+        "xyzt_units",
+        "descrip",
+        "intent_code",
+        "slice_code",
+        "cal_min",
+        "cal_max",
+    ):
         np.testing.assert_array_equal(h_out[key], h_src[key], err_msg=key)
     assert h_out.get_xyzt_units() == h_src.get_xyzt_units()
     assert h_out.get_zooms() == h_src.get_zooms()
-    differing = {k for k in h_src.keys()
-                 if not np.array_equal(h_src[k], h_out[k], equal_nan=h_src[k].dtype.kind == "f")}
+    differing = {k for k in h_src if not np.array_equal(h_src[k], h_out[k], equal_nan=h_src[k].dtype.kind == "f")}
     if allow_dtype_change:
         assert differing <= {"datatype", "bitpix"}, differing
     else:
@@ -88,6 +115,7 @@ def ijk_data():
 
 
 # --- axis order and geometry -----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
 def test_read_3d_is_transpose_of_nibabel(tmp_path, ijk_data, suffix):
@@ -168,10 +196,10 @@ def test_4d_volume_channel_names(tmp_path):
 # --- writing with the source header ----------------------------------------------------------
 
 HEADER_CASES = {
-    "q1-s4": dict(qcode=1, scode=4),
-    "q0-s2": dict(qcode=0, scode=2),
-    "q2-s1-distinct-qform": dict(qcode=2, scode=1, qform=oblique_affine(zooms=(0.8, 1.1, 2.5), angles=(0, 0, 90), offset=(1, 2, 3))),
-    "q1-s0": dict(qcode=1, scode=0),
+    "q1-s4": {"qcode": 1, "scode": 4},
+    "q0-s2": {"qcode": 0, "scode": 2},
+    "q2-s1-distinct-qform": {"qcode": 2, "scode": 1, "qform": oblique_affine(zooms=(0.8, 1.1, 2.5), angles=(0, 0, 90), offset=(1, 2, 3))},
+    "q1-s0": {"qcode": 1, "scode": 0},
 }
 
 
@@ -297,6 +325,7 @@ def test_write_leaves_no_temporary_files(tmp_path, ijk_data):
 
 # --- napari reader and writer ---------------------------------------------------------------
 
+
 @pytest.fixture
 def npe2_plugins():
     """Make napari's writer lookup see this plugin (a viewer would do this on start)."""
@@ -412,7 +441,7 @@ def test_read_paths_image_4d_and_folder(tmp_path):
 
     ijkc = np.random.default_rng(7).random((6, 5, 4, 2)).astype(np.float32)
     src = make_nifti(tmp_path / "mr.nii.gz", ijkc)
-    (data, meta, kind), = napari_io.read_paths(str(src))
+    ((data, meta, kind),) = napari_io.read_paths(str(src))
     assert kind == "image"
     assert data.shape == (2, 4, 5, 6)
     assert meta["channel_axis"] == 0
@@ -425,7 +454,7 @@ def test_read_paths_image_4d_and_folder(tmp_path):
     folder.mkdir()
     for i in range(3):
         skio.imsave(str(folder / f"s{i}.png"), np.full((6, 8), 40 * i, np.uint8), check_contrast=False)
-    (data, meta, kind), = napari_io.read_paths(str(folder))
+    ((data, meta, kind),) = napari_io.read_paths(str(folder))
     assert kind == "image" and data.shape == (3, 6, 8) and meta["name"] == "pngs"
     assert meta["metadata"]["weakseg"]["header"] is None
 
@@ -434,7 +463,7 @@ def test_read_paths_mask_named_files_open_as_labels(tmp_path):
     lab = np.zeros((4, 5, 6), np.int16)
     lab[1, 2, 3] = 300
     src = make_nifti(tmp_path / "patient_seg.nii.gz", lab)
-    (data, meta, kind), = napari_io.read_paths(src)
+    ((data, meta, kind),) = napari_io.read_paths(src)
     assert kind == "labels"
     assert data.dtype == np.uint16 and data[3, 2, 1] == 300
 
@@ -588,6 +617,7 @@ def test_unknown_file_type_for_a_case(tmp_path):
 
 # --- cases and masks ---------------------------------------------------------------------------
 
+
 def test_load_case_stacks_registered_channels(tmp_path):
     aff = oblique_affine()
     rng = np.random.default_rng(8)
@@ -645,7 +675,7 @@ def test_load_mask_shape_mismatch(tmp_path):
     with pytest.raises(InputError) as info:
         load_mask(bad, vol)
     msg = str(info.value)
-    assert "small_mask.nii.gz: mask shape (4, 9, 7) does not match the image shape (5, 9, 7)" == msg
+    assert msg == "small_mask.nii.gz: mask shape (4, 9, 7) does not match the image shape (5, 9, 7)"
 
 
 def test_load_mask_affine_mismatch_and_4d(tmp_path):

@@ -22,15 +22,19 @@ def test_manifest_contributions_resolve():
     for cmd in commands.values():  # every python_name imports
         module, _, attr = cmd.python_name.partition(":")
         assert getattr(__import__(module, fromlist=[attr]), attr)
-    assert [w.display_name for w in manifest.contributions.widgets] == ["Tag slices and paint masks", "Train and inspect",
-                                                                          "Review pseudo labels"]
+    assert [w.display_name for w in manifest.contributions.widgets] == [
+        "Tag slices and paint masks",
+        "Train and inspect",
+        "Review pseudo labels",
+    ]
     assert {tuple(w.layer_types) for w in manifest.contributions.writers} == {("labels",), ("image",)}
     assert manifest.contributions.sample_data[0].key == "phantom"
     assert set(manifest.categories) == {"Segmentation", "Annotation"}
     menus = manifest.contributions.menus
     assert [m.submenu for m in menus["napari/layers/segment"]] == ["weakseg"]
-    assert [m.command for m in menus["weakseg"]] == [f"napari-weakseg.{w}" for w in ("annotation_widget", "training_widget",
-                                                                                     "pseudo_review_widget")]
+    assert [m.command for m in menus["weakseg"]] == [
+        f"napari-weakseg.{w}" for w in ("annotation_widget", "training_widget", "pseudo_review_widget")
+    ]
 
 
 def test_license_file_is_shipped():

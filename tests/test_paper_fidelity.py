@@ -15,8 +15,12 @@ from napari_weakseg.methods import MethodConfig, build_method, merge, method_pre
 from napari_weakseg.methods.base import Method
 from napari_weakseg.pseudo.config import PseudoLabelConfig
 
-SMALL = {"net": {"base": 4, "depth": 2, "max_channels": 16, "code_channels": 8, "unique_channels": 4, "res_blocks": 1},
-         "input_size": 32, "batch_size": 2, "disc_base": 4}
+SMALL = {
+    "net": {"base": 4, "depth": 2, "max_channels": 16, "code_channels": 8, "unique_channels": 4, "res_blocks": 1},
+    "input_size": 32,
+    "batch_size": 2,
+    "disc_base": 4,
+}
 
 
 def small(method: str, preset: str) -> Method:
@@ -53,8 +57,12 @@ def test_each_baseline_has_its_own_published_weights(preset):
 def test_autoencoding_loss_is_dice_plus_reconstruction_at_equal_weights():
     ae = small("ae", "paper")
     g = torch.Generator().manual_seed(0)
-    batch = {"P": torch.randn(2, 1, 32, 32, generator=g), "A": torch.randn(2, 1, 32, 32, generator=g),
-             "M": (torch.rand(2, 1, 32, 32, generator=g) > 0.7).float(), "L": torch.tensor([True, False])}
+    batch = {
+        "P": torch.randn(2, 1, 32, 32, generator=g),
+        "A": torch.randn(2, 1, 32, 32, generator=g),
+        "M": (torch.rand(2, 1, 32, 32, generator=g) > 0.7).float(),
+        "L": torch.tensor([True, False]),
+    }
     out = ae(batch, "main")
     torch.testing.assert_close(out["loss"].detach(), out["seg"] + out["rec"])
 
@@ -155,12 +163,17 @@ def test_segmentation_head_has_a_spatial_filter_of_its_own_in_paper():
 def test_paper_discriminator_follows_table_1():
     """Per scale: C 64 4x4 stride 1, NRC 64 / 128 / 256 / 512 4x4 stride 2 (normalised), C 1 1x1; three scales."""
     cfg = method_preset("genseg", "paper")
-    g = build_method("genseg", merge(cfg, {"net": {"base": 4, "depth": 2, "max_channels": 16, "code_channels": 8,
-                                                   "unique_channels": 4}}))
+    g = build_method("genseg", merge(cfg, {"net": {"base": 4, "depth": 2, "max_channels": 16, "code_channels": 8, "unique_channels": 4}}))
     assert len(g.disc_A.nets) == 3
     convs = [m for m in g.disc_A.nets[0].modules() if isinstance(m, torch.nn.Conv2d)]
     assert [(c.out_channels, c.kernel_size[0], c.stride[0]) for c in convs] == [
-        (64, 4, 1), (64, 4, 2), (128, 4, 2), (256, 4, 2), (512, 4, 2), (1, 1, 1)]
+        (64, 4, 1),
+        (64, 4, 2),
+        (128, 4, 2),
+        (256, 4, 2),
+        (512, 4, 2),
+        (1, 1, 1),
+    ]
     assert sum(isinstance(m, torch.nn.Module) and type(m).__name__ == "LayerNorm2d" for m in g.disc_A.nets[0].modules()) == 4
     scores = g.disc_A(torch.randn(1, 1, 64, 64))
     assert len(scores) == 3 and all(s.shape[1] == 1 for s in scores)
@@ -174,8 +187,13 @@ def test_a_paper_preset_network_trains(name):
     g = torch.Generator().manual_seed(1)
     m = torch.zeros(2, 1, 32, 32)
     m[:, :, 8:20, 10:22] = 1.0
-    batch = {"P": torch.randn(2, 1, 32, 32, generator=g) + 2 * m, "A": torch.randn(2, 1, 32, 32, generator=g), "M": m,
-             "Y": m.long(), "L": torch.tensor([True, False])}
+    batch = {
+        "P": torch.randn(2, 1, 32, 32, generator=g) + 2 * m,
+        "A": torch.randn(2, 1, 32, 32, generator=g),
+        "M": m,
+        "Y": m.long(),
+        "L": torch.tensor([True, False]),
+    }
     optimizers = method.make_optimizers()
     for phase in method.phases:
         optimizers[phase].zero_grad()

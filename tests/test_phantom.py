@@ -9,7 +9,7 @@ from scipy import ndimage as ndi
 from napari_weakseg.data import make_phantom
 from napari_weakseg.study import Tag
 
-SMALL = dict(shape=(16, 48, 48), spacing=(3.0, 1.5, 1.5))
+SMALL = {"shape": (16, 48, 48), "spacing": (3.0, 1.5, 1.5)}
 
 
 def test_deterministic_by_seed():

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import torch
+from test_training import config, phantom_study, train
 
 from napari_weakseg.data.slices import PairSampler, SliceSet, position_matched_weights, relative_positions
 from napari_weakseg.study import Tag
 from napari_weakseg.training.events import Started
-
-from test_training import config, phantom_study, train
 
 
 def two_images(presence_slices: range) -> SliceSet:
@@ -20,8 +19,13 @@ def two_images(presence_slices: range) -> SliceSet:
 
 
 def test_positions_are_relative_to_each_images_tagged_extent():
-    slices = SliceSet(torch.zeros(4, 1, 2, 2), torch.zeros(4, 1, 2, 2), torch.tensor([True, False, True, False]),
-                      torch.zeros(4, dtype=torch.bool), [(0, 10), (0, 30), (1, 5), (0, 20)])
+    slices = SliceSet(
+        torch.zeros(4, 1, 2, 2),
+        torch.zeros(4, 1, 2, 2),
+        torch.tensor([True, False, True, False]),
+        torch.zeros(4, dtype=torch.bool),
+        [(0, 10), (0, 30), (1, 5), (0, 20)],
+    )
     assert relative_positions(slices).tolist() == [0.0, 1.0, 0.5, 0.5]
 
 
@@ -47,8 +51,13 @@ def test_the_presence_histogram_comes_out_of_the_absence_draws():
 
 def test_nothing_to_match_falls_back_to_uniform_and_says_so(tmp_path):
     """The whole-slice BraTS case: no absence slice at the presence slices' positions."""
-    only = SliceSet(torch.zeros(6, 1, 2, 2), torch.zeros(6, 1, 2, 2), torch.tensor([False, False, True, True, False, False]),
-                    torch.zeros(6, dtype=torch.bool), [(0, s) for s in range(6)])
+    only = SliceSet(
+        torch.zeros(6, 1, 2, 2),
+        torch.zeros(6, 1, 2, 2),
+        torch.tensor([False, False, True, True, False, False]),
+        torch.zeros(6, dtype=torch.bool),
+        [(0, s) for s in range(6)],
+    )
     assert position_matched_weights(only, 3) is None
     assert not PairSampler(only, 2, 0, "pairs", absence_bins=3).position_matched
     cfg = config("genseg", steps=1, overrides={"absence_by_position": 4})

@@ -140,7 +140,7 @@ def test_network_shapes():
     dgcc = ChannelCalibration(patch.feature_channels, unet.decoder_widths)
     betas = dgcc(patch.features(torch.rand(2, 1, 32, 32)))
     assert [tuple(b.shape) for b in betas] == [(2, 16, 1, 1), (2, 8, 1, 1), (2, 4, 1, 1)]
-    assert all(0 < float(b.detach().min()) and float(b.detach().max()) < 1 for b in betas)
+    assert all(float(b.detach().min()) > 0 and float(b.detach().max()) < 1 for b in betas)
     vae = MaskVAE(latent=32, size=32, base=4)
     mean, logvar = vae.encode(torch.rand(3, 1, 48, 48))  # any size: resized to 32
     assert mean.shape == logvar.shape == (3, 32) and vae.decode(mean).shape == (3, 1, 32, 32)
@@ -157,7 +157,7 @@ def test_vae_reconstructs_ellipses_after_pretraining():
     test = sample_ellipses(32, (32, 32), 1.0, EllipsePrior((10, 24), (0.5, 1.0), (0, 180), (0.35, 0.65)), seed=99)
     with torch.no_grad():
         rec = (vae.decode(vae.encode(test)[0]) >= 0.5).float()
-    dice = np.mean([pooled_dice(r, t) for r, t in zip(rec, test)])
+    dice = np.mean([pooled_dice(r, t) for r, t in zip(rec, test, strict=False)])
     mean_mask = (masks.mean(0, keepdim=True) >= 0.5).float()  # the best input-independent guess
     baseline = np.mean([pooled_dice(mean_mask[0], t) for t in test])
     assert dice > 0.6 and dice > baseline + 0.2, (dice, baseline)
@@ -300,10 +300,29 @@ def ellipse_images(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_end_to_end_pseudo_labels_beat_chance():
     images, truth = ellipse_images(32, seed=5)
-    prior = {"ellipse_size_mm": [10, 20], "ellipse_centre": [0.3, 0.7], "pixel_mm": 1.0, "aux_count": 128,
-             "vae_steps": 20, "vae_base": 4, "vae_batch": 16, "res_blocks": 1, "rounds": 1, "round_steps": 10}
-    cfg = merge(preset("quick"), {"net": {"base": 8, "depth": 2, "max_channels": 32}, "input_size": 32, "batch_size": 8,
-                                  "disc_base": 8, "augment": False, "pseudo_label": prior})
+    prior = {
+        "ellipse_size_mm": [10, 20],
+        "ellipse_centre": [0.3, 0.7],
+        "pixel_mm": 1.0,
+        "aux_count": 128,
+        "vae_steps": 20,
+        "vae_base": 4,
+        "vae_batch": 16,
+        "res_blocks": 1,
+        "rounds": 1,
+        "round_steps": 10,
+    }
+    cfg = merge(
+        preset("quick"),
+        {
+            "net": {"base": 8, "depth": 2, "max_channels": 32},
+            "input_size": 32,
+            "batch_size": 8,
+            "disc_base": 8,
+            "augment": False,
+            "pseudo_label": prior,
+        },
+    )
     m = build_method("pseudo-label", cfg)
     from napari_weakseg.data.shape_prior import prior_masks
 
@@ -321,8 +340,8 @@ def test_end_to_end_pseudo_labels_beat_chance():
             opts[phase].step()
     scores = score_pseudo_labels(m, images)
     labels = (scores["prob"] >= 0.5).float()
-    dice = np.mean([pooled_dice(lab, t) for lab, t in zip(labels, truth)])
-    chance = np.mean([pooled_dice(a, t) for a, t in zip(m.aux[: len(truth)], truth)])  # a random prior mask
+    dice = np.mean([pooled_dice(lab, t) for lab, t in zip(labels, truth, strict=False)])
+    chance = np.mean([pooled_dice(a, t) for a, t in zip(m.aux[: len(truth)], truth, strict=False)])  # a random prior mask
     assert dice > chance + 0.2, (dice, chance)
     selection, result = refine(m, images)
     assert len(selection.kept) == 24 and len(result.history) == 1 and bool(m.segmenter_ready)  # 75 % of 32
@@ -340,8 +359,7 @@ def phantom_study() -> Study:
 
 def test_trains_through_the_trainer_predicts_and_refines(tmp_path):
     study = phantom_study()
-    cfg = TrainConfig(method="pseudo-label", steps=3, device="cpu", val_fraction=0.5, val_every=3,
-                      overrides={**TINY, "pseudo_label": FAST})
+    cfg = TrainConfig(method="pseudo-label", steps=3, device="cpu", val_fraction=0.5, val_every=3, overrides={**TINY, "pseudo_label": FAST})
     result = Trainer(study, tmp_path / "run", cfg).run()
     assert isinstance(result, Finished) and result.reason == "completed", result
     assert bool(load_tensors(tmp_path / "run" / "last.pt")["model"]["vae_ready"])

@@ -14,8 +14,18 @@ from napari_weakseg.data.shape_prior import mask_grid, sample_ellipses
 from napari_weakseg.data.slices import Normaliser, study_slices
 from napari_weakseg.errors import InputError
 from napari_weakseg.pseudo.iterate import constrain_kept, iterate_pseudo_labels
-from napari_weakseg.pseudo.review import (ACCEPTED, DROPPED, EDITED, KEPT, REJECTED, REVIEW_FILE, Decisions, review_outputs,
-                                          round_rows, score_names)
+from napari_weakseg.pseudo.review import (
+    ACCEPTED,
+    DROPPED,
+    EDITED,
+    KEPT,
+    REJECTED,
+    REVIEW_FILE,
+    Decisions,
+    review_outputs,
+    round_rows,
+    score_names,
+)
 from napari_weakseg.pseudo.selection import select
 from napari_weakseg.study import Study, Tag
 from napari_weakseg.widgets.output_layers import PSEUDO
@@ -33,9 +43,13 @@ def small_study() -> Study:
 def fake_outputs(study: Study, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     im = study.images[0]
-    return {im.name: {"prob": rng.random(im.mask.shape).astype(np.float32),
-                      "score_disc": rng.random(im.n_slices).astype(np.float32),
-                      "score_vae": rng.random(im.n_slices).astype(np.float32)}}
+    return {
+        im.name: {
+            "prob": rng.random(im.mask.shape).astype(np.float32),
+            "score_disc": rng.random(im.n_slices).astype(np.float32),
+            "score_vae": rng.random(im.n_slices).astype(np.float32),
+        }
+    }
 
 
 # --- the core ---------------------------------------------------------------------------
@@ -53,8 +67,11 @@ def test_review_selection_layer_and_order():
         assert set(np.unique(layer[s]).tolist()) == {0, want}
     assert not layer[:2].any() and not layer[10:].any()
     for which in ("disc", "vae", "mean"):
-        score = {"disc": rev.scores["score_disc"], "vae": rev.scores["score_vae"],
-                 "mean": (rev.scores["score_disc"] + rev.scores["score_vae"]) / 2}[which]
+        score = {
+            "disc": rev.scores["score_disc"],
+            "vae": rev.scores["score_vae"],
+            "mean": (rev.scores["score_disc"] + rev.scores["score_vae"]) / 2,
+        }[which]
         assert np.all(np.diff(score[rev.order(which)]) >= 0)  # worst first
     with pytest.raises(InputError, match="presence"):
         rev.rows([0])
@@ -113,9 +130,19 @@ def test_rounds_train_on_fixed_rows_and_never_on_excluded_ones():
             seen.append(len(x))
             return self.w + torch.zeros(len(x), 1, 8, 8)
 
-    res = iterate_pseudo_labels(Net, images, labels, rounds=2, steps=1, kept=torch.tensor([0, 1]), batch_size=32, augment=False,
-                                reselect=lambda new: torch.tensor([0, 1, 2]), fixed=(torch.tensor([5]), truth),
-                                excluded=torch.tensor([1]))
+    res = iterate_pseudo_labels(
+        Net,
+        images,
+        labels,
+        rounds=2,
+        steps=1,
+        kept=torch.tensor([0, 1]),
+        batch_size=32,
+        augment=False,
+        reselect=lambda new: torch.tensor([0, 1, 2]),
+        fixed=(torch.tensor([5]), truth),
+        excluded=torch.tensor([1]),
+    )
     assert [r.trained_on for r in res.history] == [2, 3]  # {0, 5}, then {0, 2, 5}
     assert torch.equal(res.labels[5], truth[0])  # the annotation stays the label of its row
 
@@ -128,8 +155,14 @@ def test_mask_grid_lays_out_samples():
 
 
 # --- the dock in a real viewer ------------------------------------------------------------
-TINY = {"input_size": 32, "batch_size": 2, "annotated_per_batch": 1, "disc_base": 4, "augment": False,
-        "net": {"base": 4, "depth": 2, "max_channels": 8}}
+TINY = {
+    "input_size": 32,
+    "batch_size": 2,
+    "annotated_per_batch": 1,
+    "disc_base": 4,
+    "augment": False,
+    "net": {"base": 4, "depth": 2, "max_channels": 8},
+}
 FAST = {"vae_steps": 10, "vae_base": 4, "vae_batch": 8, "aux_count": 32, "res_blocks": 1, "rounds": 1, "round_steps": 3}
 REVIEW = "Review pseudo labels"
 
@@ -198,8 +231,11 @@ def test_layer_and_list_show_the_selection_worst_first(qtbot, docks):
         review.sort_by.setCurrentText(which)
         slices = review.ordered_slices()
         rows = rev.rows(slices)
-        score = {"disc": rev.scores["score_disc"], "vae": rev.scores["score_vae"],
-                 "mean": (rev.scores["score_disc"] + rev.scores["score_vae"]) / 2}[which][rows]
+        score = {
+            "disc": rev.scores["score_disc"],
+            "vae": rev.scores["score_vae"],
+            "mean": (rev.scores["score_disc"] + rev.scores["score_vae"]) / 2,
+        }[which][rows]
         assert np.all(np.diff(score) >= 0) and len(slices) == len(rev.slices)  # worst first
         assert [int(review.table.item(i, 0).text()) for i in range(review.table.rowCount())] == slices
     review.table.selectRow(2)
@@ -258,8 +294,11 @@ def test_refine_in_the_background_updates_the_layer(qtbot, docks):
     viewer, ann, train, review, errors = docks
     rev = _reviewed(qtbot, docks)
     review.decide(REJECTED, [review.ordered_slices()[0]])
-    with qtbot.waitSignals([(review.finished, "refine"), (review.finished, "review")], timeout=120_000,
-                           check_params_cbs=[lambda w: w == "refine", lambda w: w == "review"]):
+    with qtbot.waitSignals(
+        [(review.finished, "refine"), (review.finished, "review")],
+        timeout=120_000,
+        check_params_cbs=[lambda w: w == "refine", lambda w: w == "review"],
+    ):
         assert review.start_refine() is not None
         assert review.busy and not review.refine_btn.isEnabled()
     assert not errors, errors

@@ -1,7 +1,7 @@
 """Bad files opened through a real napari viewer: one clear notification, no traceback, viewer usable."""
 
-import numpy as np
 import nibabel as nib
+import numpy as np
 import pytest
 from napari.utils.notifications import notification_manager
 
@@ -14,8 +14,8 @@ def notifications():
     notification_manager.notification_ready.disconnect(seen.append)
 
 
-def _write(path, arr, affine=np.eye(4)):
-    nib.save(nib.Nifti1Image(arr, affine), str(path))
+def _write(path, arr, affine=None):
+    nib.save(nib.Nifti1Image(arr, np.eye(4) if affine is None else affine), str(path))
     return path
 
 
@@ -41,7 +41,7 @@ def test_bad_files_notify_and_leave_the_viewer_usable(make_napari_viewer, tmp_pa
     assert any("holds no" in str(n.message) for n in notifications)
     # the viewer still works: a good file opens with its physical scale
     layers = viewer.open(str(good), plugin="napari-weakseg")
-    assert [l.data.shape for l in layers] == [(5, 9, 8)]
+    assert [layer.data.shape for layer in layers] == [(5, 9, 8)]
 
 
 def test_nan_voxels_open_with_a_warning(make_napari_viewer, tmp_path, notifications):

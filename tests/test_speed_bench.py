@@ -81,12 +81,23 @@ def test_gui_report_judges_each_target_and_each_condition(tmp_path):
     from napari_weakseg.bench.speed_report import _gui_section
 
     lat = {"p50_ms": 0.3, "p99_ms": 12.0, "max_ms": 80.0}
-    gui = {"runs": [{"config": {"method": "genseg", "preset": "quick", "steps": 100}, "lateness_ms": [0.3, 12.0],
-                     "lateness_labels": [["training", 1], ["training, user", 1]]}],
-           "latency": {"training": lat, "training, user": {**lat, "p99_ms": 120.0}},
-           "gui_pairs_per_s": 8.0, "headless_pairs_per_s": 10.0, "throughput_ratio": 0.8,
-           "gui_pairs_per_s_by_condition": {"training": 9.2, "training, user": 6.5},
-           "click_to_segmentation_s": 106.0, "dice": 0.75, "viewer_cpu_cores": 0.2}
+    gui = {
+        "runs": [
+            {
+                "config": {"method": "genseg", "preset": "quick", "steps": 100},
+                "lateness_ms": [0.3, 12.0],
+                "lateness_labels": [["training", 1], ["training, user", 1]],
+            }
+        ],
+        "latency": {"training": lat, "training, user": {**lat, "p99_ms": 120.0}},
+        "gui_pairs_per_s": 8.0,
+        "headless_pairs_per_s": 10.0,
+        "throughput_ratio": 0.8,
+        "gui_pairs_per_s_by_condition": {"training": 9.2, "training, user": 6.5},
+        "click_to_segmentation_s": 106.0,
+        "dice": 0.75,
+        "viewer_cpu_cores": 0.2,
+    }
     rows = {ln.split(" | ")[0].lstrip("| "): ln for ln in _gui_section(gui, tmp_path, plt) if ln.startswith("| ")}
     assert rows["event-loop latency p99 while training (ms)"].endswith("| yes |")  # 12 < 50: the user-free condition
     assert rows["throughput in the GUI / headless, whole run"].endswith("| **no** |")  # 0.8

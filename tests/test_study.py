@@ -23,6 +23,7 @@ P, A, U = Tag.PRESENCE, Tag.ABSENCE, Tag.UNKNOWN
 
 # --- helpers -----------------------------------------------------------------------------
 
+
 def volume(shape=(6, 8, 10), channels=1, seed=0, spacing=(2.0, 1.0, 0.5)) -> Volume:
     data = np.random.default_rng(seed).random((channels, *shape)).astype(np.float32)
     sz, sy, sx = spacing
@@ -73,7 +74,7 @@ def snapshot(study: Study) -> list[dict]:
 
 def assert_same(a: list[dict], b: list[dict]) -> None:
     assert len(a) == len(b)
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         assert x.keys() == y.keys()
         for k in x:
             if isinstance(x[k], np.ndarray):
@@ -115,6 +116,7 @@ def study2(tmp_path):
 
 
 # --- the model ---------------------------------------------------------------------------
+
 
 def test_add_image_names_and_defaults():
     st = Study()
@@ -375,6 +377,7 @@ def test_annotated_derivation_and_counts():
 
 # --- saving and loading ----------------------------------------------------------------------
 
+
 def test_save_load_exact_round_trip(tmp_path, study2):
     before = snapshot(study2)
     out = save_study(study2, tmp_path / "study")
@@ -393,8 +396,23 @@ def test_save_load_exact_round_trip(tmp_path, study2):
     a0, a1 = study2.images[0].volume, loaded.images[0].volume
     np.testing.assert_array_equal(a1.affine, a0.affine)
     assert a1.header["descrip"] == b"oblique source"
-    for key in ("qform_code", "sform_code", "quatern_b", "quatern_c", "quatern_d", "qoffset_x", "qoffset_y",
-                "qoffset_z", "srow_x", "srow_y", "srow_z", "xyzt_units", "descrip", "datatype", "bitpix"):
+    for key in (
+        "qform_code",
+        "sform_code",
+        "quatern_b",
+        "quatern_c",
+        "quatern_d",
+        "qoffset_x",
+        "qoffset_y",
+        "qoffset_z",
+        "srow_x",
+        "srow_y",
+        "srow_z",
+        "xyzt_units",
+        "descrip",
+        "datatype",
+        "bitpix",
+    ):
         np.testing.assert_array_equal(a1.header[key], a0.header[key], err_msg=key)
     np.testing.assert_array_equal(a1.header["pixdim"][1:4], a0.header["pixdim"][1:4])
     assert a1.sources == a0.sources
@@ -426,7 +444,9 @@ def test_resave_writes_only_what_changed_and_collects_garbage(tmp_path, study2, 
     image_bytes = (out / "images/patient_1.nii.gz").read_bytes()
     writes = []
     real = folder_mod.write_nifti
-    monkeypatch.setattr(folder_mod, "write_nifti", lambda p, *a, **k: (writes.append(Path(p).relative_to(out).as_posix()), real(p, *a, **k))[1])
+    monkeypatch.setattr(
+        folder_mod, "write_nifti", lambda p, *a, **k: (writes.append(Path(p).relative_to(out).as_posix()), real(p, *a, **k))[1]
+    )
     # a tag-only edit rewrites no NIfTI
     study2.set_tags(1, 0, "absence")
     assert study2.modified
@@ -439,9 +459,15 @@ def test_resave_writes_only_what_changed_and_collects_garbage(tmp_path, study2, 
     assert writes == [f"masks/patient_1.r{rev}.nii.gz"]
     assert not old_mask.exists()
     assert (out / "images/patient_1.nii.gz").read_bytes() == image_bytes
-    assert sorted(all_files(out)) == sorted({"study.json", "images/patient_1.nii.gz", "images/synthetic.nii.gz",
-                                             f"masks/patient_1.r{rev}.nii.gz",
-                                             f"masks/synthetic.r{study2.images[1].mask_revision}.nii.gz"})
+    assert sorted(all_files(out)) == sorted(
+        {
+            "study.json",
+            "images/patient_1.nii.gz",
+            "images/synthetic.nii.gz",
+            f"masks/patient_1.r{rev}.nii.gz",
+            f"masks/synthetic.r{study2.images[1].mask_revision}.nii.gz",
+        }
+    )
     assert_same(snapshot(study2), snapshot(load_study(out)))
 
 
@@ -642,8 +668,15 @@ def test_failed_save_leaves_the_previous_study(tmp_path, study2, monkeypatch, wh
     assert not study2.modified
     assert_same(edited, snapshot(load_study(out)))
     revs = [im.mask_revision for im in study2.images]
-    assert sorted(all_files(out)) == sorted({"study.json", "images/patient_1.nii.gz", "images/synthetic.nii.gz",
-                                             f"masks/patient_1.r{revs[0]}.nii.gz", f"masks/synthetic.r{revs[1]}.nii.gz"})
+    assert sorted(all_files(out)) == sorted(
+        {
+            "study.json",
+            "images/patient_1.nii.gz",
+            "images/synthetic.nii.gz",
+            f"masks/patient_1.r{revs[0]}.nii.gz",
+            f"masks/synthetic.r{revs[1]}.nii.gz",
+        }
+    )
 
 
 def test_crash_inside_an_atomic_write_leaves_no_temporary(tmp_path, study2, monkeypatch):
@@ -694,6 +727,7 @@ def test_phantom_study_round_trip(tmp_path, phantom):
 
 # --- build helpers -------------------------------------------------------------------------------
 
+
 def test_tags_from_masks_without_roi():
     st = Study()
     m = np.zeros((6, 8, 10), np.uint8)
@@ -731,17 +765,28 @@ def test_tags_from_masks_along_another_axis():
     assert im.tags.tolist() == [U, A, P, A, A, U, U, U]
 
 
-@pytest.mark.parametrize("text,value", [("0.1", 0.1), ("10%", 0.1), (" 25% ", 0.25), ("1e-1", 0.1), ("1.0", 1.0),
-                                        ("0", 0), ("3", 3), ("0.0", 0.0), ("100%", 1.0)])
+@pytest.mark.parametrize(
+    "text,value",
+    [("0.1", 0.1), ("10%", 0.1), (" 25% ", 0.25), ("1e-1", 0.1), ("1.0", 1.0), ("0", 0), ("3", 3), ("0.0", 0.0), ("100%", 1.0)],
+)
 def test_parse_amount(text, value):
     got = parse_amount(text)
     assert got == pytest.approx(value)
     assert type(got) is type(value)
 
 
-@pytest.mark.parametrize("text,why", [("-1", "give a fraction"), ("abc", "give a fraction"), ("", "give a fraction"),
-                                      ("1.5", "between 0 and 1"), ("150%", "between 0 and 1"), ("-0.5", "between 0 and 1"),
-                                      ("x%", "give a fraction")])
+@pytest.mark.parametrize(
+    "text,why",
+    [
+        ("-1", "give a fraction"),
+        ("abc", "give a fraction"),
+        ("", "give a fraction"),
+        ("1.5", "between 0 and 1"),
+        ("150%", "between 0 and 1"),
+        ("-0.5", "between 0 and 1"),
+        ("x%", "give a fraction"),
+    ],
+)
 def test_parse_amount_refuses(text, why):
     with pytest.raises(InputError) as info:
         parse_amount(text)
@@ -792,7 +837,7 @@ def test_keep_masks_per_slice_fraction():
     again = annotated_study()
     keep_masks(again, 0.5, "slice", seed=1)
     assert kept_units(again) == kept
-    for a, b in zip(st.images, again.images):
+    for a, b in zip(st.images, again.images, strict=False):
         np.testing.assert_array_equal(a.mask, b.mask)
     others = set()
     for seed in range(2, 8):
@@ -841,7 +886,7 @@ def test_keep_masks_bumps_revision_and_refuses_bad_unit():
     st = annotated_study()
     revs = [im.mask_revision for im in st.images]
     keep_masks(st, 2, "slice")
-    assert all(im.mask_revision > r for im, r in zip(st.images, revs))
+    assert all(im.mask_revision > r for im, r in zip(st.images, revs, strict=False))
     with pytest.raises(InputError, match="--per must be 'slice', 'half' or 'volume', not 'case'"):
         keep_masks(st, 1, "case")
     empty = Study()

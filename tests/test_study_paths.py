@@ -9,11 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_study import paint, volume
 
 from napari_weakseg.errors import InputError
 from napari_weakseg.study import Study, load_study, save_study
-
-from test_study import paint, volume
 
 
 def saved_study(tmp_path: Path) -> Path:
@@ -42,8 +41,7 @@ def test_a_crafted_image_name_never_writes_outside(tmp_path):
     assert (victim / "Flair.nii.gz").read_bytes() == b"the user's scan"
 
 
-@pytest.mark.parametrize("path", ["../outside.nii.gz", "/etc/hostname", "images/../../outside.nii.gz", "study.json",
-                                  "notes/x.nii.gz"])
+@pytest.mark.parametrize("path", ["../outside.nii.gz", "/etc/hostname", "images/../../outside.nii.gz", "study.json", "notes/x.nii.gz"])
 def test_files_the_manifest_names_must_lie_in_images_or_masks(tmp_path, path):
     folder = saved_study(tmp_path)
     (tmp_path / "outside.nii.gz").write_bytes((folder / "images" / "Flair.nii.gz").read_bytes())

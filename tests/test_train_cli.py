@@ -19,11 +19,13 @@ from napari_weakseg.data import make_phantom
 from napari_weakseg.io.nifti import write_nifti
 from napari_weakseg.study import load_study
 
-TINY = {"net": {"base": 4, "depth": 2, "max_channels": 16, "code_channels": 8, "unique_channels": 4},
-        "input_size": 32, "batch_size": 2, "disc_base": 4}
+TINY = {
+    "net": {"base": 4, "depth": 2, "max_channels": 16, "code_channels": 8, "unique_channels": 4},
+    "input_size": 32,
+    "batch_size": 2,
+    "disc_base": 4,
+}
 AFFINE = np.array([[1.5, 0, 0, -20.0], [0, 1.25, 0, 10.0], [0, 0, 3.0, -5.5], [0, 0, 0, 1]])
-
-
 
 
 def cli(*argv) -> tuple[int, str, str]:
@@ -82,8 +84,9 @@ def data(work) -> dict:
 @pytest.fixture(scope="module")
 def study(work, data) -> Path:
     out = work / "study"
-    assert_ok(cli("study", "create", out, "--image", data["image"], "--mask", data["mask"], "--roi-mask", data["head"],
-                  "--tags-from-masks"))
+    assert_ok(
+        cli("study", "create", out, "--image", data["image"], "--mask", data["mask"], "--roi-mask", data["head"], "--tags-from-masks")
+    )
     c = load_study(out).counts()
     assert c["presence"] == 4 and c["absence"] == 4 and c["unknown"] == 4 and c["annotated"] == 4
     return out
@@ -92,16 +95,33 @@ def study(work, data) -> Path:
 @pytest.fixture(scope="module")
 def seg_run(work, study, data) -> Path:
     run = work / "seg-run"
-    rc, _, err = assert_ok(cli("train", study, "--method", "seg-only", "--out", run, "--steps", "3", "--config", data["config"],
-                               "--device", "cpu"))
+    rc, _, err = assert_ok(
+        cli("train", study, "--method", "seg-only", "--out", run, "--steps", "3", "--config", data["config"], "--device", "cpu")
+    )
     assert "completed at step 3" in err
     assert " 0 validation slices" in err  # 4 masks: below 10, all of them train (the dock's rule too)
     return run
 
 
 def test_val_fraction_when_given(study, data, tmp_path):
-    _, _, err = assert_ok(cli("train", study, "--method", "seg-only", "--out", tmp_path / "run", "--steps", "1",
-                              "--config", data["config"], "--device", "cpu", "--val-fraction", "0.5"))
+    _, _, err = assert_ok(
+        cli(
+            "train",
+            study,
+            "--method",
+            "seg-only",
+            "--out",
+            tmp_path / "run",
+            "--steps",
+            "1",
+            "--config",
+            data["config"],
+            "--device",
+            "cpu",
+            "--val-fraction",
+            "0.5",
+        )
+    )
     assert " 2 validation slices" in err  # half of the 4 masks
 
 
@@ -156,8 +176,9 @@ def test_genseg_predict_writes_healthy_and_residual(work, study, data, tmp_path)
 def test_resume_through_the_cli(seg_run, study, data, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(seg_run, run)
-    _, _, err = assert_ok(cli("train", study, "--method", "seg-only", "--out", run, "--steps", "5", "--config", data["config"],
-                              "--device", "cpu", "--resume"))
+    _, _, err = assert_ok(
+        cli("train", study, "--method", "seg-only", "--out", run, "--steps", "5", "--config", data["config"], "--device", "cpu", "--resume")
+    )
     assert "resumed at step 3" in err and "completed at step 5" in err
 
 
@@ -168,8 +189,11 @@ def test_unknown_method(study, data, tmp_path):
 
 def test_existing_run_needs_resume(seg_run, study, data):
     before = (seg_run / "metrics.jsonl").read_text()
-    assert_one_line_error(cli("train", study, "--method", "seg-only", "--out", seg_run, "--steps", "1", "--config", data["config"]),
-                          "already holds a run", "--resume")
+    assert_one_line_error(
+        cli("train", study, "--method", "seg-only", "--out", seg_run, "--steps", "1", "--config", data["config"]),
+        "already holds a run",
+        "--resume",
+    )
     assert (seg_run / "metrics.jsonl").read_text() == before
 
 
@@ -185,11 +209,14 @@ def test_genseg_needs_absence_slices(data, tmp_path):
     study = tmp_path / "no-absence"
     assert_ok(cli("study", "create", study, "--image", data["image"], "--mask", data["mask"]))  # painted slices only
     assert load_study(study).counts()["absence"] == 0
-    assert_one_line_error(cli("train", study, "--method", "genseg", "--out", tmp_path / "r", "--steps", "1",
-                              "--config", data["config"], "--device", "cpu"), "absence")
+    assert_one_line_error(
+        cli("train", study, "--method", "genseg", "--out", tmp_path / "r", "--steps", "1", "--config", data["config"], "--device", "cpu"),
+        "absence",
+    )
     # seg-only needs none
-    assert_ok(cli("train", study, "--method", "seg-only", "--out", tmp_path / "r2", "--steps", "1", "--config", data["config"],
-                  "--device", "cpu"))
+    assert_ok(
+        cli("train", study, "--method", "seg-only", "--out", tmp_path / "r2", "--steps", "1", "--config", data["config"], "--device", "cpu")
+    )
 
 
 def test_mismatched_channels_at_predict(seg_run, data, tmp_path):
@@ -216,6 +243,7 @@ def test_corrupted_run_folder(seg_run, data, tmp_path, damage):
 
 
 # --- a folder of 2D images ------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def png_folders(work) -> tuple[Path, Path, dict]:
@@ -269,8 +297,11 @@ def test_image_folder_train_predict_evaluate(work, png_folders, data, tmp_path):
 
 def test_pseudo_label_train_refine_predict(seg_run, study, data, tmp_path):
     cfg = tmp_path / "pseudo.json"
-    cfg.write_text(json.dumps({**TINY, "pseudo_label": {"vae_steps": 5, "vae_base": 4, "aux_count": 16, "res_blocks": 1,
-                                                        "rounds": 1, "round_steps": 2}}))
+    cfg.write_text(
+        json.dumps(
+            {**TINY, "pseudo_label": {"vae_steps": 5, "vae_base": 4, "aux_count": 16, "res_blocks": 1, "rounds": 1, "round_steps": 2}}
+        )
+    )
     run = tmp_path / "pseudo-run"
     assert_ok(cli("train", study, "--method", "pseudo-label", "--out", run, "--steps", "2", "--config", cfg, "--device", "cpu"))
     _, _, err = assert_ok(cli("refine", run, study, "--which", "last", "--device", "cpu"))
@@ -286,8 +317,9 @@ def test_a_run_killed_before_its_first_checkpoint_is_started_again_by_the_same_c
     run.mkdir()
     (run / "run.json").write_text('{"method": "seg-only"}')  # what a kill before the first checkpoint leaves
     (run / "metrics.jsonl").write_text('{"event": "started"}\n')
-    code, out, err = cli("train", study, "--method", "seg-only", "--out", run, "--steps", "1", "--config", data["config"],
-                         "--device", "cpu")
+    code, out, err = cli(
+        "train", study, "--method", "seg-only", "--out", run, "--steps", "1", "--config", data["config"], "--device", "cpu"
+    )
     assert code == 0 and (run / "last.pt").is_file(), err
 
 
@@ -297,5 +329,7 @@ def test_predict_refuses_channels_of_another_modality(seg_run, data, tmp_path):
 
     other = tmp_path / "t1c.nii.gz"
     shutil.copy(data["image"], other)
-    assert_one_line_error(cli("predict", seg_run, other, "--out", tmp_path / "p", "--device", "cpu"), "other modalities", "--channels-as-given")
+    assert_one_line_error(
+        cli("predict", seg_run, other, "--out", tmp_path / "p", "--device", "cpu"), "other modalities", "--channels-as-given"
+    )
     assert_ok(cli("predict", seg_run, other, "--out", tmp_path / "p", "--device", "cpu", "--channels-as-given"))

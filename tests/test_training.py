@@ -22,11 +22,14 @@ from napari_weakseg.training.checkpoint import load_tensors
 from napari_weakseg.training.events import Checkpointed, Failed, Finished, Progress, Started, Validated
 from napari_weakseg.training.trainer import TrainConfig, Trainer, resolve_device
 
-TINY = {"net": {"base": 4, "depth": 2, "max_channels": 16, "code_channels": 8, "unique_channels": 4},
-        "input_size": 32, "batch_size": 2, "disc_base": 4, "augment": False}
+TINY = {
+    "net": {"base": 4, "depth": 2, "max_channels": 16, "code_channels": 8, "unique_channels": 4},
+    "input_size": 32,
+    "batch_size": 2,
+    "disc_base": 4,
+    "augment": False,
+}
 ANNOTATED = [4, 5, 6, 9]  # the phantom's slices with lesion pixels (seed 1)
-
-
 
 
 def phantom_study(seed: int = 1, channels: int = 1) -> tuple[Study, object]:
@@ -237,9 +240,13 @@ def test_corrupted_checkpoint(trained_run, tmp_path, damage):
         torch.save({"step": 3}, last)
     else:
         last.unlink()
-    expected = {"missing": "checkpoint missing", "not-a-dict": "no model weights", "no-model": "no model weights",
-                "pickle": "never loads those", "object": "never loads those"}.get(
-        damage, "not a readable napari-weakseg checkpoint")
+    expected = {
+        "missing": "checkpoint missing",
+        "not-a-dict": "no model weights",
+        "no-model": "no model weights",
+        "pickle": "never loads those",
+        "object": "never loads those",
+    }.get(damage, "not a readable napari-weakseg checkpoint")
     with pytest.raises(InputError, match=expected) as info:
         load_tensors(last)
     assert "\n" not in str(info.value) and len(str(info.value)) < 300
@@ -369,7 +376,7 @@ def test_validation_split_keeps_annotated_slices_for_training(tmp_path):
     assert split_validation(slices, 0.0)[1] is None
     trainer = Trainer(study, tmp_path / "run", config(steps=1, val_fraction=0.99))
     for img in range(3):
-        assert any(i == img and bool(a) for (i, _), a in zip(trainer.train_set.source, trainer.train_set.annotated))
+        assert any(i == img and bool(a) for (i, _), a in zip(trainer.train_set.source, trainer.train_set.annotated, strict=False))
     assert len(trainer.val_set) == 3 + 1
 
 

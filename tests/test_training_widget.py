@@ -9,8 +9,14 @@ from napari_weakseg.widgets.output_layers import HEALTHY, PROB, RESIDUAL, SEG
 
 OUTPUT_SUFFIXES = (HEALTHY, RESIDUAL, PROB, SEG)
 
-TINY = {"input_size": 32, "batch_size": 2, "annotated_per_batch": 1, "disc_base": 4, "augment": False,
-        "net": {"base": 4, "depth": 2, "max_channels": 8, "code_channels": 8, "unique_channels": 4}}
+TINY = {
+    "input_size": 32,
+    "batch_size": 2,
+    "annotated_per_batch": 1,
+    "disc_base": 4,
+    "augment": False,
+    "net": {"base": 4, "depth": 2, "max_channels": 8, "code_channels": 8, "unique_channels": 4},
+}
 
 
 @pytest.fixture

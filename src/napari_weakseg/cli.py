@@ -47,22 +47,46 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     study = sub.add_parser("study", help="create or inspect a study folder").add_subparsers(title="study commands", metavar="ACTION")
-    create = study.add_parser("create", help="build a study from images (and masks)",
-                              description="Build a study folder. Per-image options (--mask, --roi-mask, --name) apply to the --image before them.")
+    create = study.add_parser(
+        "create",
+        help="build a study from images (and masks)",
+        description="Build a study folder. Per-image options (--mask, --roi-mask, --name) apply to the --image before them.",
+    )
     create.add_argument("out", type=Path, help="new study folder (must not exist or be empty)")
-    create.add_argument("--image", action=_CaseOption, required=True, metavar="PATH[,PATH...]",
-                        help="a NIfTI file or a folder of 2D images; comma-joined paths are channels of one case; repeat for more cases")
+    create.add_argument(
+        "--image",
+        action=_CaseOption,
+        required=True,
+        metavar="PATH[,PATH...]",
+        help="a NIfTI file or a folder of 2D images; comma-joined paths are channels of one case; repeat for more cases",
+    )
     create.add_argument("--mask", action=_CaseOption, metavar="PATH", help="full or partial lesion mask of the preceding image")
     create.add_argument("--roi-mask", action=_CaseOption, metavar="PATH", help="region (e.g. brain mask) outside which slices stay unknown")
     create.add_argument("--name", action=_CaseOption, metavar="NAME", help="name of the preceding image in the study")
-    create.add_argument("--axis", type=int, default=0, choices=(0, 1, 2), help="slicing axis in napari order (0 = NIfTI k, the axial axis of most scans)")
+    create.add_argument(
+        "--axis", type=int, default=0, choices=(0, 1, 2), help="slicing axis in napari order (0 = NIfTI k, the axial axis of most scans)"
+    )
     create.add_argument("--tags-from-masks", action="store_true", help="tag every slice presence/absence from its mask")
-    create.add_argument("--halves", choices=("left-right",), help="split every slice in two halves across the patient's "
-                        "left-right axis (found from the affine), each half with its own tag (the brain's hemispheres)")
-    create.add_argument("--halves-at", type=int, metavar="INDEX", help="split position along that axis (default: the middle "
-                        "of the --roi-mask's extent, else of the image)")
-    create.add_argument("--roi-min", type=float, default=0.25, metavar="FRACTION", help="with --halves and --tags-from-masks: "
-                        "tag a half only when the ROI covers this share of it (default 0.25, as Vorontsov et al.)")
+    create.add_argument(
+        "--halves",
+        choices=("left-right",),
+        help="split every slice in two halves across the patient's "
+        "left-right axis (found from the affine), each half with its own tag (the brain's hemispheres)",
+    )
+    create.add_argument(
+        "--halves-at",
+        type=int,
+        metavar="INDEX",
+        help="split position along that axis (default: the middle of the --roi-mask's extent, else of the image)",
+    )
+    create.add_argument(
+        "--roi-min",
+        type=float,
+        default=0.25,
+        metavar="FRACTION",
+        help="with --halves and --tags-from-masks: "
+        "tag a half only when the ROI covers this share of it (default 0.25, as Vorontsov et al.)",
+    )
     create.add_argument("--keep-masks", metavar="FRACTION|N", help="keep masks only on a random subset (0.1 or 10%% = fraction, 3 = count)")
     create.add_argument("--per", choices=("slice", "half", "volume"), default="slice", help="unit drawn by --keep-masks (default: slice)")
     create.add_argument("--seed", type=int, default=0, help="random seed for --keep-masks")
@@ -72,29 +96,46 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("study", type=Path)
     show.set_defaults(run=_study_show)
 
-    digits = sub.add_parser("digits", help="build a study of the cluttered-digits synthetic task from MNIST",
-                            description="Build a study of the cluttered-digits task (Vorontsov et al.): one image whose slices are "
-                                        "digit images over clutter (presence) or clutter alone (absence), with masks kept on a few.")
+    digits = sub.add_parser(
+        "digits",
+        help="build a study of the cluttered-digits synthetic task from MNIST",
+        description="Build a study of the cluttered-digits task (Vorontsov et al.): one image whose slices are "
+        "digit images over clutter (presence) or clutter alone (absence), with masks kept on a few.",
+    )
     digits.add_argument("out", type=Path, help="new study folder (must not exist or be empty)")
     digits.add_argument("--mnist", type=Path, required=True, metavar="PATH", help="MNIST .npz with x_train, y_train, x_test, y_test")
-    digits.add_argument("--task", default="48-simple", metavar="NAME", help="48-simple (48x48, 8 clutter crops; default), 48-hard (24) or 128 (128x128, 80)")
-    digits.add_argument("--split", choices=("train", "test"), default="train", help="MNIST split the digits and the clutter come from (default: train)")
+    digits.add_argument(
+        "--task", default="48-simple", metavar="NAME", help="48-simple (48x48, 8 clutter crops; default), 48-hard (24) or 128 (128x128, 80)"
+    )
+    digits.add_argument(
+        "--split", choices=("train", "test"), default="train", help="MNIST split the digits and the clutter come from (default: train)"
+    )
     digits.add_argument("--presence", type=int, default=1000, metavar="N", help="images with a digit (default: 1000)")
     digits.add_argument("--absence", type=int, default=1000, metavar="N", help="images of clutter alone (default: 1000)")
-    digits.add_argument("--label-fraction", type=float, default=0.01, metavar="F",
-                        help="fraction of the presence images that keep their mask (default: 0.01; at least one when > 0)")
+    digits.add_argument(
+        "--label-fraction",
+        type=float,
+        default=0.01,
+        metavar="F",
+        help="fraction of the presence images that keep their mask (default: 0.01; at least one when > 0)",
+    )
     digits.add_argument("--label-digit", type=int, metavar="D", help="draw the masked images only among those showing digit D")
     digits.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     digits.add_argument("--truth", type=Path, metavar="PATH", help="also write every image's ground-truth mask to this .nii.gz")
     digits.set_defaults(run=_digits)
 
-    evaluate = sub.add_parser("evaluate", help="score predicted masks against ground truth (Dice, ASSD)",
-                              description="Score predictions against ground truth. PRED and TRUTH are each a NIfTI file, "
-                                          "a folder of NIfTI files (paired by name) or a folder of 2D images.")
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="score predicted masks against ground truth (Dice, ASSD)",
+        description="Score predictions against ground truth. PRED and TRUTH are each a NIfTI file, "
+        "a folder of NIfTI files (paired by name) or a folder of 2D images.",
+    )
     evaluate.add_argument("pred", type=Path, help="predicted mask(s); any value > 0 is lesion")
     evaluate.add_argument("truth", type=Path, help="ground-truth mask(s)")
     evaluate.add_argument("--labels", metavar="L[,L...]", help="truth labels that count as lesion (default: any label > 0), e.g. 1,2,4")
-    evaluate.add_argument("--per-slice", action="store_true", help="slices along axis 0 are separate 2D images (default for folders of 2D images)")
+    evaluate.add_argument(
+        "--per-slice", action="store_true", help="slices along axis 0 are separate 2D images (default for folders of 2D images)"
+    )
     evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
     evaluate.set_defaults(run=_evaluate)
 
@@ -142,7 +183,7 @@ def _study_create(args) -> int:
     amount = parse_amount(args.keep_masks) if args.keep_masks is not None else None
     stems = [nifti_stem(c["paths"][0]) for c in args.cases]
     study = Study()
-    for case, stem in zip(args.cases, stems):
+    for case, stem in zip(args.cases, stems, strict=False):
         volume = load_case(case["paths"])
         mask = load_mask(case["mask"], volume) if case["mask"] else None
         roi = load_mask(case["roi_mask"], volume) if case["roi_mask"] else None
@@ -190,8 +231,18 @@ def _print_counts(study) -> None:
 def _digits(args) -> int:
     from .data.digits import build_digits_study
 
-    study = build_digits_study(args.out, args.mnist, args.task, args.split, args.presence, args.absence,
-                               args.label_fraction, args.label_digit, args.seed, args.truth)
+    study = build_digits_study(
+        args.out,
+        args.mnist,
+        args.task,
+        args.split,
+        args.presence,
+        args.absence,
+        args.label_fraction,
+        args.label_digit,
+        args.seed,
+        args.truth,
+    )
     _print_counts(study)
     print(f"study written to {args.out}", file=sys.stderr)
     if args.truth is not None:
@@ -213,8 +264,9 @@ def _evaluate(args) -> int:
         if not labels:
             raise WeaksegError("--labels: give at least one label")
     cases = pair_inputs(args.pred, args.truth)
-    result = evaluate_files([c[1] for c in cases], [c[2] for c in cases], labels,
-                            per_slice=True if args.per_slice else None, names=[c[0] for c in cases])
+    result = evaluate_files(
+        [c[1] for c in cases], [c[2] for c in cases], labels, per_slice=True if args.per_slice else None, names=[c[0] for c in cases]
+    )
     print(json.dumps(to_json_ready(result), indent=1) if args.json else format_table(result))
     return 0
 

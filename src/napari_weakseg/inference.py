@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn.utils import parametrize
 from torch.nn import functional as F
+from torch.nn.utils import parametrize
 
 from .data.slices import Normaliser, cut_half, put_half, resize_slices
 from .errors import InputError
@@ -24,7 +24,7 @@ class TrainedModel:
         self.method, self.normaliser, self.config, self.info, self.device = method, normaliser, config, info, device
 
     @classmethod
-    def load(cls, run_dir: str | Path, which: str = "best", device: str = "cpu") -> "TrainedModel":
+    def load(cls, run_dir: str | Path, which: str = "best", device: str = "cpu") -> TrainedModel:
         run_dir = Path(run_dir)
         info = read_run_info(run_dir)
         try:
@@ -69,8 +69,9 @@ class TrainedModel:
         split = (im.split or self.split_for(im.volume, im.axis)) if self.on_halves else None
         return self.predict_volume(im.volume.data, axis=im.axis, split=split, **kw)
 
-    def predict_volume(self, volume: np.ndarray, axis: int = 0, batch: int = 16, lesion_samples: bool = False,
-                       split: HalfSplit | None = None) -> dict[str, np.ndarray]:
+    def predict_volume(
+        self, volume: np.ndarray, axis: int = 0, batch: int = 16, lesion_samples: bool = False, split: HalfSplit | None = None
+    ) -> dict[str, np.ndarray]:
         """volume (C, Z, Y, X) -> outputs on the same grid, slices along ``axis``:
         healthy (C, Z, Y, X), residual (C, Z, Y, X) where the method has them; prob (Z, Y, X) float32;
         per-slice scores (e.g. pseudo-label's score_disc) (n_slices,). ``split``: each slice is predicted as
@@ -98,8 +99,15 @@ class TrainedModel:
         return result
 
 
-def predict_slices(method: Method, normaliser: Normaliser, config: MethodConfig, slices: np.ndarray, device,
-                   lesion_samples: bool = False, halves: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
+def predict_slices(
+    method: Method,
+    normaliser: Normaliser,
+    config: MethodConfig,
+    slices: np.ndarray,
+    device,
+    lesion_samples: bool = False,
+    halves: tuple[int, int] | None = None,
+) -> dict[str, np.ndarray]:
     """slices (B, C, H, W) raw intensities -> outputs (B, K, H, W) on the same grid.
 
     healthy and lesion samples come back in raw intensities; residual in raw units
@@ -112,8 +120,7 @@ def predict_slices(method: Method, normaliser: Normaliser, config: MethodConfig,
     plane, at = halves
     x = slices.swapaxes(-1, -2) if plane == 0 else slices  # the cut along the last axis, as in training
     flip, n = config.flip_halves, x.shape[-1]
-    parts = [_predict(method, normaliser, config, np.ascontiguousarray(cut_half(x, h, at, flip)), device,
-                      lesion_samples) for h in (0, 1)]
+    parts = [_predict(method, normaliser, config, np.ascontiguousarray(cut_half(x, h, at, flip)), device, lesion_samples) for h in (0, 1)]
     result = {}
     for k in parts[0]:
         a, b = parts[0][k], parts[1][k]
@@ -126,8 +133,9 @@ def predict_slices(method: Method, normaliser: Normaliser, config: MethodConfig,
 
 
 @torch.no_grad()
-def _predict(method: Method, normaliser: Normaliser, config: MethodConfig, slices: np.ndarray, device,
-             lesion_samples: bool = False) -> dict[str, np.ndarray]:
+def _predict(
+    method: Method, normaliser: Normaliser, config: MethodConfig, slices: np.ndarray, device, lesion_samples: bool = False
+) -> dict[str, np.ndarray]:
     was_training = method.training
     method.eval()
     b, c, h, w = slices.shape
@@ -140,18 +148,15 @@ def _predict(method: Method, normaliser: Normaliser, config: MethodConfig, slice
             if sample is not None:
                 out["lesion_sample"] = sample
     method.train(was_training)
-    scale = torch.tensor([(hi - lo) / 2 for lo, hi in zip(normaliser.low, normaliser.high)]).view(1, -1, 1, 1)
-    offset = torch.tensor([(hi + lo) / 2 for lo, hi in zip(normaliser.low, normaliser.high)]).view(1, -1, 1, 1)
+    scale = torch.tensor([(hi - lo) / 2 for lo, hi in zip(normaliser.low, normaliser.high, strict=False)]).view(1, -1, 1, 1)
+    offset = torch.tensor([(hi + lo) / 2 for lo, hi in zip(normaliser.low, normaliser.high, strict=False)]).view(1, -1, 1, 1)
     result = {}
     for k, v in out.items():
         v = v.float().cpu()
         if v.dim() == 1:
             result[k] = v.numpy()
             continue
-        if config.input_size is not None:
-            v = F.interpolate(v, size=(h, w), mode="bilinear", align_corners=False)
-        else:
-            v = v[..., :h, :w]
+        v = F.interpolate(v, size=(h, w), mode="bilinear", align_corners=False) if config.input_size is not None else v[..., :h, :w]
         if k in ("healthy", "lesion_sample"):
             v = v * scale + offset
         elif k == "residual":

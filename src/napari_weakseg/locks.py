@@ -59,9 +59,17 @@ def folder_lock(folder: str | os.PathLike, what: str):
     except Timeout:
         raise FolderInUse(f"{folder} is in use by {holder(folder)}; wait for it to finish, or use another folder") from None
     try:
-        (folder / INFO).write_text(json.dumps({"what": what, "pid": os.getpid(), "host": socket.gethostname(),
-                                               "since": time.strftime("%Y-%m-%d %H:%M:%S"),
-                                               "command": " ".join(sys.argv[:3])}))
+        (folder / INFO).write_text(
+            json.dumps(
+                {
+                    "what": what,
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    "command": " ".join(sys.argv[:3]),
+                }
+            )
+        )
         yield
     finally:
         (folder / INFO).unlink(missing_ok=True)

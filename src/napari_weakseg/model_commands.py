@@ -40,7 +40,7 @@ def _profile(args, profiles: dict):
 def run_train(args) -> int:
     from .study import load_study
     from .training.events import Failed
-    from .training.trainer import Trainer, TrainConfig
+    from .training.trainer import TrainConfig, Trainer
 
     overrides = _read_config(args.config)
     from .training.checkpoint import has_checkpoint
@@ -49,9 +49,18 @@ def run_train(args) -> int:
         raise InputError(f"{args.out} already holds a run; use --resume to continue it or choose another --out")
     study = load_study(args.study)
     val_fraction = default_val_fraction(study.counts()["annotated"]) if args.val_fraction is None else args.val_fraction
-    config = TrainConfig(method=args.method, preset=args.preset, steps=args.steps, epochs=args.epochs, device=args.device,
-                         seed=args.seed, deterministic=args.deterministic, val_fraction=val_fraction,
-                         patience=args.patience, overrides=overrides)
+    config = TrainConfig(
+        method=args.method,
+        preset=args.preset,
+        steps=args.steps,
+        epochs=args.epochs,
+        device=args.device,
+        seed=args.seed,
+        deterministic=args.deterministic,
+        val_fraction=val_fraction,
+        patience=args.patience,
+        overrides=overrides,
+    )
     bar = _ProgressPrinter()
     trainer = Trainer(study, args.out, config, on_event=bar, resume=args.resume, init_weights=args.init)
     result = trainer.run()
@@ -76,8 +85,11 @@ class _ProgressPrinter:
         from .training.events import Progress, Started, Validated
 
         if isinstance(event, Started):
-            print(f"training {event.method} on {event.device}: {event.train_slices} training / {event.val_slices} validation slices, "
-                  f"{event.total_steps} steps" + (f", resumed at step {event.resumed_from}" if event.resumed_from else ""), file=sys.stderr)
+            print(
+                f"training {event.method} on {event.device}: {event.train_slices} training / {event.val_slices} validation slices, "
+                f"{event.total_steps} steps" + (f", resumed at step {event.resumed_from}" if event.resumed_from else ""),
+                file=sys.stderr,
+            )
             if self.tty:
                 from tqdm import tqdm
 
@@ -90,7 +102,10 @@ class _ProgressPrinter:
             elif event.step * 10 // event.total_steps > self.last_decile:
                 self.last_decile = event.step * 10 // event.total_steps
                 losses = " ".join(f"{k}={v:.3f}" for k, v in main.items())
-                print(f"step {event.step}/{event.total_steps} {losses} {event.pairs_per_s:.1f} pairs/s eta {event.eta_s:.0f}s", file=sys.stderr)
+                print(
+                    f"step {event.step}/{event.total_steps} {losses} {event.pairs_per_s:.1f} pairs/s eta {event.eta_s:.0f}s",
+                    file=sys.stderr,
+                )
         elif isinstance(event, Validated):
             msg = f"validation Dice {event.dice:.3f} (best {event.best_dice:.3f})"
             (self.bar.write(msg) if self.bar is not None else print(msg, file=sys.stderr))
@@ -116,11 +131,11 @@ def run_predict(args) -> int:
     from .io.modality import looks_like_mask
 
     if looks_like_mask(volume.data):
-        print(f"weakseg: warning: {paths[0]} holds only a few whole-number values, like a label mask: is it the image?",
-              file=sys.stderr)
+        print(f"weakseg: warning: {paths[0]} holds only a few whole-number values, like a label mask: is it the image?", file=sys.stderr)
     name = args.name or (nifti_stem(paths[0]) if is_nifti_path(paths[0]) else Path(paths[0]).name)
-    outputs = model.predict_volume(volume.data, axis=args.axis, lesion_samples=args.lesion_samples,
-                                   split=model.split_for(volume, args.axis))
+    outputs = model.predict_volume(
+        volume.data, axis=args.axis, lesion_samples=args.lesion_samples, split=model.split_for(volume, args.axis)
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     threshold = args.threshold if args.threshold is not None else model.config.threshold
     if Path(paths[0]).is_dir():
@@ -157,17 +172,23 @@ def add_parsers(sub) -> None:
     train.add_argument("study", type=Path, help="study folder")
     train.add_argument("--method", required=True, help="genseg, genseg-sepdec, seg-only, ae, mean-teacher or pseudo-label")
     train.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, metrics.jsonl)")
-    train.add_argument("--preset", choices=("quick", "paper"), default="quick", help="quick: small, CPU-friendly; paper: published architecture")
+    train.add_argument(
+        "--preset", choices=("quick", "paper"), default="quick", help="quick: small, CPU-friendly; paper: published architecture"
+    )
     group = train.add_mutually_exclusive_group()
     group.add_argument("--steps", type=int, help="optimisation steps (default 300)")
     group.add_argument("--epochs", type=int, help="passes over the presence/absence slices")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--deterministic", action="store_true", help="deterministic algorithms (slower)")
-    train.add_argument("--val-fraction", type=float, help="annotated slices held out per image for validation "
-                       f"(default: 0.2, or 0 with fewer than {MIN_ANNOTATED_FOR_VALIDATION} annotated slices, so that all of them train)")
+    train.add_argument(
+        "--val-fraction",
+        type=float,
+        help="annotated slices held out per image for validation "
+        f"(default: 0.2, or 0 with fewer than {MIN_ANNOTATED_FOR_VALIDATION} annotated slices, so that all of them train)",
+    )
     train.add_argument("--patience", type=int, default=0, help="stop after this many validations without improvement (0: never)")
-    train.add_argument("--config", type=Path, help="JSON with method-config overrides, e.g. {\"lr\": 5e-4, \"net\": {\"base\": 16}}")
+    train.add_argument("--config", type=Path, help='JSON with method-config overrides, e.g. {"lr": 5e-4, "net": {"base": 16}}')
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.add_argument("--init", type=Path, metavar="CHECKPOINT", help="warm start from these weights (e.g. RUN/best.pt)")
     train.set_defaults(run=run_train)
@@ -179,12 +200,16 @@ def add_parsers(sub) -> None:
     predict.add_argument("--name", help="output name prefix (default: the image's name)")
     predict.add_argument("--threshold", type=float, help="probability threshold for the labels output (default 0.5)")
     predict.add_argument("--axis", type=int, default=0, choices=(0, 1, 2), help="slicing axis (napari order)")
-    predict.add_argument("--which", choices=("best", "last", "refined"), default="best",
-                         help="checkpoint to use (refined: written by weakseg refine)")
+    predict.add_argument(
+        "--which", choices=("best", "last", "refined"), default="best", help="checkpoint to use (refined: written by weakseg refine)"
+    )
     predict.add_argument("--device", default="auto")
     predict.add_argument("--lesion-samples", action="store_true", help="also write absence->presence samples (genseg)")
-    predict.add_argument("--channels-as-given", action="store_true",
-                         help="use the channels in the order given even if their names say other modalities than the model's")
+    predict.add_argument(
+        "--channels-as-given",
+        action="store_true",
+        help="use the channels in the order given even if their names say other modalities than the model's",
+    )
     predict.set_defaults(run=run_predict)
 
     refine = sub.add_parser("refine", help="pseudo-label runs: select the best pseudo labels, train the segmenter in rounds")
@@ -201,8 +226,12 @@ def run_bench(args) -> int:
     put the report into --docs."""
     from .bench.report import update_docs_section
 
-    run, report = {"digits": (_run_digits, _report_digits), "speed": (_run_speed, _report_speed),
-                   "hc18": (_run_hc18, _report_hc18), "brats": (_run_brats, _report_brats)}[args.suite]
+    run, report = {
+        "digits": (_run_digits, _report_digits),
+        "speed": (_run_speed, _report_speed),
+        "hc18": (_run_hc18, _report_hc18),
+        "brats": (_run_brats, _report_brats),
+    }[args.suite]
     if args.config and (args.suite == "speed" or args.report_only):
         raise InputError("--config applies to a run of the digits, hc18 or brats suite")
     results = report(args.out) if args.report_only else run(args)
@@ -227,8 +256,17 @@ def _run_digits(args) -> dict:
     if args.data is None:
         raise InputError("--data is required (the folder holding mnist/mnist_15k.npz)")
     mnist = args.data / "mnist" / "mnist_15k.npz" if args.data.is_dir() else args.data
-    return run_digits_suite(mnist, args.out, _profile(args, PROFILES), args.seeds or 3, args.steps, _methods(args) or ALL_METHODS,
-                            args.device, log=_log, work=args.work)
+    return run_digits_suite(
+        mnist,
+        args.out,
+        _profile(args, PROFILES),
+        args.seeds or 3,
+        args.steps,
+        _methods(args) or ALL_METHODS,
+        args.device,
+        log=_log,
+        work=args.work,
+    )
 
 
 def _report_digits(out: Path) -> dict:
@@ -248,8 +286,9 @@ def _report_digits(out: Path) -> dict:
 def _run_speed(args) -> dict:
     from .bench.speed import run_speed_suite
 
-    return run_speed_suite(args.out, args.profile, _methods(args), args.device, gui=not args.no_gui, steps=args.steps,
-                           log=_log, work=args.work)
+    return run_speed_suite(
+        args.out, args.profile, _methods(args), args.device, gui=not args.no_gui, steps=args.steps, log=_log, work=args.work
+    )
 
 
 def _report_speed(out: Path) -> dict:
@@ -280,8 +319,17 @@ def _run_brats(args) -> dict:
 
     if args.data is None:
         raise InputError("--data is required (the folder holding brats2015/CASE/ with FLAIR, T1c, OTMultiClass and brainmask)")
-    return run_brats_suite(args.data, args.out, _profile(args, PROFILES), args.seeds, args.steps, _methods(args) or ALL_METHODS,
-                           args.device, log=_log, work=args.work)
+    return run_brats_suite(
+        args.data,
+        args.out,
+        _profile(args, PROFILES),
+        args.seeds,
+        args.steps,
+        _methods(args) or ALL_METHODS,
+        args.device,
+        log=_log,
+        work=args.work,
+    )
 
 
 def _report_brats(out: Path) -> dict:
@@ -292,14 +340,23 @@ def _report_brats(out: Path) -> dict:
 
 def add_bench_parser(sub) -> None:
     bench = sub.add_parser("bench", help="run a benchmark suite and write results.json, report.md and figures")
-    bench.add_argument("suite", choices=("digits", "speed", "hc18", "brats"),
-                       help="digits: cluttered MNIST, all methods; speed: throughput, FLOP/s, memory, inference time and "
-                            "the viewer's responsiveness while training (needs a display, e.g. xvfb-run, unless --no-gui); "
-                            "hc18: the pseudo-label method and its ablations on HC18 fetal head ultrasound; "
-                            "brats: every method on BraTS whole tumour, hemispheres, leave-one-volume-out with a validation volume")
-    bench.add_argument("--data", type=Path, help="data folder (holding mnist/mnist_15k.npz, hc18/ or brats2015/), or the .npz / hc18 / brats2015 folder itself")
+    bench.add_argument(
+        "suite",
+        choices=("digits", "speed", "hc18", "brats"),
+        help="digits: cluttered MNIST, all methods; speed: throughput, FLOP/s, memory, inference time and "
+        "the viewer's responsiveness while training (needs a display, e.g. xvfb-run, unless --no-gui); "
+        "hc18: the pseudo-label method and its ablations on HC18 fetal head ultrasound; "
+        "brats: every method on BraTS whole tumour, hemispheres, leave-one-volume-out with a validation volume",
+    )
+    bench.add_argument(
+        "--data",
+        type=Path,
+        help="data folder (holding mnist/mnist_15k.npz, hc18/ or brats2015/), or the .npz / hc18 / brats2015 folder itself",
+    )
     bench.add_argument("--out", type=Path, required=True, help="output folder")
-    bench.add_argument("--profile", choices=("cpu", "gpu"), default="cpu", help="cpu: reduced scale for a small CPU; gpu: the paper's scale")
+    bench.add_argument(
+        "--profile", choices=("cpu", "gpu"), default="cpu", help="cpu: reduced scale for a small CPU; gpu: the paper's scale"
+    )
     bench.add_argument("--seeds", type=int, help="seeds per run (default: digits 3, hc18 1, brats the profile's: 2 on cpu)")
     bench.add_argument("--steps", type=int, help="override the profile's training steps")
     bench.add_argument("--methods", help="comma-separated subset of methods")
@@ -309,6 +366,10 @@ def add_bench_parser(sub) -> None:
     bench.add_argument("--report-only", action="store_true", help="only regenerate the report from OUT/results.json")
     bench.add_argument("--no-gui", action="store_true", help="speed: leave out the measurements in a napari viewer")
     bench.add_argument("--docs-key", help="name of the section in --docs (default SUITE-PROFILE)")
-    bench.add_argument("--config", type=Path, help="digits, hc18, brats: JSON with method-config overrides on top of the "
-                       "profile's, e.g. {\"net\": {\"seg_head_kernel\": 7}} (the results then say profile \"custom\")")
+    bench.add_argument(
+        "--config",
+        type=Path,
+        help="digits, hc18, brats: JSON with method-config overrides on top of the "
+        'profile\'s, e.g. {"net": {"seg_head_kernel": 7}} (the results then say profile "custom")',
+    )
     bench.set_defaults(run=run_bench)

@@ -11,15 +11,20 @@ from .report import loss_curves, machine_line, model_selection_line, ordering_ve
 BARS = "brats-dice.png"
 LOSSES = "brats-losses.png"
 PANEL = "brats-qualitative.png"
-SETTINGS = {"volumes": "masks on one training volume", "all": "masks on every training volume",
-            "slices": "masks on a share of the presence half-slices"}
-PAPER_NOTE = (f"**Paper columns:** {VORONTSOV}, Table II (brain, Dice at 1 % annotations, mean (std) over three runs) "
-              "and Sec. IV-D / Fig. 7 (share of the gap covered, mean (std)): BraTS 2017, 285 volumes (80 % training, "
-              "masks on the volumes of 1 % of the training data), hemisphere half-slices of 240x120 with all four "
-              "sequences, the paper's networks and 500 epochs, model selection and early stopping on a validation "
-              "subset. Our setting follows the paper's protocol (hemispheres, whole-volume masks, a validation volume, "
-              "the best-validation checkpoint) on four volumes, two sequences and a CPU's budget: the columns show the "
-              "paper's level and ordering, not a matched comparison.")
+SETTINGS = {
+    "volumes": "masks on one training volume",
+    "all": "masks on every training volume",
+    "slices": "masks on a share of the presence half-slices",
+}
+PAPER_NOTE = (
+    f"**Paper columns:** {VORONTSOV}, Table II (brain, Dice at 1 % annotations, mean (std) over three runs) "
+    "and Sec. IV-D / Fig. 7 (share of the gap covered, mean (std)): BraTS 2017, 285 volumes (80 % training, "
+    "masks on the volumes of 1 % of the training data), hemisphere half-slices of 240x120 with all four "
+    "sequences, the paper's networks and 500 epochs, model selection and early stopping on a validation "
+    "subset. Our setting follows the paper's protocol (hemispheres, whole-volume masks, a validation volume, "
+    "the best-validation checkpoint) on four volumes, two sequences and a CPU's budget: the columns show the "
+    "paper's level and ordering, not a matched comparison."
+)
 
 
 def _fmt(x, spec: str = ".3f") -> str:
@@ -41,39 +46,61 @@ def write_brats_report(results: dict, out: Path) -> Path:
     table = s["table"]
     _figures(results, out)
     unit = "half-slices" if st["halves"] else "slices"
-    lines = [f"## BraTS: whole tumour, tags against masks alone ({results['profile']} profile)", "",
-             "Every method on brain tumour MRI (BraTS 2015 cases from BraTS 2013), FLAIR + T1c as channels, whole "
-             "tumour (labels 1–4) inside the brain mask, set up as Vorontsov et al. (Sec. IV-D): "
-             + ("every axial slice split into its hemispheres, each tagged on its own (kept when the brain covers at "
-                f"least {st['roi_min']:.0%} of it; presence from {st['lesion_min']:.0%} of its brain, absence without a "
-                "tumour voxel, unknown in between), " if st["halves"] else "whole axial slices, ")
-             + "masks on whole volumes, a validation volume for the checkpoint.", ""]
+    lines = [
+        f"## BraTS: whole tumour, tags against masks alone ({results['profile']} profile)",
+        "",
+        "Every method on brain tumour MRI (BraTS 2015 cases from BraTS 2013), FLAIR + T1c as channels, whole "
+        "tumour (labels 1–4) inside the brain mask, set up as Vorontsov et al. (Sec. IV-D): "
+        + (
+            "every axial slice split into its hemispheres, each tagged on its own (kept when the brain covers at "
+            f"least {st['roi_min']:.0%} of it; presence from {st['lesion_min']:.0%} of its brain, absence without a "
+            "tumour voxel, unknown in between), "
+            if st["halves"]
+            else "whole axial slices, "
+        )
+        + "masks on whole volumes, a validation volume for the checkpoint.",
+        "",
+    ]
     if results["profile"] != "gpu":
-        lines += [f"**Reduced scale.** A 2-core CPU: slices reduced from 240x240 to {st['size']}x{st['size']} (area "
-                  f"averaging), small networks (preset `{st['preset']}`), {results['steps']} training steps per run, "
-                  f"{len(results['folds'])} fold(s), {results['seeds']} seed(s) for {', '.join(st['seed_methods'])} "
-                  "(one for the others). The paper trains far larger networks for far longer on hundreds of volumes at "
-                  "full resolution.", ""]
+        lines += [
+            f"**Reduced scale.** A 2-core CPU: slices reduced from 240x240 to {st['size']}x{st['size']} (area "
+            f"averaging), small networks (preset `{st['preset']}`), {results['steps']} training steps per run, "
+            f"{len(results['folds'])} fold(s), {results['seeds']} seed(s) for {', '.join(st['seed_methods'])} "
+            "(one for the others). The paper trains far larger networks for far longer on hundreds of volumes at "
+            "full resolution.",
+            "",
+        ]
     cases = "; ".join(_case_text(c, st["halves"]) for c in st["cases"])
-    folds = "; ".join(f"fold {f['fold']}: train {', '.join(f['train'])}, validate {f['validation']}, test {f['test']}"
-                      for f in results["folds"])
-    lines += [f"Data: `{Path(st['data']).name}`: {cases}.", "",
-              f"Folds (no volume in two roles): {folds}. Masks: **volumes** keeps the masks of one of the training "
-              "volumes (which one rotates with the seed) and the tags of all; **all** keeps every training volume's "
-              f"masks (the fully supervised reference); **slices** keeps {st['slice_fraction']:.0%} of the training "
-              f"volumes' presence {unit}. The validation volume is fully annotated and only selects the checkpoint "
-              f"(validation every {st['val_every']} steps; the best one is scored).", "",
-              "Dice: 3-D Dice of the whole held-out volume at the source resolution (240x240: the probability upsampled "
-              "bilinearly from the working size, thresholded), over every brain slice; false positives count.", "",
-              machine_line(results), ""]
+    folds = "; ".join(
+        f"fold {f['fold']}: train {', '.join(f['train'])}, validate {f['validation']}, test {f['test']}" for f in results["folds"]
+    )
+    lines += [
+        f"Data: `{Path(st['data']).name}`: {cases}.",
+        "",
+        f"Folds (no volume in two roles): {folds}. Masks: **volumes** keeps the masks of one of the training "
+        "volumes (which one rotates with the seed) and the tags of all; **all** keeps every training volume's "
+        f"masks (the fully supervised reference); **slices** keeps {st['slice_fraction']:.0%} of the training "
+        f"volumes' presence {unit}. The validation volume is fully annotated and only selects the checkpoint "
+        f"(validation every {st['val_every']} steps; the best one is scored).",
+        "",
+        "Dice: 3-D Dice of the whole held-out volume at the source resolution (240x240: the probability upsampled "
+        "bilinearly from the working size, thresholded), over every brain slice; false positives count.",
+        "",
+        machine_line(results),
+        "",
+    ]
     lines += run_lines(results) + [model_selection_line(results), ""]
 
-    lines += ["### Every method, masks on one training volume (Table II / Fig. 7 setting)", "",
-              "Dice mean (std over folds x seeds); gap share = (Dice − seg-only) / (seg-only with every training volume's "
-              "masks − seg-only): the share of the gap to full supervision a method covers.", "",
-              "| method | runs | Dice | per fold | Dice, presence slices | FP pixels, tumour-free slices | annotated / presence "
-              f"{unit} | gap share | paper Dice (Table II) | paper gap share (Fig. 7) |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "### Every method, masks on one training volume (Table II / Fig. 7 setting)",
+        "",
+        "Dice mean (std over folds x seeds); gap share = (Dice − seg-only) / (seg-only with every training volume's "
+        "masks − seg-only): the share of the gap to full supervision a method covers.",
+        "",
+        "| method | runs | Dice | per fold | Dice, presence slices | FP pixels, tumour-free slices | annotated / presence "
+        f"{unit} | gap share | paper Dice (Table II) | paper gap share (Fig. 7) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     gap = s["gap"]["methods"]
     for m in results["methods"]:
         r = table.get(f"{m}|volumes")
@@ -88,9 +115,14 @@ def write_brats_report(results: dict, out: Path) -> Path:
     lines += targets(results) + translation_lines(results) + verdicts(results)
     lines += [f"![Loss curves, fold {results['folds'][0]['fold']}, seed 0, masks on one volume]({LOSSES})", ""]
     if (out / PANEL).is_file():
-        lines += ["Qualitative (Fig. 6 shape): genseg with masks on one volume, the first fold, on held-out tumour slices "
-                  "(the largest tumour, and the median tumour area): FLAIR input, the healthy translation, the residual, the "
-                  "thresholded segmentation and the ground truth (working size).", "", f"![genseg on held-out slices]({PANEL})", ""]
+        lines += [
+            "Qualitative (Fig. 6 shape): genseg with masks on one volume, the first fold, on held-out tumour slices "
+            "(the largest tumour, and the median tumour area): FLAIR input, the healthy translation, the residual, the "
+            "thresholded segmentation and the ground truth (working size).",
+            "",
+            f"![genseg on held-out slices]({PANEL})",
+            "",
+        ]
     lines += [PAPER_NOTE, ""]
     path = out / "report.md"
     path.write_text("\n".join(lines))
@@ -100,16 +132,20 @@ def write_brats_report(results: dict, out: Path) -> Path:
 def _case_text(c: dict, halves: bool) -> str:
     text = f"{c['name']} ({c['slices']} brain slices: {c['presence']} P / {c['absence']} A"
     if halves:
-        text += (f"; halves {c['presence_halves']} P / {c['absence_halves']} A / {c['unknown_halves']} unknown, "
-                 f"{c['absence_halves_in_tumour_range']} absence halves inside the tumour's axial range against "
-                 f"{c['absence_slices_in_tumour_range']} whole absence slices")
+        text += (
+            f"; halves {c['presence_halves']} P / {c['absence_halves']} A / {c['unknown_halves']} unknown, "
+            f"{c['absence_halves_in_tumour_range']} absence halves inside the tumour's axial range against "
+            f"{c['absence_slices_in_tumour_range']} whole absence slices"
+        )
     return text + ")"
 
 
 def _row(name: str, r: dict, share: str, paper: str, paper_gap: str) -> str:
     per_fold = ", ".join(f"{v:.2f}" for _, v in sorted(r["dice_per_fold"].items(), key=lambda kv: int(kv[0])))
-    return (f"| {name} | {r['n']} | {r['dice_mean']:.3f} ({_fmt(r['dice_std'])}) | {per_fold} | {r['dice_presence_mean']:.3f} | "
-            f"{r['fp_tumour_free_mean']:.0f} | {_counts(r)} | {share} | {paper} | {paper_gap} |")
+    return (
+        f"| {name} | {r['n']} | {r['dice_mean']:.3f} ({_fmt(r['dice_std'])}) | {per_fold} | {r['dice_presence_mean']:.3f} | "
+        f"{r['fp_tumour_free_mean']:.0f} | {_counts(r)} | {share} | {paper} | {paper_gap} |"
+    )
 
 
 def targets(results: dict) -> list[str]:
@@ -117,9 +153,11 @@ def targets(results: dict) -> list[str]:
     t = results["summary"]["targets"]
     paired = results["summary"]["paired"].get("volumes", {})
     lines = ["### Targets", "", "| target | measured | met |", "|---|---|---|"]
-    names = {"genseg_minus_seg_only": "genseg − seg-only, masks on one volume (paired by fold and seed) ≥ +0.05",
-             "genseg_dice": "genseg Dice, masks on one volume ≥ 0.75",
-             "genseg_residual_ratio": "genseg mean |residual|: held-out absence halves / presence halves ≤ 1/3"}
+    names = {
+        "genseg_minus_seg_only": "genseg − seg-only, masks on one volume (paired by fold and seed) ≥ +0.05",
+        "genseg_dice": "genseg Dice, masks on one volume ≥ 0.75",
+        "genseg_residual_ratio": "genseg mean |residual|: held-out absence halves / presence halves ≤ 1/3",
+    }
     for k, label in names.items():
         v = t[k]["value"]
         met = "—" if t[k]["met"] is None else ("yes" if t[k]["met"] else f"**no** (by {abs(v - t[k]['target']):.3f})")
@@ -130,25 +168,37 @@ def targets(results: dict) -> list[str]:
 
 def translation_lines(results: dict) -> list[str]:
     """The convergence check in full, for every translation method with masks on one volume."""
-    rows = [(m, r["translation_check"]) for m in results["methods"]
-            if (r := results["summary"]["table"].get(f"{m}|volumes")) and r.get("translation_check")]
+    rows = [
+        (m, r["translation_check"])
+        for m in results["methods"]
+        if (r := results["summary"]["table"].get(f"{m}|volumes")) and r.get("translation_check")
+    ]
     if not rows:
         return []
-    lines = ["### What the translation changes (held-out volume, masks on one volume)", "",
-             "Mean |residual| (the residual decoder's output) and mean |input − healthy| (the change the healthy "
-             "translation makes), raw intensity units, per half-slice on absence and presence halves (their ratio is "
-             "the target's), and per pixel on the presence halves inside the tumour and in the brain outside it. "
-             "Vorontsov et al. never apply the residual decoder to an absence image's own code (Eq. 2–5): absence images "
-             "are autoencoded by the common decoder, so the change is the domain-by-domain measure of what the "
-             "translation does; the residual is the one the target names.", "",
-             "| method | residual: absence / presence halves | ratio | in tumour / outside | change: absence / presence halves "
-             "| ratio | in tumour / outside |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "### What the translation changes (held-out volume, masks on one volume)",
+        "",
+        "Mean |residual| (the residual decoder's output) and mean |input − healthy| (the change the healthy "
+        "translation makes), raw intensity units, per half-slice on absence and presence halves (their ratio is "
+        "the target's), and per pixel on the presence halves inside the tumour and in the brain outside it. "
+        "Vorontsov et al. never apply the residual decoder to an absence image's own code (Eq. 2–5): absence images "
+        "are autoencoded by the common decoder, so the change is the domain-by-domain measure of what the "
+        "translation does; the residual is the one the target names.",
+        "",
+        "| method | residual: absence / presence halves | ratio | in tumour / outside | change: absence / presence halves "
+        "| ratio | in tumour / outside |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for m, c in rows:
-        def pair(a, b):
+
+        def pair(a, b, c=c):
             return f"{_fmt(c.get(a))} / {_fmt(c.get(b))}"
-        lines.append(f"| {m} | {pair('absence', 'presence')} | {_fmt(c.get('ratio'), '.2f')} | {pair('in_tumour', 'outside_tumour')} | "
-                     f"{pair('change_absence', 'change_presence')} | {_fmt(c.get('change_ratio'), '.2f')} | "
-                     f"{pair('change_in_tumour', 'change_outside_tumour')} |")
+
+        lines.append(
+            f"| {m} | {pair('absence', 'presence')} | {_fmt(c.get('ratio'), '.2f')} | {pair('in_tumour', 'outside_tumour')} | "
+            f"{pair('change_absence', 'change_presence')} | {_fmt(c.get('change_ratio'), '.2f')} | "
+            f"{pair('change_in_tumour', 'change_outside_tumour')} |"
+        )
     return lines + [""]
 
 
@@ -159,8 +209,11 @@ def verdicts(results: dict) -> list[str]:
     lines = ordering_verdict({f"volumes|{m}": r for m, r in rows.items()}, "volumes")
     low, full = s["gap"]["seg_only_low"], s["gap"]["seg_only_full"]
     if low is not None and full is not None and full <= low:
-        lines += [f"seg-only with every training volume's masks ({full:.3f}) is not above seg-only with one volume's "
-                  f"({low:.3f}): the gap shares are not meaningful in this run.", ""]
+        lines += [
+            f"seg-only with every training volume's masks ({full:.3f}) is not above seg-only with one volume's "
+            f"({low:.3f}): the gap shares are not meaningful in this run.",
+            "",
+        ]
     return lines
 
 
@@ -176,8 +229,13 @@ def _figures(results: dict, out: Path) -> None:
         fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(rows)), 3.8))
         colours = {"volumes": "#4c72b0", "all": "#55a868", "slices": "#dd8452"}
         names = [f"{r['method']}\n{r['setting']}" for r in rows]
-        ax.bar(names, [r["dice_mean"] for r in rows], yerr=[r["dice_std"] or 0.0 for r in rows],
-               color=[colours[r["setting"]] for r in rows], capsize=4)
+        ax.bar(
+            names,
+            [r["dice_mean"] for r in rows],
+            yerr=[r["dice_std"] or 0.0 for r in rows],
+            color=[colours[r["setting"]] for r in rows],
+            capsize=4,
+        )
         for m, v in ((m, table_ii(m, "brain")) for m in results["methods"]):
             if v and f"{m}|volumes" in table:
                 i = names.index(f"{m}\nvolumes")

@@ -29,8 +29,13 @@ def results_header(suite: str, profile: str, device) -> dict:
     """The start of every suite's results: the machine and its own dense matmul FLOP/s, measured now."""
     from .hardware import machine_description, matmul_flops_per_s
 
-    return {"suite": suite, "profile": profile, "machine": machine_description(device),
-            "matmul_flops_per_s": matmul_flops_per_s(device), "command": command_line()}
+    return {
+        "suite": suite,
+        "profile": profile,
+        "machine": machine_description(device),
+        "matmul_flops_per_s": matmul_flops_per_s(device),
+        "command": command_line(),
+    }
 
 
 def save_results(results: dict, out: Path) -> Path:

@@ -39,16 +39,37 @@ class Profile:
 
 PROFILES = {
     # reduced scale for a 2-core CPU: small network, 48x48 task only, 300 steps (15 runs in under 30 minutes)
-    "cpu": Profile(tasks=("48-simple",), preset="quick", steps=300, n_train=2000, n_test=500,
-                   overrides={"input_size": None, "batch_size": 8, "annotated_per_batch": 4, **PAPER_DIGITS_SETTINGS}),
+    "cpu": Profile(
+        tasks=("48-simple",),
+        preset="quick",
+        steps=300,
+        n_train=2000,
+        n_test=500,
+        overrides={"input_size": None, "batch_size": 8, "annotated_per_batch": 4, **PAPER_DIGITS_SETTINGS},
+    ),
     # the paper's architecture and all three tasks, for an accelerator
-    "gpu": Profile(tasks=("48-simple", "48-hard", "128"), preset="paper", steps=20000, n_train=10000, n_test=2000,
-                   overrides={"input_size": None, **PAPER_DIGITS_SETTINGS}),
+    "gpu": Profile(
+        tasks=("48-simple", "48-hard", "128"),
+        preset="paper",
+        steps=20000,
+        n_train=10000,
+        n_test=2000,
+        overrides={"input_size": None, **PAPER_DIGITS_SETTINGS},
+    ),
 }
 
 
-def run_digits_suite(mnist: Path, out: Path, profile: "str | Profile" = "cpu", seeds: int = 3, steps: int | None = None,
-                     methods: tuple[str, ...] = ALL_METHODS, device: str = "auto", log=print, work: Path | None = None) -> dict:
+def run_digits_suite(
+    mnist: Path,
+    out: Path,
+    profile: str | Profile = "cpu",
+    seeds: int = 3,
+    steps: int | None = None,
+    methods: tuple[str, ...] = ALL_METHODS,
+    device: str = "auto",
+    log=print,
+    work: Path | None = None,
+) -> dict:
     """Train and test every method on every task of the profile; returns (and writes) the results."""
     from ..study.folder import check_new_folder
     from ..training.trainer import resolve_device
@@ -63,10 +84,21 @@ def run_digits_suite(mnist: Path, out: Path, profile: "str | Profile" = "cpu", s
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     work = Path(work) if work else out / "work"  # studies and run folders (checkpoints): large, not part of the report
-    results = {**results_header("digits", profile, dev), "steps": steps, "seeds": seeds, "methods": list(methods),
-               "settings": {"n_train_each": prof.n_train, "n_test_each": prof.n_test, "label_fraction": prof.label_fraction,
-                            "label_digit": prof.label_digit, "preset": prof.preset, "overrides": prof.overrides},
-               "runs": []}
+    results = {
+        **results_header("digits", profile, dev),
+        "steps": steps,
+        "seeds": seeds,
+        "methods": list(methods),
+        "settings": {
+            "n_train_each": prof.n_train,
+            "n_test_each": prof.n_test,
+            "label_fraction": prof.label_fraction,
+            "label_digit": prof.label_digit,
+            "preset": prof.preset,
+            "overrides": prof.overrides,
+        },
+        "runs": [],
+    }
     for task_name in prof.tasks:
         task = get_task(task_name)
         test = make_cluttered_digits(mnist, "test", prof.n_test, prof.n_test, task.size, task.n_clutter, seed=10_000, crop=task.crop)
@@ -76,8 +108,9 @@ def run_digits_suite(mnist: Path, out: Path, profile: "str | Profile" = "cpu", s
                 check_new_folder(study_dir)
                 from ..data.digits import build_digits_study
 
-                build_digits_study(study_dir, mnist, task, "train", prof.n_train, prof.n_train, prof.label_fraction,
-                                   prof.label_digit, seed=seed)
+                build_digits_study(
+                    study_dir, mnist, task, "train", prof.n_train, prof.n_train, prof.label_fraction, prof.label_digit, seed=seed
+                )
             for method in methods:
                 log(f"[bench] {task.name} seed {seed}: {method}")
                 run, model = _train_and_test(study_dir, work / f"{task.name}-seed{seed}" / method, method, prof, steps, seed, dev, test)
@@ -101,16 +134,24 @@ def _train_and_test(study_dir: Path, run_dir: Path, method: str, prof: Profile, 
     from ..inference import TrainedModel
     from ..study import load_study
     from ..training.events import Failed
+    from ..training.trainer import TrainConfig, Trainer
     from .common import StepTimer
-    from ..training.trainer import Trainer, TrainConfig
     from .hardware import training_step_flops
 
     shutil.rmtree(run_dir, ignore_errors=True)
     study = load_study(study_dir)
     timer = StepTimer()
 
-    config = TrainConfig(method=method, preset=prof.preset, steps=steps, device=str(dev), seed=seed, val_fraction=0.0,
-                         checkpoint_every=max(steps, 1), overrides=prof.overrides)
+    config = TrainConfig(
+        method=method,
+        preset=prof.preset,
+        steps=steps,
+        device=str(dev),
+        seed=seed,
+        val_fraction=0.0,
+        checkpoint_every=max(steps, 1),
+        overrides=prof.overrides,
+    )
     trainer = Trainer(study, run_dir, config, on_event=timer)
     t0 = time.perf_counter()
     result = trainer.run()
@@ -128,8 +169,8 @@ def _train_and_test(study_dir: Path, run_dir: Path, method: str, prof: Profile, 
     flops = training_step_flops(model.method.train(), batch)
     median_step = timer.median_step_s()
     return {
-        "dice_pooled": pooled_dice(zip(pred, test.masks)),
-        "dice_pooled_presence": pooled_dice(zip(pred[presence], test.masks[presence])),
+        "dice_pooled": pooled_dice(zip(pred, test.masks, strict=False)),
+        "dice_pooled_presence": pooled_dice(zip(pred[presence], test.masks[presence], strict=False)),
         "false_positive_pixels_absence": int(pred[~presence].sum()),
         "train_seconds": wall,
         "median_step_s": median_step,
@@ -140,7 +181,6 @@ def _train_and_test(study_dir: Path, run_dir: Path, method: str, prof: Profile, 
         "metrics_file": str(run_dir / "metrics.jsonl"),
         "curve": read_curve(run_dir / "metrics.jsonl"),  # the report needs nothing but results.json
     }, model
-
 
 
 def write_digits_panel(model, test, path: Path, rows: int) -> Path:
@@ -171,8 +211,11 @@ def summarise(results: dict) -> dict:
     for key, runs in summary.items():
         dice = [r["dice_pooled"] for r in runs]
         out[key] = {
-            "task": runs[0]["task"], "method": runs[0]["method"], "n": len(runs),
-            "dice_mean": float(np.mean(dice)), "dice_std": float(np.std(dice, ddof=1)) if len(dice) > 1 else 0.0,
+            "task": runs[0]["task"],
+            "method": runs[0]["method"],
+            "n": len(runs),
+            "dice_mean": float(np.mean(dice)),
+            "dice_std": float(np.std(dice, ddof=1)) if len(dice) > 1 else 0.0,
             "dice_presence_mean": float(np.mean([r["dice_pooled_presence"] for r in runs])),
             "pairs_per_s": float(np.median([r["pairs_per_s"] for r in runs])),
             "step_gflops": float(np.median([r["step_flops"] for r in runs]) / 1e9),

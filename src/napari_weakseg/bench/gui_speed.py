@@ -29,17 +29,27 @@ def measure_gui_vs_headless(study: Path, work: Path, steps: int | None, repeats:
         log(f"[speed] the same run headless {r + 1}/{repeats}")
         headless_runs.append(train_headless(study, work / f"headless-{r}", gui["config"]))
     gui_rate = statistics.median(g["pairs_per_s"] for g in gui_runs)
-    by_condition = {k: statistics.median(g["steps_per_s_by_condition"].get(k, float("nan")) * g["batch_size"] for g in gui_runs)
-                    for k in ("training", "training, user")}
+    by_condition = {
+        k: statistics.median(g["steps_per_s_by_condition"].get(k, float("nan")) * g["batch_size"] for g in gui_runs)
+        for k in ("training", "training, user")
+    }
     headless_rate = statistics.median(h["pairs_per_s"] for h in headless_runs)
-    return {"runs": gui_runs, "headless_runs": headless_runs, "gui_pairs_per_s": gui_rate,
-            "headless_pairs_per_s": headless_rate, "throughput_ratio": gui_rate / headless_rate,
-            "gui_pairs_per_s_by_condition": by_condition,
-            "latency": {label: {k: statistics.median(g["latency"][label][k] for g in gui_runs) for k in ("p50_ms", "p99_ms", "max_ms")}
-                        for label in LABELS if all(g["latency"][label]["n"] for g in gui_runs)},
-            "click_to_segmentation_s": statistics.median(g["click_to_segmentation_s"] for g in gui_runs),
-            "viewer_cpu_cores": statistics.median(g["viewer_cpu_cores"] for g in gui_runs),
-            "dice": statistics.median(g["dice"] for g in gui_runs)}
+    return {
+        "runs": gui_runs,
+        "headless_runs": headless_runs,
+        "gui_pairs_per_s": gui_rate,
+        "headless_pairs_per_s": headless_rate,
+        "throughput_ratio": gui_rate / headless_rate,
+        "gui_pairs_per_s_by_condition": by_condition,
+        "latency": {
+            label: {k: statistics.median(g["latency"][label][k] for g in gui_runs) for k in ("p50_ms", "p99_ms", "max_ms")}
+            for label in LABELS
+            if all(g["latency"][label]["n"] for g in gui_runs)
+        },
+        "click_to_segmentation_s": statistics.median(g["click_to_segmentation_s"] for g in gui_runs),
+        "viewer_cpu_cores": statistics.median(g["viewer_cpu_cores"] for g in gui_runs),
+        "dice": statistics.median(g["dice"] for g in gui_runs),
+    }
 
 
 def measure_gui_run(study: Path, steps: int | None = None, method: str | None = None, viewer=None) -> dict:
@@ -119,12 +129,19 @@ def measure_gui_run(study: Path, steps: int | None = None, method: str | None = 
         truth = make_phantom(channels=2, seed=0).mask  # the demo study's phantom
         seg = np.asarray(viewer.layers[f"{ann.image.name} {SEG}"].data)
         run = throughput_from_metrics(Path(finished.run_dir) / "metrics.jsonl")
-        run.update(config=train.train_config(), train_s=t_end - t0, click_to_segmentation_s=t_shown - t0,
-                   viewer_cpu_cores=(cpu[1] - cpu[0]) / (t_end - t0),
-                   dice=dice(seg, truth), user_actions=user.actions, run_dir=finished.run_dir,
-                   steps_per_s_by_condition=rates.rates(),
-                   latency={label: probe.summary(label) for label in LABELS},
-                   lateness_ms=[round(v, 1) for v in probe.lateness_ms], lateness_labels=runs_of(probe.labels))
+        run.update(
+            config=train.train_config(),
+            train_s=t_end - t0,
+            click_to_segmentation_s=t_shown - t0,
+            viewer_cpu_cores=(cpu[1] - cpu[0]) / (t_end - t0),
+            dice=dice(seg, truth),
+            user_actions=user.actions,
+            run_dir=finished.run_dir,
+            steps_per_s_by_condition=rates.rates(),
+            latency={label: probe.summary(label) for label in LABELS},
+            lateness_ms=[round(v, 1) for v in probe.lateness_ms],
+            lateness_labels=runs_of(probe.labels),
+        )
         return run
     finally:
         if train is not None:
@@ -184,7 +201,7 @@ class _StepRate:
 
     def rates(self) -> dict:
         steps, seconds = {}, {}
-        for (t0, s0, k0), (t1, s1, k1) in zip(self.samples, self.samples[1:]):
+        for (t0, s0, k0), (t1, s1, k1) in zip(self.samples, self.samples[1:], strict=False):
             if k0 == k1 and s0 > 0 and s1 >= s0:  # an interval inside one condition, after the first step
                 steps[k0] = steps.get(k0, 0) + s1 - s0
                 seconds[k0] = seconds.get(k0, 0.0) + t1 - t0

@@ -57,11 +57,21 @@ class HC18Profile:
 
 PROFILES = {
     # reduced scale for a 2-core CPU: small networks at 64x64, a few hundred steps, ~130 training images
-    "cpu": HC18Profile(preset="quick", size=64, n_train=130, n_test=40, steps=300, rounds=2, round_steps=150,
-                       overrides={"batch_size": 8}, pseudo_label={"vae_steps": 300}),
+    "cpu": HC18Profile(
+        preset="quick",
+        size=64,
+        n_train=130,
+        n_test=40,
+        steps=300,
+        rounds=2,
+        round_steps=150,
+        overrides={"batch_size": 8},
+        pseudo_label={"vae_steps": 300},
+    ),
     # the paper's networks (9 residual blocks, 70x70 PatchGANs) on every image, at 256x256, for an accelerator
-    "gpu": HC18Profile(preset="paper", size=256, n_train=None, n_test=50, steps=20000, rounds=3, round_steps=2000,
-                       overrides={"batch_size": 8}),
+    "gpu": HC18Profile(
+        preset="paper", size=256, n_train=None, n_test=50, steps=20000, rounds=3, round_steps=2000, overrides={"batch_size": 8}
+    ),
 }
 
 
@@ -113,6 +123,7 @@ def subject(name: str) -> str:
 def split_names(names: list[str], n_train: int | None, n_test: int) -> tuple[list[str], list[str]]:
     """The first ``n_train`` images train (extended to a whole subject), the next ``n_test`` test
     (likewise); ``n_train=None``: at least the last ``n_test`` test and all before them train."""
+
     def cut(k: int, step: int = 1) -> int:  # the nearest index from k on (step 1) or back (-1) that starts a subject
         k = min(max(k, 0), len(names))
         while 0 < k < len(names) and subject(names[k]) == subject(names[k - 1]):
@@ -190,7 +201,9 @@ def load_hc18(folder: Path, names: list[str], table: dict, size: int) -> HC18Set
             im = np.asarray(skio.imread(str(path)))
             ann = np.asarray(skio.imread(str(path.parent / f"{path.stem}_Annotation.png")))
         except Exception as exc:
-            raise InputError(f"{name}: not a readable image ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})") from None
+            raise InputError(
+                f"{name}: not a readable image ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})"
+            ) from None
         if im.ndim == 3:
             im = im[..., :3].mean(axis=-1)
         ann = (ann[..., :3].max(axis=-1) if ann.ndim == 3 else ann) > 0
@@ -220,8 +233,13 @@ def prior_from_circumference(hc_mm: np.ndarray, aspect: tuple[float, float] = AS
     needs at the roundest aspect to what the largest needs at the flattest (whole mm, outwards)."""
     lo = float(np.min(hc_mm)) / ellipse_perimeter(1.0, aspect[1])
     hi = float(np.max(hc_mm)) / ellipse_perimeter(1.0, aspect[0])
-    return {"ellipse_size_mm": [math.floor(lo), math.ceil(hi)], "ellipse_aspect": list(aspect), "ellipse_angle_deg": [0.0, 180.0],
-            "ellipse_centre": list(CENTRE), "ellipse_count": [1, 1]}
+    return {
+        "ellipse_size_mm": [math.floor(lo), math.ceil(hi)],
+        "ellipse_aspect": list(aspect),
+        "ellipse_angle_deg": [0.0, 180.0],
+        "ellipse_centre": list(CENTRE),
+        "ellipse_count": [1, 1],
+    }
 
 
 # --- scoring ---------------------------------------------------------------------------
@@ -229,18 +247,31 @@ def score(pred: np.ndarray, truth: np.ndarray, pixel_mm: np.ndarray) -> dict:
     """Per-image Dice and ASSD (mm, each image's own pixel size) of 0/1 stacks (N, S, S)."""
     from ..training.metrics import assd, dice, pooled_dice
 
-    d = [dice(p, t) for p, t in zip(pred, truth)]
-    a = [assd(p, t, (s, s)) for p, t, s in zip(pred, truth, pixel_mm)]
+    d = [dice(p, t) for p, t in zip(pred, truth, strict=False)]
+    a = [assd(p, t, (s, s)) for p, t, s in zip(pred, truth, pixel_mm, strict=False)]
     finite = [x for x in a if math.isfinite(x)]
-    return {"dice_mean": float(np.mean(d)), "dice_std": float(np.std(d)), "dice_median": float(np.median(d)),
-            "dice_pooled": pooled_dice(zip(pred, truth)),
-            "assd_mm_mean": float(np.mean(finite)) if finite else None, "empty_predictions": int(len(a) - len(finite)),
-            "dice_per_image": [round(x, 4) for x in d]}
+    return {
+        "dice_mean": float(np.mean(d)),
+        "dice_std": float(np.std(d)),
+        "dice_median": float(np.median(d)),
+        "dice_pooled": pooled_dice(zip(pred, truth, strict=False)),
+        "assd_mm_mean": float(np.mean(finite)) if finite else None,
+        "empty_predictions": int(len(a) - len(finite)),
+        "dice_per_image": [round(x, 4) for x in d],
+    }
 
 
 # --- the suite -------------------------------------------------------------------------
-def run_hc18_suite(data: Path, out: Path, profile: "str | HC18Profile" = "cpu", seeds: int = 1, steps: int | None = None,
-                   device: str = "auto", log=print, work: Path | None = None) -> dict:
+def run_hc18_suite(
+    data: Path,
+    out: Path,
+    profile: str | HC18Profile = "cpu",
+    seeds: int = 1,
+    steps: int | None = None,
+    device: str = "auto",
+    log=print,
+    work: Path | None = None,
+) -> dict:
     """Every ablation of the pseudo-label stage, then the + both run refined with / without the
     weighted Dice; returns (and writes) the results, report.md and the figures."""
     from ..training.trainer import resolve_device
@@ -261,16 +292,32 @@ def run_hc18_suite(data: Path, out: Path, profile: "str | HC18Profile" = "cpu", 
     prior = prior_from_circumference(train.hc_mm)
     study_px = float(np.median(train.pixel_mm))
     pseudo = {**prof.pseudo_label, **prior, "rounds": prof.rounds, "round_steps": prof.round_steps}
-    results = {**results_header("hc18", profile, dev), "steps": steps, "seeds": seeds,
-               "settings": {"preset": prof.preset, "size": prof.size, "overrides": prof.overrides, "pseudo_label": pseudo,
-                            "data": str(folder), "n_train": len(train_names), "n_test": len(test_names),
-                            "train_images": train_names, "test_images": test_names,
-                            "pixel_mm": {"study": study_px, "native_median": float(np.median(train.native_pixel_mm)),
-                                         "native_range": [float(train.native_pixel_mm.min()), float(train.native_pixel_mm.max())]},
-                            "hc_mm_range_train": [float(train.hc_mm.min()), float(train.hc_mm.max())],
-                            "annotations_fitted": train.fitted + test.fitted,
-                            "selection_keep": PseudoLabelConfig.from_dict(pseudo).selection_keep},
-               "ablations": [], "final": []}
+    results = {
+        **results_header("hc18", profile, dev),
+        "steps": steps,
+        "seeds": seeds,
+        "settings": {
+            "preset": prof.preset,
+            "size": prof.size,
+            "overrides": prof.overrides,
+            "pseudo_label": pseudo,
+            "data": str(folder),
+            "n_train": len(train_names),
+            "n_test": len(test_names),
+            "train_images": train_names,
+            "test_images": test_names,
+            "pixel_mm": {
+                "study": study_px,
+                "native_median": float(np.median(train.native_pixel_mm)),
+                "native_range": [float(train.native_pixel_mm.min()), float(train.native_pixel_mm.max())],
+            },
+            "hc_mm_range_train": [float(train.hc_mm.min()), float(train.hc_mm.max())],
+            "annotations_fitted": train.fitted + test.fitted,
+            "selection_keep": PseudoLabelConfig.from_dict(pseudo).selection_keep,
+        },
+        "ablations": [],
+        "final": [],
+    }
     panel = {}
     study = build_hc18_study(train, study_px)
     for seed in range(seeds):
@@ -280,9 +327,16 @@ def run_hc18_suite(data: Path, out: Path, profile: "str | HC18Profile" = "cpu", 
             options = {**pseudo, "use_vae_disc": use_vae, "use_dgcc": use_dgcc}
             run = train_pseudo_label(study, run_dir, prof, options, steps, seed, dev)
             labels = pseudo_labels(run["model"], run["images"])
-            row = {"name": name, "seed": seed, "use_vae_disc": use_vae, "use_dgcc": use_dgcc, "train_seconds": run["seconds"],
-                   **score(labels, train.masks, train.pixel_mm), "metrics_file": str(run_dir / "metrics.jsonl"),
-                   "curve": read_curve(run_dir / "metrics.jsonl")}
+            row = {
+                "name": name,
+                "seed": seed,
+                "use_vae_disc": use_vae,
+                "use_dgcc": use_dgcc,
+                "train_seconds": run["seconds"],
+                **score(labels, train.masks, train.pixel_mm),
+                "metrics_file": str(run_dir / "metrics.jsonl"),
+                "curve": read_curve(run_dir / "metrics.jsonl"),
+            }
             results["ablations"].append(row)
             log(f"[hc18]   pseudo-label Dice {row['dice_mean']:.3f}, ASSD {row['assd_mm_mean'] or float('nan'):.2f} mm")
             save_results(results, out)
@@ -325,12 +379,20 @@ def train_pseudo_label(study, run_dir: Path, prof: HC18Profile, pseudo: dict, st
     from ..data.slices import study_slices
     from ..inference import TrainedModel
     from ..training.events import Failed
-    from ..training.trainer import Trainer, TrainConfig
+    from ..training.trainer import TrainConfig, Trainer
 
     shutil.rmtree(run_dir, ignore_errors=True)
     overrides = {**prof.overrides, "input_size": None, "pseudo_label": pseudo}
-    config = TrainConfig(method="pseudo-label", preset=prof.preset, steps=steps, device=str(dev), seed=seed, val_fraction=0.0,
-                         checkpoint_every=max(steps, 1), overrides=overrides)
+    config = TrainConfig(
+        method="pseudo-label",
+        preset=prof.preset,
+        steps=steps,
+        device=str(dev),
+        seed=seed,
+        val_fraction=0.0,
+        checkpoint_every=max(steps, 1),
+        overrides=overrides,
+    )
     t0 = time.perf_counter()
     result = Trainer(study, run_dir, config).run()
     seconds = time.perf_counter() - t0
@@ -349,7 +411,9 @@ def pseudo_labels(model, images: torch.Tensor) -> np.ndarray:
     return (score_pseudo_labels(model.method, images)["prob"][:, 0] >= model.config.threshold).numpy()
 
 
-def refine_and_score(run_dir: Path, images: torch.Tensor, train: HC18Set, test: HC18Set, weighted: bool, seed: int, dev, log) -> tuple[dict, dict]:
+def refine_and_score(
+    run_dir: Path, images: torch.Tensor, train: HC18Set, test: HC18Set, weighted: bool, seed: int, dev, log
+) -> tuple[dict, dict]:
     """Selection + iterative rounds (no validation: nothing annotated) from the run's weights; the final
     network scored on the training and the test images."""
     from ..data.slices import study_slices
@@ -368,26 +432,43 @@ def refine_and_score(run_dir: Path, images: torch.Tensor, train: HC18Set, test: 
         raise InputError("no iterative round ran (rounds = 0)")
     mc = model.config
     test_images = study_slices(build_hc18_study(test, 1.0), model.normaliser, mc.input_size, 2**mc.net.depth).images
-    preds = {"train": predict_labels(result.network, images, mc.threshold)[:, 0].numpy() > 0,
-             "test": predict_labels(result.network, test_images, mc.threshold)[:, 0].numpy() > 0}
-    row = {"name": "noise-weighted Dice" if weighted else "plain Dice", "weighted_dice": weighted, "refine_seconds": seconds,
-           "rounds": [{"round": r.round, "trained_on": r.trained_on} for r in result.history],
-           "train": score(preds["train"], train.masks, train.pixel_mm), "test": score(preds["test"], test.masks, test.pixel_mm)}
+    preds = {
+        "train": predict_labels(result.network, images, mc.threshold)[:, 0].numpy() > 0,
+        "test": predict_labels(result.network, test_images, mc.threshold)[:, 0].numpy() > 0,
+    }
+    row = {
+        "name": "noise-weighted Dice" if weighted else "plain Dice",
+        "weighted_dice": weighted,
+        "refine_seconds": seconds,
+        "rounds": [{"round": r.round, "trained_on": r.trained_on} for r in result.history],
+        "train": score(preds["train"], train.masks, train.pixel_mm),
+        "test": score(preds["test"], test.masks, test.pixel_mm),
+    }
     if selection is not None:
         kept = selection.kept.numpy()
-        row["selection"] = {"kept": int(len(kept)), "of": int(len(images)), "threshold": selection.threshold,
-                            "kept_dice_mean": score(initial[kept], train.masks[kept], train.pixel_mm[kept])["dice_mean"]}
+        row["selection"] = {
+            "kept": int(len(kept)),
+            "of": int(len(images)),
+            "threshold": selection.threshold,
+            "kept_dice_mean": score(initial[kept], train.masks[kept], train.pixel_mm[kept])["dice_mean"],
+        }
     return row, preds
 
 
 def summarise_hc18(results: dict) -> dict:
     """Mean over seeds (and the spread over seeds) of each ablation's and final network's mean Dice / ASSD."""
+
     def agg(rows: list[dict]) -> dict:
         dice = [r["dice_mean"] for r in rows]
         assd = [r["assd_mm_mean"] for r in rows if r["assd_mm_mean"] is not None]
-        return {"n": len(rows), "dice_mean": float(np.mean(dice)), "dice_seed_std": float(np.std(dice, ddof=1)) if len(dice) > 1 else None,
-                "dice_image_std": float(np.mean([r["dice_std"] for r in rows])),
-                "assd_mm_mean": float(np.mean(assd)) if assd else None, "empty_predictions": sum(r["empty_predictions"] for r in rows)}
+        return {
+            "n": len(rows),
+            "dice_mean": float(np.mean(dice)),
+            "dice_seed_std": float(np.std(dice, ddof=1)) if len(dice) > 1 else None,
+            "dice_image_std": float(np.mean([r["dice_std"] for r in rows])),
+            "assd_mm_mean": float(np.mean(assd)) if assd else None,
+            "empty_predictions": sum(r["empty_predictions"] for r in rows),
+        }
 
     out = {"ablations": {}, "final": {}}
     for name, *_ in ABLATIONS:
@@ -397,8 +478,11 @@ def summarise_hc18(results: dict) -> dict:
     for name in ("noise-weighted Dice", "plain Dice"):
         rows = [r for r in results["final"] if r["name"] == name]
         if rows:
-            out["final"][name] = {"train": agg([r["train"] for r in rows]), "test": agg([r["test"] for r in rows]),
-                                  "refine_seconds": float(np.mean([r["refine_seconds"] for r in rows]))}
+            out["final"][name] = {
+                "train": agg([r["train"] for r in rows]),
+                "test": agg([r["test"] for r in rows]),
+                "refine_seconds": float(np.mean([r["refine_seconds"] for r in rows])),
+            }
     return out
 
 

@@ -11,8 +11,11 @@ from .published import TABLE_I_III_FETAL, TABLE_IV_FETAL, WANG, fmt
 from .report import machine_line, model_selection_line, run_lines
 
 # the paper's Dice for each of our rows: G_A ablations (Tables I, III), final network (Table IV)
-PAPER = {**{name: dice[0] for name, (dice, _) in TABLE_I_III_FETAL.items()},
-         "noise-weighted Dice": TABLE_IV_FETAL["U-Net (LQSS+IT+wDice)"][0][0], "plain Dice": TABLE_IV_FETAL["U-Net (LQSS+IT)"][0][0]}
+PAPER = {
+    **{name: dice[0] for name, (dice, _) in TABLE_I_III_FETAL.items()},
+    "noise-weighted Dice": TABLE_IV_FETAL["U-Net (LQSS+IT+wDice)"][0][0],
+    "plain Dice": TABLE_IV_FETAL["U-Net (LQSS+IT)"][0][0],
+}
 PANEL = "hc18-qualitative.png"
 BARS = "hc18-dice.png"
 LOSSES = "hc18-losses.png"
@@ -39,11 +42,14 @@ def write_hc18_report(results: dict, out: Path) -> Path:
         "",
     ]
     if results["profile"] != "gpu":
-        lines += ["**Reduced scale.** These numbers come from a 2-core CPU: small networks (preset "
-                  f"`{st['preset']}`), {st['size']}x{st['size']} images, {results['steps']} CycleGAN steps per run, "
-                  f"{st['pseudo_label']['rounds']} round(s) of {st['pseudo_label']['round_steps']} steps, "
-                  f"{st['n_train']} training images and {seeds} seed(s). The paper trains far larger networks for far "
-                  "longer on every image, so its numbers are a reference for the ordering, not a target at this scale.", ""]
+        lines += [
+            "**Reduced scale.** These numbers come from a 2-core CPU: small networks (preset "
+            f"`{st['preset']}`), {st['size']}x{st['size']} images, {results['steps']} CycleGAN steps per run, "
+            f"{st['pseudo_label']['rounds']} round(s) of {st['pseudo_label']['round_steps']} steps, "
+            f"{st['n_train']} training images and {seeds} seed(s). The paper trains far larger networks for far "
+            "longer on every image, so its numbers are a reference for the ordering, not a target at this scale.",
+            "",
+        ]
     px = st["pixel_mm"]
     prior = st["pseudo_label"]
     lines += [
@@ -67,51 +73,75 @@ def write_hc18_report(results: dict, out: Path) -> Path:
         "",
     ]
     lines += run_lines(results) + [model_selection_line(results), ""]
-    lines += ["### Pseudo labels of G_A (Tables I and III)", "",
-              f"Thresholded G_A output on the {st['n_train']} training images against their filled annotations; "
-              f"Dice mean ({spread}), ASSD mean over images with a non-empty prediction.", "",
-              "| run | D_VAE | DGCC | Dice | ASSD (mm) | empty predictions | paper Dice | paper ASSD (px) | train time (s) |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "### Pseudo labels of G_A (Tables I and III)",
+        "",
+        f"Thresholded G_A output on the {st['n_train']} training images against their filled annotations; "
+        f"Dice mean ({spread}), ASSD mean over images with a non-empty prediction.",
+        "",
+        "| run | D_VAE | DGCC | Dice | ASSD (mm) | empty predictions | paper Dice | paper ASSD (px) | train time (s) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, row in s["ablations"].items():
         first = next(r for r in results["ablations"] if r["name"] == name)
         std = row["dice_seed_std"] if seeds > 1 else row["dice_image_std"]
         paper_dice, paper_assd = TABLE_I_III_FETAL.get(name, (None, None))
-        lines.append(f"| {name} | {'yes' if first['use_vae_disc'] else 'no'} | {'yes' if first['use_dgcc'] else 'no'} | "
-                     f"{row['dice_mean']:.3f} ({_fmt(std)}) | {_fmt(row['assd_mm_mean'], '.2f')} | {row['empty_predictions']} | "
-                     f"{fmt(paper_dice, 3)} | {fmt(paper_assd, 2)} | {row['train_seconds']:.0f} |")
+        lines.append(
+            f"| {name} | {'yes' if first['use_vae_disc'] else 'no'} | {'yes' if first['use_dgcc'] else 'no'} | "
+            f"{row['dice_mean']:.3f} ({_fmt(std)}) | {_fmt(row['assd_mm_mean'], '.2f')} | {row['empty_predictions']} | "
+            f"{fmt(paper_dice, 3)} | {fmt(paper_assd, 2)} | {row['train_seconds']:.0f} |"
+        )
     keep = st.get("selection_keep", 25)  # suites run before it was recorded kept the best quarter
-    lines += ["", "### Final network after selection and iterative training (Table IV)", "",
-              f"From the + both run: selection by D_B's score (the best {keep:g} %), then "
-              f"{prior['rounds']} round(s) of a fresh segmentation network on the kept pseudo labels, re-selecting each "
-              "round; with the noise-weighted Dice or the plain soft Dice. No validation (nothing is annotated): every "
-              "round runs.", "",
-              "| loss | Dice, training images | ASSD (mm), training | Dice, test images | ASSD (mm), test | paper Dice | refine time (s) |",
-              "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "### Final network after selection and iterative training (Table IV)",
+        "",
+        f"From the + both run: selection by D_B's score (the best {keep:g} %), then "
+        f"{prior['rounds']} round(s) of a fresh segmentation network on the kept pseudo labels, re-selecting each "
+        "round; with the noise-weighted Dice or the plain soft Dice. No validation (nothing is annotated): every "
+        "round runs.",
+        "",
+        "| loss | Dice, training images | ASSD (mm), training | Dice, test images | ASSD (mm), test | paper Dice | refine time (s) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, row in s["final"].items():
         tr, te = row["train"], row["test"]
         paper = _fmt(PAPER.get(name))
-        lines.append(f"| {name} | {tr['dice_mean']:.3f} ({_fmt(tr['dice_seed_std'] if seeds > 1 else tr['dice_image_std'])}) | "
-                     f"{_fmt(tr['assd_mm_mean'], '.2f')} | {te['dice_mean']:.3f} ({_fmt(te['dice_seed_std'] if seeds > 1 else te['dice_image_std'])}) | "
-                     f"{_fmt(te['assd_mm_mean'], '.2f')} | {paper} | {row['refine_seconds']:.0f} |")
+        lines.append(
+            f"| {name} | {tr['dice_mean']:.3f} ({_fmt(tr['dice_seed_std'] if seeds > 1 else tr['dice_image_std'])}) | "
+            f"{_fmt(tr['assd_mm_mean'], '.2f')} | "
+            f"{te['dice_mean']:.3f} ({_fmt(te['dice_seed_std'] if seeds > 1 else te['dice_image_std'])}) | "
+            f"{_fmt(te['assd_mm_mean'], '.2f')} | {paper} | {row['refine_seconds']:.0f} |"
+        )
     sel = [f["selection"] for f in results["final"] if f.get("selection") and f["seed"] == 0][:1]
     if sel:
         sel = sel[0]
         both = s["ablations"].get("+both", {}).get("dice_mean")
-        lines += ["", f"Selection (seed 0) kept {sel['kept']} of {sel['of']} pseudo labels; their mean Dice "
-                  f"{sel['kept_dice_mean']:.3f} against {_fmt(both)} for all of them "
-                  f"({'the selection picks better labels' if both is not None and sel['kept_dice_mean'] > both else 'the selection does not pick better labels'})."]
+        lines += [
+            "",
+            f"Selection (seed 0) kept {sel['kept']} of {sel['of']} pseudo labels; their mean Dice "
+            f"{sel['kept_dice_mean']:.3f} against {_fmt(both)} for all of them "
+            "(the selection " + ("picks" if both is not None and sel["kept_dice_mean"] > both else "does not pick") + " better labels).",
+        ]
     lines += ["", verdict(results), "", gap(results), "", f"![Dice per run]({BARS})", ""]
     if _loss_figure(results, out):
         lines += ["CycleGAN-stage loss terms of each run (seed 0, smoothed):", "", f"![Loss curves]({LOSSES})", ""]
     if (out / PANEL).is_file():
-        lines += ["Qualitative (evenly spaced images, not picked): annotation (green), + both pseudo label (red), "
-                  "final network, noise-weighted Dice (yellow); top row training images, bottom row test images.", "",
-                  f"![Annotation, pseudo label and final prediction]({PANEL})", ""]
-    lines += [f"**Paper columns:** {WANG}, fetal head (HC18 at 256x256, 70 / 10 / 20 % split, the paper's networks "
-              "and 150 epochs): Dice mean (std over test images) and ASSD in pixels of the pseudo-label generator G_A "
-              "(Table I: baseline, DVAE; Table III: +DGCC, +DVAE+DGCC) and of the final U-Net (Table IV: LQSS+IT+wDice "
-              "beside our noise-weighted Dice, LQSS+IT beside our plain Dice; U-Net trained on the manual annotations: "
-              f"{fmt(TABLE_IV_FETAL['U-Net (manual)'][0], 3)}). Full numbers, per-image Dice included, in results.json.", ""]
+        lines += [
+            "Qualitative (evenly spaced images, not picked): annotation (green), + both pseudo label (red), "
+            "final network, noise-weighted Dice (yellow); top row training images, bottom row test images.",
+            "",
+            f"![Annotation, pseudo label and final prediction]({PANEL})",
+            "",
+        ]
+    lines += [
+        f"**Paper columns:** {WANG}, fetal head (HC18 at 256x256, 70 / 10 / 20 % split, the paper's networks "
+        "and 150 epochs): Dice mean (std over test images) and ASSD in pixels of the pseudo-label generator G_A "
+        "(Table I: baseline, DVAE; Table III: +DGCC, +DVAE+DGCC) and of the final U-Net (Table IV: LQSS+IT+wDice "
+        "beside our noise-weighted Dice, LQSS+IT beside our plain Dice; U-Net trained on the manual annotations: "
+        f"{fmt(TABLE_IV_FETAL['U-Net (manual)'][0], 3)}). Full numbers, per-image Dice included, in results.json.",
+        "",
+    ]
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
@@ -139,7 +169,9 @@ def verdict(results: dict) -> str:
     parts = []
     if "baseline" in ab and "+both" in ab:
         b, both = ab["baseline"]["dice_mean"], ab["+both"]["dice_mean"]
-        parts.append(f"+ both over the baseline CycleGAN (paper +0.033): **{both - b:+.3f}** ({'holds' if both > b else 'does not hold'} here)")
+        parts.append(
+            f"+ both over the baseline CycleGAN (paper +0.033): **{both - b:+.3f}** ({'holds' if both > b else 'does not hold'} here)"
+        )
     if "+both" in ab and "noise-weighted Dice" in fin:
         both, f = ab["+both"]["dice_mean"], fin["noise-weighted Dice"]["train"]["dice_mean"]
         parts.append(f"final network over the + both pseudo labels on the same images (paper +0.025): **{f - both:+.3f}**")
@@ -157,11 +189,16 @@ def gap(results: dict) -> str:
     best_name, best = max(((k, v["dice_mean"]) for k, v in ab.items()), key=lambda kv: kv[1])
     text = f"Best pseudo labels here: {best_name}, Dice {best:.3f}, against the paper's {paper['baseline']:.3f}–{paper['+both']:.3f}"
     if "noise-weighted Dice" in fin:
-        text += f"; final network {fin['noise-weighted Dice']['test']['dice_mean']:.3f} on the test images against {paper['noise-weighted Dice']:.3f}"
+        final = fin["noise-weighted Dice"]["test"]["dice_mean"]
+        text += f"; final network {final:.3f} on the test images against {paper['noise-weighted Dice']:.3f}"
     far = best < paper["baseline"] - 0.05
-    return text + (". **These results are poor: far below the paper's.** At this scale (small networks, few steps, "
-                   "low resolution) the CycleGAN's masks often cover tissue beside the head (see the panel); they do not "
-                   "show what the method reaches at the paper's scale." if far else ": close to the paper's.")
+    return text + (
+        ". **These results are poor: far below the paper's.** At this scale (small networks, few steps, "
+        "low resolution) the CycleGAN's masks often cover tissue beside the head (see the panel); they do not "
+        "show what the method reaches at the paper's scale."
+        if far
+        else ": close to the paper's."
+    )
 
 
 def _bar_chart(results: dict, out: Path) -> Path:
@@ -210,8 +247,10 @@ def write_panel(out: Path, train, test, panel: dict, n: int) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [(train, np.linspace(0, len(train.names) - 1, n).round().astype(int), True),
-            (test, np.linspace(0, len(test.names) - 1, n).round().astype(int), False)]
+    rows = [
+        (train, np.linspace(0, len(train.names) - 1, n).round().astype(int), True),
+        (test, np.linspace(0, len(test.names) - 1, n).round().astype(int), False),
+    ]
     fig, axes = plt.subplots(2, n, figsize=(2.4 * n, 5.0), squeeze=False)
     for r, (data, idx, is_train) in enumerate(rows):
         final = panel["train" if is_train else "test"]

@@ -16,9 +16,20 @@ WARMUP_STEPS = 5  # left out of throughput figures (allocations, first-call over
 
 def train_config_args(config: dict) -> list[str]:
     """``weakseg train`` arguments for a TrainConfig-like dict (method, preset, steps, device, seed, val_fraction, overrides)."""
-    args = ["--method", config["method"], "--preset", config.get("preset", "quick"), "--steps", str(config["steps"]),
-            "--device", config.get("device", "auto"), "--seed", str(config.get("seed", 0)),
-            "--val-fraction", str(config.get("val_fraction", 0.2))]
+    args = [
+        "--method",
+        config["method"],
+        "--preset",
+        config.get("preset", "quick"),
+        "--steps",
+        str(config["steps"]),
+        "--device",
+        config.get("device", "auto"),
+        "--seed",
+        str(config.get("seed", 0)),
+        "--val-fraction",
+        str(config.get("val_fraction", 0.2)),
+    ]
     return args
 
 
@@ -38,7 +49,9 @@ def train_headless(study: Path, run_dir: Path, config: dict) -> dict:
     wall = time.perf_counter() - t0
     stderr = proc.stderr
     if proc.returncode != 0:
-        raise WeaksegError(f"weakseg train {config['method']} failed: {stderr.strip().splitlines()[-1] if stderr.strip() else proc.returncode}")
+        raise WeaksegError(
+            f"weakseg train {config['method']} failed: {stderr.strip().splitlines()[-1] if stderr.strip() else proc.returncode}"
+        )
     run = throughput_from_metrics(run_dir / "metrics.jsonl")
     run.update(wall_s=wall, run_dir=str(run_dir), command=" ".join(["weakseg", *cmd[3:]]))
     return run
@@ -62,6 +75,11 @@ def throughput_from_metrics(metrics_file: Path) -> dict:
     batch = info["method_config"]["batch_size"]
     first, last = progress[WARMUP_STEPS], progress[-1]
     steps_per_s = (last["step"] - first["step"]) / max(last["elapsed_s"] - first["elapsed_s"], 1e-9)
-    return {"steps": last["step"], "batch_size": batch, "steps_per_s": steps_per_s, "pairs_per_s": steps_per_s * batch,
-            "device": started["device"] if started else None,
-            "peak_memory_mb": finished.get("peak_memory_mb") if finished else None}
+    return {
+        "steps": last["step"],
+        "batch_size": batch,
+        "steps_per_s": steps_per_s,
+        "pairs_per_s": steps_per_s * batch,
+        "device": started["device"] if started else None,
+        "peak_memory_mb": finished.get("peak_memory_mb") if finished else None,
+    }

@@ -13,10 +13,14 @@ def panel_arrays(model, x: np.ndarray, truth: np.ndarray, row_labels: list[str],
     (healthy and residual of the first channel; None for a method without them). ``split``: a model of
     half-slices predicts each half (``TrainedModel.predict_volume``)."""
     out = model.predict_volume(x) if split is None else model.predict_volume(x, split=split)
-    return {"rows": list(row_labels), "input": x[0],
-            "healthy": out["healthy"][0] if "healthy" in out else None,
-            "residual": out["residual"][0] if "residual" in out else None,
-            "prediction": out["prob"] >= model.config.threshold, "truth": truth.astype(bool)}
+    return {
+        "rows": list(row_labels),
+        "input": x[0],
+        "healthy": out["healthy"][0] if "healthy" in out else None,
+        "residual": out["residual"][0] if "residual" in out else None,
+        "prediction": out["prob"] >= model.config.threshold,
+        "truth": truth.astype(bool),
+    }
 
 
 def write_panel(path: Path, panel: dict, input_title: str = "input") -> Path:
@@ -26,9 +30,13 @@ def write_panel(path: Path, panel: dict, input_title: str = "input") -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cols = [(input_title, panel["input"], "gray"), ("healthy", panel["healthy"], "gray"),
-            ("residual", panel["residual"], "RdBu_r"), ("segmentation", panel["prediction"], "gray"),
-            ("ground truth", panel["truth"], "gray")]
+    cols = [
+        (input_title, panel["input"], "gray"),
+        ("healthy", panel["healthy"], "gray"),
+        ("residual", panel["residual"], "RdBu_r"),
+        ("segmentation", panel["prediction"], "gray"),
+        ("ground truth", panel["truth"], "gray"),
+    ]
     cols = [c for c in cols if c[1] is not None]
     n = len(panel["rows"])
     fig, axes = plt.subplots(n, len(cols), figsize=(2.0 * len(cols), 2.1 * n), squeeze=False)

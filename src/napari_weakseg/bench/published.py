@@ -24,20 +24,27 @@ TABLE_II = {
 FIG_7_BRAIN_GAP = {"genseg": (0.64, 0.07), "mean-teacher": (0.28, 0.05), "ae": (0.18, 0.18)}
 
 # Mondal et al. Table 1, ACDC (cardiac MRI, three structures): mean IoU over the validation set, not Dice
-TABLE_1_ACDC = {"partial": {0.1: 0.8418, 0.2: 0.8642, 0.3: 0.8785, 0.5: 0.8863},
-                "cyclegan-ssl": {0.1: 0.8463, 0.2: 0.8688, 0.3: 0.8804, 0.5: 0.8890}, "full": 0.8982}
+TABLE_1_ACDC = {
+    "partial": {0.1: 0.8418, 0.2: 0.8642, 0.3: 0.8785, 0.5: 0.8863},
+    "cyclegan-ssl": {0.1: 0.8463, 0.2: 0.8688, 0.3: 0.8804, 0.5: 0.8890},
+    "full": 0.8982,
+}
 
 # Wang et al., fetal head (HC18, 256x256): Dice and ASSD (pixels) mean +- std over the test images.
 # Tables I and III: the pseudo-label generator G_A; Table IV: the final U-Net.
-TABLE_I_III_FETAL = {"baseline": ((0.904, 0.078), (9.130, 5.977)),  # Tables I and III
-                     "+D_VAE": ((0.918, 0.085), (6.890, 5.497)),  # Table I, "DVAE"
-                     "+DGCC": ((0.921, 0.093), (6.800, 7.061)),  # Table III
-                     "+both": ((0.937, 0.086), (5.331, 6.985))}  # Table III, "+DVAE+DGCC"
-TABLE_IV_FETAL = {"U-Net (baseline)": ((0.945, 0.061), (4.238, 3.604)),
-                  "U-Net (LQSS)": ((0.951, 0.041), (4.137, 3.487)),
-                  "U-Net (LQSS+IT)": ((0.958, 0.034), (3.530, 2.561)),
-                  "U-Net (LQSS+IT+wDice)": ((0.962, 0.026), (3.155, 2.153)),
-                  "U-Net (manual)": ((0.973, 0.018), (2.352, 1.635))}
+TABLE_I_III_FETAL = {
+    "baseline": ((0.904, 0.078), (9.130, 5.977)),  # Tables I and III
+    "+D_VAE": ((0.918, 0.085), (6.890, 5.497)),  # Table I, "DVAE"
+    "+DGCC": ((0.921, 0.093), (6.800, 7.061)),  # Table III
+    "+both": ((0.937, 0.086), (5.331, 6.985)),
+}  # Table III, "+DVAE+DGCC"
+TABLE_IV_FETAL = {
+    "U-Net (baseline)": ((0.945, 0.061), (4.238, 3.604)),
+    "U-Net (LQSS)": ((0.951, 0.041), (4.137, 3.487)),
+    "U-Net (LQSS+IT)": ((0.958, 0.034), (3.530, 2.561)),
+    "U-Net (LQSS+IT+wDice)": ((0.962, 0.026), (3.155, 2.153)),
+    "U-Net (manual)": ((0.973, 0.018), (2.352, 1.635)),
+}
 
 
 def table_ii(method: str, column: str) -> tuple[float, float] | None:

@@ -29,7 +29,7 @@ def write_digits_report(results: dict, out: Path) -> Path:
 
     summary = results["summary"]
     tasks = sorted({v["task"] for v in summary.values()})
-    methods = [m for m in results["methods"]]
+    methods = list(results["methods"])
     figs = []
     for task in tasks:
         rows = [summary[f"{task}|{m}"] for m in methods if f"{task}|{m}" in summary]
@@ -67,27 +67,43 @@ def write_digits_report(results: dict, out: Path) -> Path:
     lines += run_lines(results)
     lines += [model_selection_line(results), ""]
     for task in tasks:
-        lines += [f"### {task}", "", "| method | test Dice mean (std) | paper (Table II) | Dice on presence images | slice pairs/s | "
-                  "GFLOP/step | achieved / matmul FLOP/s |", "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"### {task}",
+            "",
+            "| method | test Dice mean (std) | paper (Table II) | Dice on presence images | slice pairs/s | "
+            "GFLOP/step | achieved / matmul FLOP/s |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for m in methods:
             r = summary.get(f"{task}|{m}")
             if r:
-                lines.append(f"| {m} | {r['dice_mean']:.3f} ({r['dice_std']:.3f}) | {fmt(table_ii(m, task))} | "
-                             f"{r['dice_presence_mean']:.3f} | {r['pairs_per_s']:.1f} | "
-                             f"{r['step_gflops']:.2f} | {r['flops_fraction_of_matmul']:.1%} |")
+                lines.append(
+                    f"| {m} | {r['dice_mean']:.3f} ({r['dice_std']:.3f}) | {fmt(table_ii(m, task))} | "
+                    f"{r['dice_presence_mean']:.3f} | {r['pairs_per_s']:.1f} | "
+                    f"{r['step_gflops']:.2f} | {r['flops_fraction_of_matmul']:.1%} |"
+                )
         lines += ["", f"![Dice and throughput](digits-{task}-dice.png)", "", f"![Loss curves](digits-{task}-losses.png)", ""]
         if (out / panel_file(task)).is_file():
-            lines += [f"Qualitative panel (the paper's Fig. 6): {PANEL_METHOD} (seed 0) on test images with a digit: "
-                      "input, healthy (translated) image, residual (diverging colours, 0 = white), thresholded "
-                      "segmentation, ground truth.", "", f"![{PANEL_METHOD} on test images]({panel_file(task)})", ""]
+            lines += [
+                f"Qualitative panel (the paper's Fig. 6): {PANEL_METHOD} (seed 0) on test images with a digit: "
+                "input, healthy (translated) image, residual (diverging colours, 0 = white), thresholded "
+                "segmentation, ground truth.",
+                "",
+                f"![{PANEL_METHOD} on test images]({panel_file(task)})",
+                "",
+            ]
         lines += ordering_verdict(summary, task)
-    lines += ["Dice is pooled over all test images (presence and absence: false positives on absence images count). "
-              "Throughput counts slice pairs (one presence + one absence slice) per second; seg-only trains on annotated "
-              "slices only, so its figure counts those. FLOPs are counted by `torch.utils.flop_counter` for one training "
-              "step (forward and backward of every phase) and divided by the median step time.", "",
-              f"**Paper column:** {VORONTSOV}, Table II: test Dice at 1 % annotations (digit 9 only), mean (std) over "
-              "three runs, with the paper's networks, 60 000 training images each of presence and absence and 300 "
-              "epochs (Sec. IV-B, IV-C); model selection on 500 validation images.", ""]
+    lines += [
+        "Dice is pooled over all test images (presence and absence: false positives on absence images count). "
+        "Throughput counts slice pairs (one presence + one absence slice) per second; seg-only trains on annotated "
+        "slices only, so its figure counts those. FLOPs are counted by `torch.utils.flop_counter` for one training "
+        "step (forward and backward of every phase) and divided by the median step time.",
+        "",
+        f"**Paper column:** {VORONTSOV}, Table II: test Dice at 1 % annotations (digit 9 only), mean (std) over "
+        "three runs, with the paper's networks, 60 000 training images each of presence and absence and 300 "
+        "epochs (Sec. IV-B, IV-C); model selection on 500 validation images.",
+        "",
+    ]
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
@@ -95,9 +111,11 @@ def write_digits_report(results: dict, out: Path) -> Path:
 
 def machine_line(results: dict) -> str:
     m = results["machine"]
-    return (f"Machine: {m.get('gpu') or m.get('cpu')}, {m['cpu_count']} cores, torch {m['torch']} on `{m['device']}` with "
-            f"{m['torch_threads']} thread(s); its dense float32 matmul (1024²) with the same threads, measured in the same "
-            f"run: **{results['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s**.")
+    return (
+        f"Machine: {m.get('gpu') or m.get('cpu')}, {m['cpu_count']} cores, torch {m['torch']} on `{m['device']}` with "
+        f"{m['torch_threads']} thread(s); its dense float32 matmul (1024²) with the same threads, measured in the same "
+        f"run: **{results['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s**."
+    )
 
 
 def model_selection_line(results: dict) -> str:
@@ -105,8 +123,10 @@ def model_selection_line(results: dict) -> str:
     whose runs hold out no validation slices (``val_fraction`` 0, e.g. 1 % of a few masks) scores the last."""
     if results.get("checkpoint_scored", "last") == "best":
         return "**Model selection:** the checkpoint with the best validation Dice of each run is scored."
-    return ("**Model selection:** none. The runs hold out no validation slices (the papers select on a validation "
-            "subset and stop early), so the last checkpoint of each run is scored.")
+    return (
+        "**Model selection:** none. The runs hold out no validation slices (the papers select on a validation "
+        "subset and stop early), so the last checkpoint of each run is scored."
+    )
 
 
 def run_lines(results: dict) -> list[str]:
@@ -125,9 +145,10 @@ def ordering_verdict(summary: dict, task: str) -> list[str]:
         return []
     holds = means[0] >= means[1] > means[2] > means[3]
     wanted = ("≥", ">", ">")
-    signs = [w if (a >= b if w == "≥" else a > b) else ("<" if a < b else "=") for w, a, b in zip(wanted, means, means[1:])]
+    signs = [w if (a >= b if w == "≥" else a > b) else ("<" if a < b else "=") for w, a, b in zip(wanted, means, means[1:], strict=False)]
     text = f"{EXPECTED_ORDER[0]} {means[0]:.3f}" + "".join(
-        f" {sign} {m} {v:.3f}" for sign, m, v in zip(signs, EXPECTED_ORDER[1:], means[1:]))
+        f" {sign} {m} {v:.3f}" for sign, m, v in zip(signs, EXPECTED_ORDER[1:], means[1:], strict=False)
+    )
     return [f"Expected ordering genseg ≥ mean-teacher > ae > seg-only: **{'holds' if holds else 'does not hold'}** ({text}).", ""]
 
 
@@ -143,9 +164,9 @@ def loss_curves(runs: list[dict], path: Path, plt, title=lambda run: run["method
     ncols = ncols or len(runs)
     nrows = -(-len(runs) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.8 * nrows), squeeze=False)
-    for ax in axes.flat[len(runs):]:
+    for ax in axes.flat[len(runs) :]:
         ax.axis("off")
-    for ax, run in zip(axes.flat, runs):
+    for ax, run in zip(axes.flat, runs, strict=False):
         curve = run.get("curve") or read_curve(run["metrics_file"])
         steps, curves = curve["steps"], curve["losses"]
         for k, v in curves.items():
@@ -197,7 +218,7 @@ def update_docs_section(docs_path: Path, key: str, report_dir: Path) -> Path:
     block = f"{start}\n{body.rstrip()}\n\nFull numbers: [{rel.as_posix()}/results.json]({rel.as_posix()}/results.json).\n{end}"
     text = docs_path.read_text() if docs_path.is_file() else "# Benchmarks\n"
     if start in text and end in text:
-        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     docs_path.parent.mkdir(parents=True, exist_ok=True)

@@ -38,8 +38,16 @@ PROFILES = {
 }
 
 
-def run_speed_suite(out: Path, profile: "str | SpeedProfile" = "cpu", methods: tuple[str, ...] | None = None, device: str = "auto",
-                    gui: bool = True, steps: int | None = None, log=print, work: Path | None = None) -> dict:
+def run_speed_suite(
+    out: Path,
+    profile: str | SpeedProfile = "cpu",
+    methods: tuple[str, ...] | None = None,
+    device: str = "auto",
+    gui: bool = True,
+    steps: int | None = None,
+    log=print,
+    work: Path | None = None,
+) -> dict:
     from ..demo import build_demo_study
     from ..study.folder import check_new_folder
     from ..training.trainer import resolve_device
@@ -62,13 +70,19 @@ def run_speed_suite(out: Path, profile: "str | SpeedProfile" = "cpu", methods: t
     if not (study / "study.json").is_file():
         check_new_folder(study)
         build_demo_study(study)
-    results = {**results_header("speed", profile, dev), "steps": steps, "methods": list(methods),
-               "study": "demo phantom (2 channels, 32x96x96, 3 annotated slices), quick preset",
-               "training": {}, "inference": {}}
+    results = {
+        **results_header("speed", profile, dev),
+        "steps": steps,
+        "methods": list(methods),
+        "study": "demo phantom (2 channels, 32x96x96, 3 annotated slices), quick preset",
+        "training": {},
+        "inference": {},
+    }
     for method in methods:
         log(f"[speed] training {method} ({steps} steps)")
-        run = train_headless(study, work / "runs" / f"{method}-headless", {"method": method, "steps": steps,
-                                                                           "device": str(dev), "val_fraction": 0.0})
+        run = train_headless(
+            study, work / "runs" / f"{method}-headless", {"method": method, "steps": steps, "device": str(dev), "val_fraction": 0.0}
+        )
         run["step_flops"] = step_flops(study, method, str(dev))
         run["achieved_flops_per_s"] = run["step_flops"] * run["steps_per_s"]
         results["training"][method] = run
@@ -97,11 +111,12 @@ def _save(results: dict, out: Path) -> None:
 
 def step_flops(study: Path, method: str, device: str) -> int:
     """FLOPs of one training step of ``method`` (quick preset) on a real batch of the study."""
+    import tempfile
+
     from ..data.slices import PairSampler
     from ..study import load_study
-    from ..training.trainer import Trainer, TrainConfig
+    from ..training.trainer import TrainConfig, Trainer
     from .hardware import training_step_flops
-    import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(load_study(study), tmp, TrainConfig(method=method, steps=1, device=device, val_fraction=0.0))
@@ -133,5 +148,10 @@ def time_inference(run_dir: str | Path, shape: tuple[int, int, int], channels: i
         t = time.perf_counter()
         model.predict_volume(vol[:, i : i + 1])
         one.append(time.perf_counter() - t)
-    return {"volume_shape": [channels, *shape], "volume_s": statistics.median(times), "volume_s_all": times,
-            "slice_s": statistics.median(one), "slice_s_in_volume": statistics.median(times) / shape[0]}
+    return {
+        "volume_shape": [channels, *shape],
+        "volume_s": statistics.median(times),
+        "volume_s_all": times,
+        "slice_s": statistics.median(one),
+        "slice_s_in_volume": statistics.median(times) / shape[0],
+    }

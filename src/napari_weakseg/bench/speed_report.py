@@ -32,20 +32,36 @@ def write_speed_report(results: dict, out: Path) -> Path:
     fig.savefig(out / "speed-methods.png", dpi=110)
     plt.close(fig)
 
-    lines = [f"## Speed ({results['profile']} profile)", "", machine_line(results), "",
-             f"Data: {results['study']}. Each training figure is a real `weakseg train` process of {results['steps']} "
-             "steps; throughput is read from its `metrics.jsonl` (the first 5 steps left out).", ""]
+    lines = [
+        f"## Speed ({results['profile']} profile)",
+        "",
+        machine_line(results),
+        "",
+        f"Data: {results['study']}. Each training figure is a real `weakseg train` process of {results['steps']} "
+        "steps; throughput is read from its `metrics.jsonl` (the first 5 steps left out).",
+        "",
+    ]
     lines += run_lines(results)
-    lines += ["| method | slice pairs/s | GFLOP/step | achieved / matmul FLOP/s | peak memory (MB) | volume inference (s) | one slice (ms) |",
-              "|---|---|---|---|---|---|---|"]
+    lines += [
+        "| method | slice pairs/s | GFLOP/step | achieved / matmul FLOP/s | peak memory (MB) | volume inference (s) | one slice (ms) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for m in methods:
         t, i = tr[m], inf[m]
         mem = t.get("peak_memory_mb") or float("nan")
-        lines.append(f"| {m} | {t['pairs_per_s']:.1f} | {t['step_flops'] / 1e9:.2f} | "
-                     f"{t['achieved_flops_per_s'] / results['matmul_flops_per_s']:.1%} | {mem:.0f} | {i['volume_s']:.2f} | "
-                     f"{1000 * i['slice_s']:.0f} |")
-    lines += ["", "Peak memory: CUDA peak allocation on a GPU; on a CPU the training process's peak resident set "
-              "(Python, torch and the data included).", "", "![Throughput and inference time](speed-methods.png)", ""]
+        lines.append(
+            f"| {m} | {t['pairs_per_s']:.1f} | {t['step_flops'] / 1e9:.2f} | "
+            f"{t['achieved_flops_per_s'] / results['matmul_flops_per_s']:.1%} | {mem:.0f} | {i['volume_s']:.2f} | "
+            f"{1000 * i['slice_s']:.0f} |"
+        )
+    lines += [
+        "",
+        "Peak memory: CUDA peak allocation on a GPU; on a CPU the training process's peak resident set "
+        "(Python, torch and the data included).",
+        "",
+        "![Throughput and inference time](speed-methods.png)",
+        "",
+    ]
     lines += _gui_section(results.get("gui", {}), out, plt)
     path = out / "report.md"
     path.write_text("\n".join(lines))
@@ -58,13 +74,17 @@ def _gui_section(gui: dict, out: Path, plt) -> list[str]:
         return lines + [f"Not measured: {gui.get('skipped', 'no GUI results')}.", ""]
     cfg = gui["runs"][0]["config"]
     lat = gui["latency"]
-    lines += [f"The demo phantom study in a real napari viewer (Xvfb on a server) with both docks; **Train** clicked with "
-              f"the dock's defaults (`{cfg['method']}`, preset `{cfg['preset']}`, {cfg['steps']} steps). Event-loop latency: "
-              "a 10 ms Qt timer records how late it fires. During the run a simulated user (stepping through slices and "
-              "zooming twice a second) is on for 4 s and off for 4 s in turn; samples are kept apart by condition, and "
-              "the same user is measured on the idle viewer before the run. Each GUI run is followed by the same "
-              f"configuration as a `weakseg train` process; {len(gui['runs'])} interleaved pair(s), medians.", "",
-              "| measure | result | target | met |", "|---|---|---|---|"]
+    lines += [
+        f"The demo phantom study in a real napari viewer (Xvfb on a server) with both docks; **Train** clicked with "
+        f"the dock's defaults (`{cfg['method']}`, preset `{cfg['preset']}`, {cfg['steps']} steps). Event-loop latency: "
+        "a 10 ms Qt timer records how late it fires. During the run a simulated user (stepping through slices and "
+        "zooming twice a second) is on for 4 s and off for 4 s in turn; samples are kept apart by condition, and "
+        "the same user is measured on the idle viewer before the run. Each GUI run is followed by the same "
+        f"configuration as a `weakseg train` process; {len(gui['runs'])} interleaved pair(s), medians.",
+        "",
+        "| measure | result | target | met |",
+        "|---|---|---|---|",
+    ]
     rows = [("event-loop latency p99 while training (ms)", lat["training"]["p99_ms"], TARGETS["latency_p99_ms"], "<")]
     for label in ("training", "training, user", "idle", "idle, user", "showing results"):
         if label in lat:
@@ -73,27 +93,44 @@ def _gui_section(gui: dict, out: Path, plt) -> list[str]:
     rows.append(("throughput in the GUI / headless, whole run", gui["throughput_ratio"], TARGETS["throughput_ratio"], ">="))
     for label, what in (("training", "nobody interacting"), ("training, user", "simulated user working")):
         if label in cond:
-            rows.append((f"throughput in the GUI / headless, {what}", cond[label] / gui["headless_pairs_per_s"],
-                         TARGETS["throughput_ratio"], ">="))
-    rows += [("click on Train to segmentation on screen (s)", gui["click_to_segmentation_s"], TARGETS["click_to_segmentation_s"], "<"),
-             ("Dice of that segmentation against the phantom's truth", gui["dice"], TARGETS["dice"], ">=")]
+            rows.append(
+                (f"throughput in the GUI / headless, {what}", cond[label] / gui["headless_pairs_per_s"], TARGETS["throughput_ratio"], ">=")
+            )
+    rows += [
+        ("click on Train to segmentation on screen (s)", gui["click_to_segmentation_s"], TARGETS["click_to_segmentation_s"], "<"),
+        ("Dice of that segmentation against the phantom's truth", gui["dice"], TARGETS["dice"], ">="),
+    ]
     for name, value, target, op in rows:
-        shown = (f"{value['p50_ms']:.0f} / {value['p99_ms']:.0f} / {value['max_ms']:.0f}" if isinstance(value, dict)
-                 else f"{value:.3g}")
+        shown = f"{value['p50_ms']:.0f} / {value['p99_ms']:.0f} / {value['max_ms']:.0f}" if isinstance(value, dict) else f"{value:.3g}"
         met = "" if target is None else ("yes" if (value < target if op == "<" else value >= target) else "**no**")
         lines.append(f"| {name} | {shown} | {'' if target is None else f'{op} {target:g}'} | {met} |")
-    lines += ["", f"Slice pairs/s: GUI {gui['gui_pairs_per_s']:.2f} over the whole run vs headless {gui['headless_pairs_per_s']:.2f}"
-              + (f"; in the GUI while nobody interacts {cond['training']:.2f} ({cond['training'] / gui['headless_pairs_per_s']:.0%} "
-                 f"of headless), while the simulated user works {cond['training, user']:.2f} "
-                 f"({cond['training, user'] / gui['headless_pairs_per_s']:.0%}), from the steps the dock had received, sampled every 250 ms"
-                 if "training" in cond and "training, user" in cond else "") + "."
-              + (f" While training, the viewer's own process used {gui['viewer_cpu_cores']:.2f} of a core (drawing, events, "
-                 "the latency timer), time the training process could not use." if "viewer_cpu_cores" in gui else ""), ""]
+    lines += [
+        "",
+        f"Slice pairs/s: GUI {gui['gui_pairs_per_s']:.2f} over the whole run vs headless {gui['headless_pairs_per_s']:.2f}"
+        + (
+            f"; in the GUI while nobody interacts {cond['training']:.2f} ({cond['training'] / gui['headless_pairs_per_s']:.0%} "
+            f"of headless), while the simulated user works {cond['training, user']:.2f} "
+            f"({cond['training, user'] / gui['headless_pairs_per_s']:.0%}), from the steps the dock had received, sampled every 250 ms"
+            if "training" in cond and "training, user" in cond
+            else ""
+        )
+        + "."
+        + (
+            f" While training, the viewer's own process used {gui['viewer_cpu_cores']:.2f} of a core (drawing, events, "
+            "the latency timer), time the training process could not use."
+            if "viewer_cpu_cores" in gui
+            else ""
+        ),
+        "",
+    ]
     run = gui["runs"][0]
     fig, ax = plt.subplots(figsize=(8, 3))
     values, labels = run["lateness_ms"], [label for label, n in run["lateness_labels"] for _ in range(n)]
-    for label, colour in zip(("idle", "idle, user", "training", "training, user", "showing results"),
-                             ("#999999", "#555555", "#4c72b0", "#dd8452", "#c44e52")):
+    for label, colour in zip(
+        ("idle", "idle, user", "training", "training, user", "showing results"),
+        ("#999999", "#555555", "#4c72b0", "#dd8452", "#c44e52"),
+        strict=False,
+    ):
         idx = [i for i, k in enumerate(labels) if k == label]
         if idx:
             ax.plot(idx, [values[i] for i in idx], ".", ms=2, color=colour, label=label)

@@ -9,9 +9,19 @@ import torch
 from torch.nn import functional as F
 
 
-def random_warp_grid(batch: int, height: int, width: int, gen: torch.Generator, device, rotate_deg: float = 10.0,
-                     zoom: float = 0.1, elastic: float = 0.03, flip: bool = True) -> torch.Tensor:
+def random_warp_grid(
+    batch: int,
+    height: int,
+    width: int,
+    gen: torch.Generator,
+    device,
+    rotate_deg: float = 10.0,
+    zoom: float = 0.1,
+    elastic: float = 0.03,
+    flip: bool = True,
+) -> torch.Tensor:
     """Sampling grid (B, H, W, 2) for :func:`torch.nn.functional.grid_sample`."""
+
     def uniform(lo, hi, *shape):
         return torch.rand(*shape, generator=gen) * (hi - lo) + lo
 
@@ -31,8 +41,7 @@ def random_warp_grid(batch: int, height: int, width: int, gen: torch.Generator, 
     return grid.to(device)
 
 
-def augment(images: torch.Tensor, masks: torch.Tensor | None, gen: torch.Generator, intensity: float = 0.1,
-            labels: bool = False):
+def augment(images: torch.Tensor, masks: torch.Tensor | None, gen: torch.Generator, intensity: float = 0.1, labels: bool = False):
     """Warp images (B, C, H, W) and masks (B, 1, H, W) alike; shift/scale intensities per sample.
     Masks are 0/1 (warped bilinearly, > 0.5) or with ``labels`` integer labels (warped nearest-neighbour)."""
     b, _, h, w = images.shape

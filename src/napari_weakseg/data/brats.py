@@ -145,8 +145,9 @@ def load_brats_case(case: Path, size: int, min_brain: float = 0.01, brain_normal
     any_full = tumour[keep].any(axis=(1, 2))
     tags = np.where(small.any(axis=(1, 2)), Tag.PRESENCE, np.where(any_full, Tag.UNKNOWN, Tag.ABSENCE)).astype(np.uint8)
     small_brain = _area_resize(brain[keep].astype(np.float32), size) >= 0.5
-    return BratsCase(case.name, images, small, keep, tags, tuple(brain.shape), [str(case / f"{n}.nii.gz") for n in CHANNELS],
-                     small_brain, tumour[keep])
+    return BratsCase(
+        case.name, images, small, keep, tags, tuple(brain.shape), [str(case / f"{n}.nii.gz") for n in CHANNELS], small_brain, tumour[keep]
+    )
 
 
 def folds(n: int, fold: int) -> tuple[list[int], int, int]:
@@ -158,8 +159,9 @@ def folds(n: int, fold: int) -> tuple[list[int], int, int]:
     return [i for i in range(n) if i not in (test, val)], val, test
 
 
-def build_brats_study(folder: Path, cases: list[BratsCase], kept: list[np.ndarray], halves: bool = False,
-                      roi_min: float = 0.25, lesion_min: float = 0.01):
+def build_brats_study(
+    folder: Path, cases: list[BratsCase], kept: list[np.ndarray], halves: bool = False, roi_min: float = 0.25, lesion_min: float = 0.01
+):
     """Write a study folder: one image per case, (C, Z, S, S); ``kept[i]`` (Z, S, S) bool says where case i's
     tumour mask is kept (erased elsewhere; every tag stays). ``halves``: each image split into its hemispheres
     (``BratsCase.split``), one tag per half-slice (``BratsCase.half_tags``). Returns the Study."""
@@ -169,7 +171,7 @@ def build_brats_study(folder: Path, cases: list[BratsCase], kept: list[np.ndarra
 
     check_new_folder(folder)
     study = Study()
-    for case, keep in zip(cases, kept):
+    for case, keep in zip(cases, kept, strict=False):
         f = case.native_shape[1] / case.images.shape[-1]
         affine = np.diag([f, f, 1.0, 1.0])  # NIfTI (i, j, k); the kept slices are stacked without gaps
         volume = Volume(case.images, affine, None, (1.0, f, f), list(CHANNEL_NAMES), case.sources)

@@ -208,7 +208,9 @@ def _inked_crops(x: np.ndarray, crop: int) -> np.ndarray:
     return counts > 0
 
 
-def _paste_clutter(canvas: np.ndarray, x: np.ndarray, inked: np.ndarray, own: int, n_clutter: int, crop: int, rng: np.random.Generator) -> None:
+def _paste_clutter(
+    canvas: np.ndarray, x: np.ndarray, inked: np.ndarray, own: int, n_clutter: int, crop: int, rng: np.random.Generator
+) -> None:
     """Paste ``n_clutter`` crops of digits other than ``own`` (-1: any) onto ``canvas`` in place."""
     if n_clutter == 0:
         return
@@ -281,7 +283,11 @@ def build_digits_study(
         if not len(eligible):
             raise InputError(f"no presence image of the {split} split shows digit {label_digit}; nothing to label")
         if k > len(eligible):
-            warnings.warn(f"only {len(eligible)} presence image(s) show digit {label_digit}; all of them keep their masks (asked for {k})", UserWarning, stacklevel=2)
+            warnings.warn(
+                f"only {len(eligible)} presence image(s) show digit {label_digit}; all of them keep their masks (asked for {k})",
+                UserWarning,
+                stacklevel=2,
+            )
             k = len(eligible)
     labelled = np.sort(np.random.default_rng((seed, 1)).choice(eligible, size=k, replace=False)) if k else eligible[:0]
 

@@ -58,7 +58,7 @@ def load_masks(path: str | os.PathLike, size: tuple[int, int], fill_holes: bool 
     path = Path(path)
     if is_nifti_path(path):
         data, _, _ = read_nifti(path, labels=True)
-        planes = [p for p in (data if data.ndim == 3 else data[0])]
+        planes = list(data if data.ndim == 3 else data[0])
     elif path.is_dir():
         with warnings.catch_warnings():  # padding to a common size: undone just below
             warnings.simplefilter("ignore", UserWarning)

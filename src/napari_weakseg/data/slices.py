@@ -33,8 +33,7 @@ class Normaliser:
     kind: str = "percentile-1-99"  # or "none": the identity (low -1, high 1)
 
     @classmethod
-    def fit(cls, study: Study, max_voxels: int = 2_000_000, seed: int = 0, clip: bool = False,
-            kind: str = "percentile") -> "Normaliser":
+    def fit(cls, study: Study, max_voxels: int = 2_000_000, seed: int = 0, clip: bool = False, kind: str = "percentile") -> Normaliser:
         """``kind="none"``: the intensities are used as stored (already normalised, e.g. by a data set's own
         preprocessing): the identity map, low -1 and high 1 per channel."""
         chans = study.images[0].volume.data.shape[0]
@@ -78,7 +77,7 @@ class Normaliser:
         return {"kind": self.kind, "low": self.low, "high": self.high, "clip": self.clip}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Normaliser":
+    def from_dict(cls, d: dict) -> Normaliser:
         low, high = [float(v) for v in d["low"]], [float(v) for v in d["high"]]
         if not all(np.isfinite(low + high)) or len(low) != len(high) or not low:
             raise InputError("the run's intensity normaliser is damaged (non-finite or missing values); refused")
@@ -98,10 +97,16 @@ class SliceSet:
         if self.half is None:
             self.half = torch.full((len(self.images),), -1, dtype=torch.int8)
 
-    def subset(self, rows) -> "SliceSet":
+    def subset(self, rows) -> SliceSet:
         rows = torch.as_tensor(rows, dtype=torch.long)
-        return SliceSet(self.images[rows], self.masks[rows], self.presence[rows], self.annotated[rows],
-                        [self.source[i] for i in rows.tolist()], self.half[rows])
+        return SliceSet(
+            self.images[rows],
+            self.masks[rows],
+            self.presence[rows],
+            self.annotated[rows],
+            [self.source[i] for i in rows.tolist()],
+            self.half[rows],
+        )
 
     def __len__(self) -> int:
         return len(self.images)
@@ -122,7 +127,7 @@ def _rows(im: StudyImage) -> list[tuple[int, int]]:
     """(slice, half) of every tagged row of an image: half -1 for a whole slice."""
     if im.split is None:
         return [(int(r), -1) for r in np.flatnonzero(im.tags != Tag.UNKNOWN)]
-    return [(int(r), int(h)) for r, h in zip(*np.nonzero(im.half_tags != Tag.UNKNOWN))]
+    return [(int(r), int(h)) for r, h in zip(*np.nonzero(im.half_tags != Tag.UNKNOWN), strict=False)]
 
 
 def cut_half(x: np.ndarray, half: int, at: int, flip: bool) -> np.ndarray:
@@ -150,8 +155,9 @@ def put_half(y: np.ndarray, half: int, at: int, n: int, flip: bool) -> np.ndarra
     return part[..., ::-1] if flip and half == 1 else part
 
 
-def study_slices(study: Study, normaliser: Normaliser, size: int | None, multiple: int, labels: bool = False,
-                 flip_halves: bool = False) -> SliceSet:
+def study_slices(
+    study: Study, normaliser: Normaliser, size: int | None, multiple: int, labels: bool = False, flip_halves: bool = False
+) -> SliceSet:
     """Every presence/absence slice (or half-slice, on split images) of the study, normalised and resized.
     Masks are 0/1 (resized bilinearly, > 0.5), or with ``labels`` the integer labels (resized nearest-neighbour)."""
     images, masks, presence, annotated, source, halves = [], [], [], [], [], []
@@ -209,10 +215,7 @@ def split_validation(slices: SliceSet, fraction: float, seed: int = 0) -> tuple[
     for img in images:
         rows = [r for r, (i, _) in enumerate(slices.source) if i == img and bool(slices.annotated[r])]
         k = int(round(fraction * len(rows)))
-        if len(rows) >= 2:
-            k = min(max(k, 1), len(rows) - 1)
-        else:
-            k = 0
+        k = min(max(k, 1), len(rows) - 1) if len(rows) >= 2 else 0
         held += list(rng.choice(rows, size=k, replace=False)) if k else []
     if not held:
         return slices, None
@@ -276,8 +279,17 @@ class PairSampler:
     ``self.position_matched`` says whether that was possible (else the absence rows are shuffled as usual).
     """
 
-    def __init__(self, slices: SliceSet, batch_size: int, annotated_per_batch: int = 0, mode: str = "pairs",
-                 seed: int = 0, rank: int = 0, world: int = 1, absence_bins: int = 0):
+    def __init__(
+        self,
+        slices: SliceSet,
+        batch_size: int,
+        annotated_per_batch: int = 0,
+        mode: str = "pairs",
+        seed: int = 0,
+        rank: int = 0,
+        world: int = 1,
+        absence_bins: int = 0,
+    ):
         self.p_rows = torch.nonzero(slices.presence).flatten()
         self.a_rows = torch.nonzero(~slices.presence).flatten()
         self.ann_rows = torch.nonzero(slices.presence & slices.annotated).flatten()
@@ -311,7 +323,10 @@ class PairSampler:
         else:
             if self.a_weights is not None:  # as many absence rows as presence rows, drawn with replacement by position
                 n = max(len(self.p_rows), self.world)
-                p, a = self._shuffle(self.p_rows, n), self.a_rows[torch.multinomial(self.a_weights, n, replacement=True, generator=self.gen)]
+                p, a = (
+                    self._shuffle(self.p_rows, n),
+                    self.a_rows[torch.multinomial(self.a_weights, n, replacement=True, generator=self.gen)],
+                )
             else:
                 n = max(len(self.p_rows), len(self.a_rows), self.world)
                 p, a = self._shuffle(self.p_rows, n), self._shuffle(self.a_rows, n) if len(self.a_rows) else self.a_rows
@@ -351,6 +366,6 @@ def slice_pixel_mm(study: Study, size: int | None) -> float:
     of their slices after resizing to ``size`` (None: native)."""
     sizes = []
     for im in study.images:
-        plane = [(s, n) for a, (s, n) in enumerate(zip(im.volume.spacing, im.volume.shape)) if a != im.axis]
+        plane = [(s, n) for a, (s, n) in enumerate(zip(im.volume.spacing, im.volume.shape, strict=False)) if a != im.axis]
         sizes.append(float(np.mean([s * n / size if size else s for s, n in plane])))
     return float(np.median(sizes))

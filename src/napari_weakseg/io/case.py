@@ -74,9 +74,11 @@ def load_case(paths: list[str | os.PathLike] | str) -> Volume:
         raise InputError("no image given")
     vols = [read_volume(p) for p in paths]
     first = vols[0]
-    for p, v in zip(paths[1:], vols[1:]):
+    for p, v in zip(paths[1:], vols[1:], strict=False):
         if v.shape != first.shape:
-            raise InputError(f"{Path(p).name}: shape {v.shape} differs from {Path(paths[0]).name} {first.shape}; channels must share one grid")
+            raise InputError(
+                f"{Path(p).name}: shape {v.shape} differs from {Path(paths[0]).name} {first.shape}; channels must share one grid"
+            )
         if (v.header is None) != (first.header is None) or not np.allclose(v.affine, first.affine, atol=1e-3):
             raise InputError(f"{Path(p).name}: its affine differs from {Path(paths[0]).name}; channels must be registered")
     if len(vols) == 1:

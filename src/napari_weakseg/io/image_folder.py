@@ -62,13 +62,17 @@ def read_image_folder(folder: str | os.PathLike, *, as_labels: bool = False):
         raise InputError(f"{folder}: the folder holds no {what} files")
     n_skipped = 0 if as_labels else len(list_images(folder, masks=True))
     if n_skipped:
-        warnings.warn(f"{folder.name}: skipped {n_skipped} file(s) named like masks (_mask, _label, _seg, _annotation)", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"{folder.name}: skipped {n_skipped} file(s) named like masks (_mask, _label, _seg, _annotation)", UserWarning, stacklevel=2
+        )
     slices = []
     for f in files:
         try:
             im = np.asarray(skio.imread(str(f)))
         except Exception as exc:
-            raise InputError(f"{f.name}: not a readable image ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})") from None
+            raise InputError(
+                f"{f.name}: not a readable image ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})"
+            ) from None
         slices.append(_to_plane(im, f, as_labels))
     shapes = [s.shape for s in slices]
     h = max(s[0] for s in shapes)
@@ -78,7 +82,9 @@ def read_image_folder(folder: str | os.PathLike, *, as_labels: bool = False):
     for i, s in enumerate(slices):
         stack[i, : s.shape[0], : s.shape[1]] = s
     if len(set(shapes)) > 1:
-        warnings.warn(f"{folder.name}: images of {len(set(shapes))} different sizes zero-padded to {h}x{w} (bottom/right)", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"{folder.name}: images of {len(set(shapes))} different sizes zero-padded to {h}x{w} (bottom/right)", UserWarning, stacklevel=2
+        )
     if as_labels and stack.max(initial=0) <= 255:
         stack = stack.astype(np.uint8)
     return stack, {"files": [str(f) for f in files], "shapes": shapes}

@@ -8,8 +8,16 @@ import re
 from ..errors import InputError
 
 # most specific first: t1c before t1, flair before t2 (FLAIR images are T2-weighted)
-_PATTERNS = (("T1c", r"t1[-_ ]?(c|ce|gd|post|contrast)|t1c"), ("FLAIR", r"flair"), ("T1", r"t1"), ("T2", r"t2"),
-             ("DWI", r"dwi"), ("ADC", r"adc"), ("PD", r"\bpd\b|_pd_|^pd"), ("CT", r"\bct\b|^ct_|_ct$"))
+_PATTERNS = (
+    ("T1c", r"t1[-_ ]?(c|ce|gd|post|contrast)|t1c"),
+    ("FLAIR", r"flair"),
+    ("T1", r"t1"),
+    ("T2", r"t2"),
+    ("DWI", r"dwi"),
+    ("ADC", r"adc"),
+    ("PD", r"\bpd\b|_pd_|^pd"),
+    ("CT", r"\bct\b|^ct_|_ct$"),
+)
 
 
 def modality(name: str) -> str | None:
@@ -29,8 +37,10 @@ def check_channel_order(trained: list[str], given: list[str], allow: bool = Fals
     if allow or len(a) != len(b) or None in a or None in b or a == b:
         return
     what = "in another order" if sorted(a) == sorted(b) else "other modalities"
-    raise InputError(f"the model was trained on {', '.join(a)}; these channels are {', '.join(b)} ({what}): give the "
-                     "files in the training order, or pass --channels-as-given if they are right")
+    raise InputError(
+        f"the model was trained on {', '.join(a)}; these channels are {', '.join(b)} ({what}): give the "
+        "files in the training order, or pass --channels-as-given if they are right"
+    )
 
 
 def looks_like_mask(data, max_values: int = 16, sample: int = 200_000) -> bool:
@@ -41,7 +51,4 @@ def looks_like_mask(data, max_values: int = 16, sample: int = 200_000) -> bool:
 
     flat = np.asarray(data).reshape(len(data), -1)
     step = max(1, flat.shape[1] // sample)
-    for c in flat[:, ::step]:
-        if not np.array_equal(c, np.round(c)) or len(np.unique(c)) > max_values:
-            return False
-    return True
+    return all(np.array_equal(c, np.round(c)) and len(np.unique(c)) <= max_values for c in flat[:, ::step])

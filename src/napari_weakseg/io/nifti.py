@@ -82,10 +82,7 @@ def read_nifti(path: str | os.PathLike, *, labels: bool = False):
         raise InputError(f"{path.name}: an empty NIfTI {tuple(img.shape)} (an axis of length 0)")
     check_fits_in_memory(path.name, shape, 4 if not labels else np.dtype(img.get_data_dtype()).itemsize)
     try:
-        if labels:
-            arr = np.asanyarray(img.dataobj)
-        else:
-            arr = img.get_fdata(dtype=np.float32)
+        arr = np.asanyarray(img.dataobj) if labels else img.get_fdata(dtype=np.float32)
     except Exception as exc:
         if isinstance(exc, MemoryError):
             raise InputError(f"{path.name}: not enough memory to read its {_gib(shape, 4)} of voxels") from None
@@ -191,8 +188,10 @@ def check_fits_in_memory(name: str, shape, itemsize: int, share: float = 0.5) ->
     need = float(np.prod(shape, dtype=np.float64)) * max(itemsize, 4)  # float32 at least, as it is read
     available = psutil.virtual_memory().available
     if need > share * available:
-        raise InputError(f"{name}: its header declares {tuple(int(s) for s in shape)} voxels ({_gib(shape, max(itemsize, 4))}), "
-                         f"more than half the memory available now ({available / 2**30:.1f} GiB); refused before decompressing")
+        raise InputError(
+            f"{name}: its header declares {tuple(int(s) for s in shape)} voxels ({_gib(shape, max(itemsize, 4))}), "
+            f"more than half the memory available now ({available / 2**30:.1f} GiB); refused before decompressing"
+        )
 
 
 def _reason(exc: Exception) -> str:

@@ -23,7 +23,9 @@ def write_volume_outputs(out_dir: Path, name: str, volume: Volume, outputs: dict
     for key in ("healthy", "residual", "lesion_sample"):
         if key in outputs:
             arr = outputs[key].astype(np.float32)
-            written.append(write_nifti(out_dir / f"{name}_{key}.nii.gz", arr[0] if arr.shape[0] == 1 else arr, affine=affine, header=header))
+            written.append(
+                write_nifti(out_dir / f"{name}_{key}.nii.gz", arr[0] if arr.shape[0] == 1 else arr, affine=affine, header=header)
+            )
     return written
 
 
@@ -34,7 +36,7 @@ def write_folder_outputs(out_dir: Path, name: str, info: dict, outputs: dict[str
     from skimage import io as skio
 
     written = []
-    for i, (src, (h, w)) in enumerate(zip(info["files"], info["shapes"])):
+    for i, (src, (h, w)) in enumerate(zip(info["files"], info["shapes"], strict=False)):
         stem = Path(src).stem
         prob = outputs["prob"][i, :h, :w]
         for key, arr in (("seg", ((prob >= threshold) * 255).astype(np.uint8)), ("prob", np.round(prob * 255).astype(np.uint8))):

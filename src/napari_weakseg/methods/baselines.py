@@ -76,8 +76,9 @@ class AutoEncoding(_PairedBaseline):
 
     def __init__(self, cfg: MethodConfig):
         super().__init__(cfg)
-        self.dec_reconstruct = Decoder(cfg.net, cfg.net.code_channels, cfg.net.in_channels, norm="layer", long_skips=False,
-                                       tanh=cfg.net.image_tanh)
+        self.dec_reconstruct = Decoder(
+            cfg.net, cfg.net.code_channels, cfg.net.in_channels, norm="layer", long_skips=False, tanh=cfg.net.image_tanh
+        )
 
     def forward(self, batch: dict, phase: str) -> dict:
         x = torch.cat([batch["P"], batch["A"]])
@@ -131,9 +132,9 @@ class MeanTeacher(_PairedBaseline):
         decay = self.cfg.ema_decay
         student = {"encoder": self.encoder, "dec_segment": self.dec_segment}
         for name, module in student.items():
-            for t, s in zip(self.teacher[name].parameters(), module.parameters()):
+            for t, s in zip(self.teacher[name].parameters(), module.parameters(), strict=False):
                 t.mul_(decay).add_(s.detach(), alpha=1 - decay)
-            for t, s in zip(self.teacher[name].buffers(), module.buffers()):
+            for t, s in zip(self.teacher[name].buffers(), module.buffers(), strict=False):
                 t.copy_(s)
 
     @torch.no_grad()

@@ -54,9 +54,9 @@ class MethodConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "MethodConfig":
+    def from_dict(cls, d: dict) -> MethodConfig:
         if not isinstance(d, dict) or not isinstance(d.get("net", {}), dict):
-            raise InputError(f"a method config is an object of options (with \"net\" an object), not {type(d).__name__}")
+            raise InputError(f'a method config is an object of options (with "net" an object), not {type(d).__name__}')
         d = copy.deepcopy(d)
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
@@ -90,25 +90,53 @@ def preset(name: str, in_channels: int = 1) -> MethodConfig:
     Table I), for GPUs. Each method adds its own settings on top (``Method.preset_options``)."""
     if name == "quick":
         # 3x3 decoder kernels (paper: 5x5) and narrow layers: ~1 GFLOP per slice pair and step
-        net = NetConfig(in_channels=in_channels, base=8, depth=3, max_channels=64, code_channels=32, unique_channels=8,
-                        decoder_kernel=3, residual_kernel=3)
+        net = NetConfig(
+            in_channels=in_channels,
+            base=8,
+            depth=3,
+            max_channels=64,
+            code_channels=32,
+            unique_channels=8,
+            decoder_kernel=3,
+            residual_kernel=3,
+        )
         weights = {"adv": 1.0, "rec": 10.0, "lat": 1.0, "cyc": 10.0, "seg": 10.0}
         # the absence tags are known negatives: no lesions predicted on slices the user called healthy
-        return MethodConfig(net=net, weights=weights, lr=1e-3, disc_base=16, batch_size=8, input_size=64,
-                            absence_as_empty=True)
+        return MethodConfig(net=net, weights=weights, lr=1e-3, disc_base=16, batch_size=8, input_size=64, absence_as_empty=True)
     if name == "paper":
         # Table I: one NRC block (norm, ReLU, conv) per level; common decoder 3x3 with short skips, residual decoder
         # 5x5 without; 512-channel code, 128 of it unique. The authors' code: a 7x7 conv before the classifier.
-        net = NetConfig(in_channels=in_channels, base=32, depth=4, max_channels=512, code_channels=512, unique_channels=128,
-                        decoder_kernel=3, residual_kernel=5, block_convs=1, seg_head_kernel=7, image_tanh=True,
-                        baseline_decoder="common")
+        net = NetConfig(
+            in_channels=in_channels,
+            base=32,
+            depth=4,
+            max_channels=512,
+            code_channels=512,
+            unique_channels=128,
+            decoder_kernel=3,
+            residual_kernel=5,
+            block_convs=1,
+            seg_head_kernel=7,
+            image_tanh=True,
+            baseline_decoder="common",
+        )
         # Sec. IV-B: AMSGrad, lr 0.0001, betas (0.5, 0.999), batch 20, weights normalised to sum to 1,
         # annotated slices mixed into batches as they come (no fixed number per batch)
         # Table I discriminator at each of 3 scales: C 64 (4x4), NRC 64 / 128 / 256 / 512 (4x4, stride 2), C 1 (1x1)
-        disc = dict(disc_base=64, disc_layers=4, disc_kernel=4, disc_norm="layer", disc_stem=True, disc_max_channels=512)
+        disc = {"disc_base": 64, "disc_layers": 4, "disc_kernel": 4, "disc_norm": "layer", "disc_stem": True, "disc_max_channels": 512}
         # the authors' code: tanh on the image outputs, inputs in [-1, 1]
-        return MethodConfig(net=net, weights=dict(PAPER_WEIGHTS), normalise_weights=True, lr=1e-4, amsgrad=True,
-                            batch_size=20, annotated_per_batch=0, input_size=None, clip_inputs=True, **disc)
+        return MethodConfig(
+            net=net,
+            weights=dict(PAPER_WEIGHTS),
+            normalise_weights=True,
+            lr=1e-4,
+            amsgrad=True,
+            batch_size=20,
+            annotated_per_batch=0,
+            input_size=None,
+            clip_inputs=True,
+            **disc,
+        )
     raise InputError(f"unknown preset {name!r}; use quick or paper")
 
 

@@ -56,12 +56,26 @@ class CycleGanSSL(AdversarialMethod):
         # Mondal et al. weigh their terms as they are (genseg's normalisation to a sum of 1 is not theirs)
         common = {"weights": dict(PAPER_WEIGHTS), "normalise_weights": False, "betas": [0.5, 0.999], "amsgrad": False}
         if preset == "quick":  # ~30 MFLOP per slice and generator pass at 64x64
-            return {**common, "weights": {**PAPER_WEIGHTS, "seg_dice": QUICK_SEG_DICE},
-                    "net": {"base": 8, "max_channels": 64, "res_blocks": 4}, "lr": 1e-3, "lr_decay_start": 0.0, "disc_base": 16}
+            return {
+                **common,
+                "weights": {**PAPER_WEIGHTS, "seg_dice": QUICK_SEG_DICE},
+                "net": {"base": 8, "max_channels": 64, "res_blocks": 4},
+                "lr": 1e-3,
+                "lr_decay_start": 0.0,
+                "disc_base": 16,
+            }
         # ngf 64, 9 residual blocks (CycleGAN's 256x256 generator), ndf 64, 5 labelled + 5 unlabelled presence;
         # no augmentation (Sec. 4.1: "no data augmentation was performed")
-        return {**common, "net": {"base": 64, "max_channels": 256, "res_blocks": 9}, "lr": 2e-4, "lr_decay_start": 0.5,
-                "disc_base": 64, "batch_size": 10, "annotated_per_batch": 5, "augment": False}
+        return {
+            **common,
+            "net": {"base": 64, "max_channels": 256, "res_blocks": 9},
+            "lr": 2e-4,
+            "lr_decay_start": 0.5,
+            "disc_base": 64,
+            "batch_size": 10,
+            "annotated_per_batch": 5,
+            "augment": False,
+        }
 
     # --- networks -------------------------------------------------------------
     def image_to_logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -106,7 +120,7 @@ class CycleGanSSL(AdversarialMethod):
                 "cyc_mask": F.cross_entropy(logits_cyc, y_l) if b_l else zero,
             }
             if self.w.get("seg_dice", 0.0) > 0:
-                terms["seg_dice"] = self._seg_dice(logits_l, real_s, logits_u[b_u - len(batch["A"]):]) if b_l else zero
+                terms["seg_dice"] = self._seg_dice(logits_l, real_s, logits_u[b_u - len(batch["A"]) :]) if b_l else zero
         finally:
             for p in [*self.d_s.parameters(), *self.d_i.parameters()]:
                 p.requires_grad_(True)

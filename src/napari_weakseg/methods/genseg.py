@@ -26,15 +26,23 @@ class GenSeg(AdversarialMethod):
         # Table I: the common decoder has short skips and 3x3 kernels, the residual decoder neither skips nor 3x3 (5x5)
         # net.image_tanh: tanh on the healthy image and on the residual (each in (-1, 1)), as the authors' decoders
         self.dec_common = Decoder(net, net.code_channels - net.unique_channels, ch, norm="layer", tanh=net.image_tanh)
-        residual = dict(short_skips=False, kernel=net.residual_kernel, tanh=net.image_tanh)
+        residual = {"short_skips": False, "kernel": net.residual_kernel, "tanh": net.image_tanh}
         if self.separate_decoder:
             self.dec_residual = Decoder(net, net.code_channels, ch, norm="layer", **residual)
             self.dec_segment = Decoder(net, net.code_channels, ch, norm="layer", n_classes=net.n_classes, **residual)
         else:
             self.dec_residual = Decoder(net, net.code_channels, ch, norm="dual_layer", n_classes=net.n_classes, **residual)
             self.dec_segment = self.dec_residual
-        disc = dict(scales=cfg.disc_scales, base=cfg.disc_base, n_layers=cfg.disc_layers, sn=net.spectral_norm,
-                    kernel=cfg.disc_kernel, norm=cfg.disc_norm, stem=cfg.disc_stem, max_channels=cfg.disc_max_channels)
+        disc = {
+            "scales": cfg.disc_scales,
+            "base": cfg.disc_base,
+            "n_layers": cfg.disc_layers,
+            "sn": net.spectral_norm,
+            "kernel": cfg.disc_kernel,
+            "norm": cfg.disc_norm,
+            "stem": cfg.disc_stem,
+            "max_channels": cfg.disc_max_channels,
+        }
         self.disc_A = MultiScaleDiscriminator(ch, **disc)  # real absence vs x_PA
         self.disc_P = MultiScaleDiscriminator(ch, **disc)  # real presence vs x_AP
         self._fakes = None

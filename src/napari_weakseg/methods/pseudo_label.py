@@ -35,7 +35,7 @@ class PseudoLabel(AdversarialMethod):
         super().__init__(cfg)
         self.pl = pl = PseudoLabelConfig.from_dict(cfg.pseudo_label)
         net, ch = cfg.net, cfg.net.in_channels
-        self._unet = unet = dict(base=net.base, depth=net.depth, max_channels=net.max_channels, res_blocks=pl.res_blocks)
+        self._unet = unet = {"base": net.base, "depth": net.depth, "max_channels": net.max_channels, "res_blocks": pl.res_blocks}
         self.gen_mask = ResUNet(ch, 1, **unet)  # G_A: image -> mask logits
         self.gen_image = ResUNet(1, ch, **unet)  # G_B: mask -> image (tanh)
         self.disc_image = PatchGAN(ch, cfg.disc_base, pl.patch_layers)  # D_A
@@ -57,8 +57,14 @@ class PseudoLabel(AdversarialMethod):
         # Sec. III-A: Adam (not AMSGrad), lr 5e-6 for 50 epochs then linear decay to 0 over 100 more (decay
         # from 1/3 of the run); U-Net generator with 64 channels doubling per down-sampling (four levels:
         # 64 ... 1024), 64-channel PatchGANs
-        return {"amsgrad": False, "lr": 5e-6, "lr_decay_start": 1 / 3, "disc_base": 64,
-                "net": {"base": 64, "depth": 4, "max_channels": 1024}, "pseudo_label": dict(PAPER_PSEUDO_LABEL)}
+        return {
+            "amsgrad": False,
+            "lr": 5e-6,
+            "lr_decay_start": 1 / 3,
+            "disc_base": 64,
+            "net": {"base": 64, "depth": 4, "max_channels": 1024},
+            "pseudo_label": dict(PAPER_PSEUDO_LABEL),
+        }
 
     # --- set-up -------------------------------------------------------------------
     def train(self, mode: bool = True):
@@ -74,8 +80,13 @@ class PseudoLabel(AdversarialMethod):
         ``aux_masks`` if set, else ``aux_count`` ellipses of the shape model at the configured pixel size, else
         ``pixel_mm``, else 1 mm."""
         pl = self.pl
-        return {"files": pl.aux_masks, "count": pl.aux_count, "pixel_mm": pl.pixel_mm or pixel_mm or 1.0,
-                "prior": pl.ellipse_prior(), "seed": pl.aux_seed}
+        return {
+            "files": pl.aux_masks,
+            "count": pl.aux_count,
+            "pixel_mm": pl.pixel_mm or pixel_mm or 1.0,
+            "prior": pl.ellipse_prior(),
+            "seed": pl.aux_seed,
+        }
 
     def prepare(self, slices, pixel_mm: float | None = None, aux: torch.Tensor | None = None) -> None:
         """``aux`` (N, 1, H, W): the auxiliary masks of ``aux_spec`` at the slices' size; pre-trains (then freezes)

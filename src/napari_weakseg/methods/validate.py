@@ -12,8 +12,7 @@ NORMS = ("none", "layer", "instance")
 BASELINE_DECODERS = ("common", "residual")
 
 
-def _number(key: str, value, low: float, high: float, *, integer: bool = False, low_open: bool = False,
-            high_open: bool = False) -> None:
+def _number(key: str, value, low: float, high: float, *, integer: bool = False, low_open: bool = False, high_open: bool = False) -> None:
     ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
     if isinstance(value, bool) or not ok_type:
         raise InputError(f"option {key} must be {'a whole number' if integer else 'a number'}, not {value!r}")
@@ -30,16 +29,26 @@ def _choice(key: str, value, choices: tuple) -> None:
 def check_method_config(cfg) -> None:
     """InputError naming the first option of ``cfg`` (a MethodConfig) with a wrong type or range."""
     net = cfg.net
-    for key, value, low, high in (("net.in_channels", net.in_channels, 1, 64), ("net.base", net.base, 1, 1024),
-                                  ("net.depth", net.depth, 1, 8), ("net.max_channels", net.max_channels, 1, 4096),
-                                  ("net.code_channels", net.code_channels, 1, 4096), ("net.unique_channels", net.unique_channels, 0, 4096),
-                                  ("net.n_classes", net.n_classes, 1, 255), ("net.res_blocks", net.res_blocks, 0, 32),
-                                  ("net.block_convs", net.block_convs, 1, 2), ("net.seg_head_kernel", net.seg_head_kernel, 0, 15),
-                                  ("batch_size", cfg.batch_size, 1, 4096), ("annotated_per_batch", cfg.annotated_per_batch, 0, 4096),
-                                  ("disc_base", cfg.disc_base, 1, 1024), ("disc_scales", cfg.disc_scales, 1, 6),
-                                  ("disc_layers", cfg.disc_layers, 1, 8), ("disc_kernel", cfg.disc_kernel, 1, 15),
-                                  ("disc_max_channels", cfg.disc_max_channels, 1, 4096),
-                                  ("absence_by_position", cfg.absence_by_position, 0, 1000)):
+    for key, value, low, high in (
+        ("net.in_channels", net.in_channels, 1, 64),
+        ("net.base", net.base, 1, 1024),
+        ("net.depth", net.depth, 1, 8),
+        ("net.max_channels", net.max_channels, 1, 4096),
+        ("net.code_channels", net.code_channels, 1, 4096),
+        ("net.unique_channels", net.unique_channels, 0, 4096),
+        ("net.n_classes", net.n_classes, 1, 255),
+        ("net.res_blocks", net.res_blocks, 0, 32),
+        ("net.block_convs", net.block_convs, 1, 2),
+        ("net.seg_head_kernel", net.seg_head_kernel, 0, 15),
+        ("batch_size", cfg.batch_size, 1, 4096),
+        ("annotated_per_batch", cfg.annotated_per_batch, 0, 4096),
+        ("disc_base", cfg.disc_base, 1, 1024),
+        ("disc_scales", cfg.disc_scales, 1, 6),
+        ("disc_layers", cfg.disc_layers, 1, 8),
+        ("disc_kernel", cfg.disc_kernel, 1, 15),
+        ("disc_max_channels", cfg.disc_max_channels, 1, 4096),
+        ("absence_by_position", cfg.absence_by_position, 0, 1000),
+    ):
         _number(key, value, low, high, integer=True)
     for key in ("decoder_kernel", "residual_kernel"):
         value = getattr(net, key)

@@ -43,8 +43,11 @@ class PixelDiscriminator(nn.Module):
     def __init__(self, in_channels: int, base: int = 64):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(in_channels, base, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(base, 2 * base, 1, bias=False), make_norm("instance", 2 * base), nn.LeakyReLU(0.2),
+            nn.Conv2d(in_channels, base, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(base, 2 * base, 1, bias=False),
+            make_norm("instance", 2 * base),
+            nn.LeakyReLU(0.2),
             nn.Conv2d(2 * base, 1, 1),
         )
 

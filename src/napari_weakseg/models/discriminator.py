@@ -17,8 +17,17 @@ class PatchDiscriminator(nn.Module):
     n x [norm -> leaky ReLU -> conv k (stride 2)] with base * 2^i channels, then a 1x1 conv to one channel.
     """
 
-    def __init__(self, in_channels: int, base: int = 32, n_layers: int = 3, max_channels: int = 256, sn: bool = True,
-                 kernel: int = 3, norm: str = "none", stem: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        base: int = 32,
+        n_layers: int = 3,
+        max_channels: int = 256,
+        sn: bool = True,
+        kernel: int = 3,
+        norm: str = "none",
+        stem: bool = False,
+    ):
         super().__init__()
         if stem:
             layers, ch = [conv(in_channels, base, kernel, 1, sn)], base

@@ -106,8 +106,18 @@ class PreActBlock(nn.Module):
     (B, in_ch, H, W) -> (B, out_ch, H', W').
     """
 
-    def __init__(self, in_ch: int, out_ch: int, norm: str, kernel: int = 3, resample: str | None = None,
-                 short_skip: bool = True, sn: bool = True, dropout: float = 0.0, convs: int = 2):
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        norm: str,
+        kernel: int = 3,
+        resample: str | None = None,
+        short_skip: bool = True,
+        sn: bool = True,
+        dropout: float = 0.0,
+        convs: int = 2,
+    ):
         super().__init__()
         if convs not in (1, 2):
             raise ValueError("a block has 1 or 2 convolutions")
@@ -130,10 +140,7 @@ class PreActBlock(nn.Module):
         if self.resample == "up":
             x = F.interpolate(x, scale_factor=2, mode="nearest")
         h = self.conv1(F.relu(self.norm1(x)))
-        if self.second:
-            h = self.conv2(self.dropout(F.relu(self.norm2(h))))
-        else:
-            h = self.dropout(h)
+        h = self.conv2(self.dropout(F.relu(self.norm2(h)))) if self.second else self.dropout(h)
         return h + self.shortcut(x) if self.short_skip else h
 
 

@@ -19,15 +19,21 @@ class MaskVAE(nn.Module):
         self.size, self.latent = size, latent
         c, s = 4 * base, size // 8
         self.encoder = nn.Sequential(
-            nn.Conv2d(1, base, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(base, 2 * base, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(2 * base, c, 4, 2, 1), nn.LeakyReLU(0.2), nn.Flatten(),
+            nn.Conv2d(1, base, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(base, 2 * base, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * base, c, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
         )
         self.to_stats = nn.Linear(c * s * s, 2 * latent)
         self.from_latent = nn.Sequential(nn.Linear(latent, c * s * s), nn.Unflatten(1, (c, s, s)), nn.ReLU())
         self.decoder = nn.Sequential(
-            nn.ConvTranspose2d(c, 2 * base, 4, 2, 1), nn.ReLU(),
-            nn.ConvTranspose2d(2 * base, base, 4, 2, 1), nn.ReLU(),
+            nn.ConvTranspose2d(c, 2 * base, 4, 2, 1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(2 * base, base, 4, 2, 1),
+            nn.ReLU(),
             nn.ConvTranspose2d(base, 1, 4, 2, 1),
         )
 
@@ -58,15 +64,17 @@ class LatentDiscriminator(nn.Module):
 
     def __init__(self, latent: int = 32, hidden: int = 64):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(latent, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),
-                                 nn.Linear(hidden, 1))
+        self.net = nn.Sequential(
+            nn.Linear(latent, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1)
+        )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
 
 
-def pretrain_vae(vae: MaskVAE, masks: torch.Tensor, steps: int, batch: int = 32, lr: float = 1e-3,
-                 generator: torch.Generator | None = None) -> list[float]:
+def pretrain_vae(
+    vae: MaskVAE, masks: torch.Tensor, steps: int, batch: int = 32, lr: float = 1e-3, generator: torch.Generator | None = None
+) -> list[float]:
     """Train ``vae`` on ``masks`` (N, 1, H, W) for ``steps`` Adam steps, then freeze it (eval mode,
     requires_grad False). Returns the losses."""
     params = list(vae.parameters())

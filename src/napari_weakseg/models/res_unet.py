@@ -16,8 +16,12 @@ from torch.nn import functional as F
 def conv_block(in_ch: int, out_ch: int) -> nn.Sequential:
     """Two 3x3 convolutions, each with instance norm and ReLU."""
     return nn.Sequential(
-        nn.Conv2d(in_ch, out_ch, 3, padding=1), nn.InstanceNorm2d(out_ch, affine=True), nn.ReLU(inplace=True),
-        nn.Conv2d(out_ch, out_ch, 3, padding=1), nn.InstanceNorm2d(out_ch, affine=True), nn.ReLU(inplace=True),
+        nn.Conv2d(in_ch, out_ch, 3, padding=1),
+        nn.InstanceNorm2d(out_ch, affine=True),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(out_ch, out_ch, 3, padding=1),
+        nn.InstanceNorm2d(out_ch, affine=True),
+        nn.ReLU(inplace=True),
     )
 
 
@@ -27,8 +31,11 @@ class ResidualBlock(nn.Module):
     def __init__(self, ch: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(ch, ch, 3, padding=1, padding_mode="reflect"), nn.InstanceNorm2d(ch, affine=True), nn.ReLU(inplace=True),
-            nn.Conv2d(ch, ch, 3, padding=1, padding_mode="reflect"), nn.InstanceNorm2d(ch, affine=True),
+            nn.Conv2d(ch, ch, 3, padding=1, padding_mode="reflect"),
+            nn.InstanceNorm2d(ch, affine=True),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(ch, ch, 3, padding=1, padding_mode="reflect"),
+            nn.InstanceNorm2d(ch, affine=True),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -36,8 +43,7 @@ class ResidualBlock(nn.Module):
 
 
 class ResUNet(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, base: int = 16, depth: int = 3, max_channels: int = 128,
-                 res_blocks: int = 2):
+    def __init__(self, in_channels: int, out_channels: int, base: int = 16, depth: int = 3, max_channels: int = 128, res_blocks: int = 2):
         super().__init__()
         width = [min(base * 2**k, max_channels) for k in range(depth + 1)]
         self.depth = depth
@@ -57,7 +63,7 @@ class ResUNet(nn.Module):
             skips.append(h)
             h = block(F.max_pool2d(h, 2))
         h = self.bottleneck(h)
-        for i, (up, merge) in enumerate(zip(self.up, self.merge)):
+        for i, (up, merge) in enumerate(zip(self.up, self.merge, strict=False)):
             h = up(F.interpolate(h, scale_factor=2, mode="nearest"))
             h = merge(torch.cat([h, skips[-1 - i]], 1))
             if betas is not None:

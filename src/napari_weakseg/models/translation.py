@@ -63,8 +63,9 @@ class Encoder(nn.Module):
             PreActBlock(cfg.width(k), cfg.width(k + 1), "instance", 3, "down", True, cfg.spectral_norm, cfg.dropout, cfg.block_convs)
             for k in range(cfg.depth)
         )
-        self.out = nn.Sequential(make_norm("instance", cfg.width(cfg.depth)), nn.ReLU(),
-                                 conv(cfg.width(cfg.depth), cfg.code_channels, 1, 1, cfg.spectral_norm))
+        self.out = nn.Sequential(
+            make_norm("instance", cfg.width(cfg.depth)), nn.ReLU(), conv(cfg.width(cfg.depth), cfg.code_channels, 1, 1, cfg.spectral_norm)
+        )
 
     def forward(self, x: torch.Tensor):
         h = self.stem(x)
@@ -87,9 +88,18 @@ class Decoder(nn.Module):
     ``tanh``: the image output goes through tanh, into the (-1, 1) of clipped inputs (``clip_inputs``).
     """
 
-    def __init__(self, cfg: NetConfig, code_in: int, out_channels: int, norm: str = "layer",
-                 long_skips: bool = True, short_skips: bool = True, n_classes: int = 0, kernel: int | None = None,
-                 tanh: bool = False):
+    def __init__(
+        self,
+        cfg: NetConfig,
+        code_in: int,
+        out_channels: int,
+        norm: str = "layer",
+        long_skips: bool = True,
+        short_skips: bool = True,
+        n_classes: int = 0,
+        kernel: int | None = None,
+        tanh: bool = False,
+    ):
         super().__init__()
         d, k = cfg.depth, kernel or cfg.decoder_kernel
         self.tanh = tanh

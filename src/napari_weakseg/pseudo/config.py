@@ -77,7 +77,7 @@ class PseudoLabelConfig:
     weighted_dice: bool = True
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "PseudoLabelConfig":
+    def from_dict(cls, d: dict | None) -> PseudoLabelConfig:
         d = dict(d or {})
         if "selection_percentile" in d:  # saved before selection_keep: kept the scores >= that percentile
             d.setdefault("selection_keep", 100.0 - d.pop("selection_percentile"))
@@ -109,5 +109,16 @@ class PseudoLabelConfig:
 # the paper preset (Wang et al., Sec. III-A): six residual blocks at the U-Net's bottleneck, 70x70 PatchGANs
 # (three stride-2 layers), VAE latent 32, lambda_cycle 10, lambda_adv 1, lambda_VAE 1 (the defaults above);
 # the VAE's input size and pre-training length are not given in the paper (ours)
-PAPER_PSEUDO_LABEL = {"res_blocks": 6, "patch_layers": 3, "vae_latent": 32, "w_cycle": 10.0, "w_adv": 1.0, "w_vae": 1.0,
-                      "vae_size": 64, "vae_base": 32, "vae_steps": 2000, "latent_hidden": 256, "round_steps": 2000}
+PAPER_PSEUDO_LABEL = {
+    "res_blocks": 6,
+    "patch_layers": 3,
+    "vae_latent": 32,
+    "w_cycle": 10.0,
+    "w_adv": 1.0,
+    "w_vae": 1.0,
+    "vae_size": 64,
+    "vae_base": 32,
+    "vae_steps": 2000,
+    "latent_hidden": 256,
+    "round_steps": 2000,
+}

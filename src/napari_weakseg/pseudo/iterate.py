@@ -9,8 +9,8 @@ best round; without, it runs K rounds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 from torch import nn
@@ -38,8 +38,17 @@ class IterationResult:
     best_round: int = 0
 
 
-def train_segmenter(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, steps: int, batch_size: int = 8, lr: float = 1e-3,
-                    weighted: bool = True, augment: bool = True, seed: int = 0) -> list[float]:
+def train_segmenter(
+    net: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    steps: int,
+    batch_size: int = 8,
+    lr: float = 1e-3,
+    weighted: bool = True,
+    augment: bool = True,
+    seed: int = 0,
+) -> list[float]:
     """``steps`` Adam steps on random batches of images (N, C, H, W) and 0/1 labels (N, 1, H, W) with the
     noise-weighted Dice (``weighted``) or the plain soft Dice. Returns the losses."""
     gen = torch.Generator().manual_seed(seed)
@@ -66,8 +75,9 @@ def predict_labels(net: nn.Module, images: torch.Tensor, threshold: float = 0.5,
     """images (N, C, H, W) -> 0/1 labels (N, 1, H, W) on the CPU."""
     net.eval()
     device = next(net.parameters()).device
-    return torch.cat([(torch.sigmoid(net(images[i : i + batch].to(device))) >= threshold).float().cpu()
-                      for i in range(0, len(images), batch)])
+    return torch.cat(
+        [(torch.sigmoid(net(images[i : i + batch].to(device))) >= threshold).float().cpu() for i in range(0, len(images), batch)]
+    )
 
 
 def pooled_dice(pred: torch.Tensor, truth: torch.Tensor) -> float:
@@ -94,12 +104,25 @@ def _with_fixed(labels: torch.Tensor, fixed: tuple[torch.Tensor, torch.Tensor] |
     return labels
 
 
-def iterate_pseudo_labels(make_net: Callable[[], nn.Module], images: torch.Tensor, labels: torch.Tensor, rounds: int, steps: int,
-                          kept: torch.Tensor | None = None, reselect: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                          val: tuple[torch.Tensor, torch.Tensor] | None = None, weighted: bool = True, batch_size: int = 8,
-                          lr: float = 1e-3, augment: bool = True, threshold: float = 0.5, seed: int = 0,
-                          log: Callable[[str], None] | None = None, fixed: tuple[torch.Tensor, torch.Tensor] | None = None,
-                          excluded: torch.Tensor | None = None) -> IterationResult:
+def iterate_pseudo_labels(
+    make_net: Callable[[], nn.Module],
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    rounds: int,
+    steps: int,
+    kept: torch.Tensor | None = None,
+    reselect: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    val: tuple[torch.Tensor, torch.Tensor] | None = None,
+    weighted: bool = True,
+    batch_size: int = 8,
+    lr: float = 1e-3,
+    augment: bool = True,
+    threshold: float = 0.5,
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+    fixed: tuple[torch.Tensor, torch.Tensor] | None = None,
+    excluded: torch.Tensor | None = None,
+) -> IterationResult:
     """images (N, C, H, W), pseudo labels (N, 1, H, W) 0/1; ``kept``: rows to train on first (default all);
     ``reselect(labels) -> kept rows`` picks the rows of each round's new labels; ``val``: (images, masks).
     ``fixed``: (rows (F,), masks (F, 1, H, W)) real annotations, trained on in every round with these masks;

@@ -3,8 +3,8 @@ noise-robust rounds (the second half of the pseudo-label method). On tensors, or
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -13,9 +13,15 @@ from .iterate import IterationResult, iterate_pseudo_labels
 from .selection import Selection, score_pseudo_labels, select
 
 
-def refine(method, images: torch.Tensor, val: tuple[torch.Tensor, torch.Tensor] | None = None, seed: int = 0,
-           log: Callable[[str], None] | None = None, fixed: tuple[torch.Tensor, torch.Tensor] | None = None,
-           excluded: torch.Tensor | None = None) -> tuple[Selection | None, IterationResult]:
+def refine(
+    method,
+    images: torch.Tensor,
+    val: tuple[torch.Tensor, torch.Tensor] | None = None,
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+    fixed: tuple[torch.Tensor, torch.Tensor] | None = None,
+    excluded: torch.Tensor | None = None,
+) -> tuple[Selection | None, IterationResult]:
     """A trained ``pseudo-label`` method and its training images (N, C, H, W) -> (selection, rounds).
 
     Pseudo labels are G_A's outputs thresholded at ``cfg.threshold``; with ``selection`` on, the rounds
@@ -41,10 +47,25 @@ def refine(method, images: torch.Tensor, val: tuple[torch.Tensor, torch.Tensor] 
         reselect = _reselect
 
     device = next(method.parameters()).device
-    result = iterate_pseudo_labels(lambda: method.new_segmenter().to(device), images, labels, pl.rounds, pl.round_steps,
-                                   kept=None if selection is None else selection.kept, reselect=reselect, val=val,
-                                   weighted=pl.weighted_dice, batch_size=cfg.batch_size, lr=cfg.lr, augment=cfg.augment,
-                                   threshold=cfg.threshold, seed=seed, log=log, fixed=fixed, excluded=excluded)
+    result = iterate_pseudo_labels(
+        lambda: method.new_segmenter().to(device),
+        images,
+        labels,
+        pl.rounds,
+        pl.round_steps,
+        kept=None if selection is None else selection.kept,
+        reselect=reselect,
+        val=val,
+        weighted=pl.weighted_dice,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        augment=cfg.augment,
+        threshold=cfg.threshold,
+        seed=seed,
+        log=log,
+        fixed=fixed,
+        excluded=excluded,
+    )
     if result.network is not None:
         method.segmenter.load_state_dict(result.network.state_dict())
         method.segmenter_ready.fill_(True)
@@ -58,8 +79,9 @@ def _scores_of(method, labels: torch.Tensor, batch: int = 16) -> dict[str, torch
     return {k: torch.cat([p[k] for p in parts]).cpu() for k in ("score_disc", "score_vae")}
 
 
-def refine_run(run_dir: str | Path, study, which: str = "best", device: str = "cpu", seed: int = 0,
-               log: Callable[[str], None] | None = None) -> tuple[Path, IterationResult]:
+def refine_run(
+    run_dir: str | Path, study, which: str = "best", device: str = "cpu", seed: int = 0, log: Callable[[str], None] | None = None
+) -> tuple[Path, IterationResult]:
     """Refine a ``pseudo-label`` run on its study's presence slices; annotated ones (if any) validate the
     rounds, except those the user accepted or edited in the review (RUN_DIR/review.json), which are trained
     on as real annotations; slices rejected there are never trained on. Writes RUN_DIR/refined.pt (all
@@ -84,6 +106,8 @@ def refine_run(run_dir: str | Path, study, which: str = "best", device: str = "c
     if log and (len(fixed) or len(excluded)):
         log(f"review: {len(fixed)} accepted or edited slice(s) as annotations, {len(excluded)} rejected")
     _, result = refine(model.method, presence.images, val, seed, log, (fixed, presence.masks[fixed]), excluded)
-    path = save_tensors(Path(run_dir) / "refined.pt", {"model": model.method.state_dict(), "best_round": result.best_round,
-                                                       "val_dice": [r.val_dice for r in result.history]})
+    path = save_tensors(
+        Path(run_dir) / "refined.pt",
+        {"model": model.method.state_dict(), "best_round": result.best_round, "val_dice": [r.val_dice for r in result.history]},
+    )
     return path, result

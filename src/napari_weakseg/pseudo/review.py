@@ -36,7 +36,7 @@ REVIEW_FILE = "review.json"
 
 def score_names(outputs) -> list[str]:
     """The per-slice quality scores among a method's ``outputs``: ("score_disc", "score_vae") -> ["disc", "vae"]."""
-    return [o[len("score_"):] for o in outputs if o.startswith("score_")]
+    return [o[len("score_") :] for o in outputs if o.startswith("score_")]
 
 
 @dataclass
@@ -77,8 +77,9 @@ class ImageReview:
         return out
 
 
-def review_outputs(study: Study, outputs: dict[str, dict[str, np.ndarray]], which: str = "disc", keep: float = 75.0,
-                   threshold: float = 0.5) -> dict[str, ImageReview]:
+def review_outputs(
+    study: Study, outputs: dict[str, dict[str, np.ndarray]], which: str = "disc", keep: float = 75.0, threshold: float = 0.5
+) -> dict[str, ImageReview]:
     """Per image name: the review of its presence slices from a model's outputs on it
     (``TrainedModel.predict_volume``: prob (Z, Y, X), score_* (n_slices,)). The selection keeps the best
     ``keep`` % of all reviewed slices by their ``which`` score."""
@@ -133,7 +134,7 @@ class Decisions:
         return write_json_atomic(Path(run_dir) / REVIEW_FILE, {"decisions": data})
 
     @classmethod
-    def load(cls, run_dir: str | Path) -> "Decisions":
+    def load(cls, run_dir: str | Path) -> Decisions:
         """The decisions saved in ``run_dir`` (none when it has no review file)."""
         path = Path(run_dir) / REVIEW_FILE
         if not path.is_file():

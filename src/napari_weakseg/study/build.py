@@ -9,8 +9,9 @@ from .halves import HalfSplit, half_of, left_right_axis, middle_of
 from .model import Study, StudyImage, Tag
 
 
-def half_tags_from_masks(mask: np.ndarray, roi: np.ndarray | None, slice_axis: int, split: HalfSplit,
-                         roi_min: float = 0.25, lesion_min: float = 0.01) -> np.ndarray:
+def half_tags_from_masks(
+    mask: np.ndarray, roi: np.ndarray | None, slice_axis: int, split: HalfSplit, roi_min: float = 0.25, lesion_min: float = 0.01
+) -> np.ndarray:
     """(n_slices, 2) uint8 Tag per half-slice, from a labels volume ``mask`` (Z, Y, X) and an ROI (e.g. the
     brain mask, or None: every voxel). A half is tagged when the ROI covers at least ``roi_min`` of its area
     (paper: 25 %): presence when its lesion covers at least ``lesion_min`` of its ROI (paper: 1 %), absence when
@@ -69,8 +70,9 @@ def tags_from_masks(im: StudyImage, roi: np.ndarray | None = None, roi_min: floa
     im.confirmed_empty[:] = False
 
 
-def split_in_halves(study: Study, im: StudyImage, roi: np.ndarray | None = None, at: int | None = None,
-                    axis: int | None = None) -> HalfSplit:
+def split_in_halves(
+    study: Study, im: StudyImage, roi: np.ndarray | None = None, at: int | None = None, axis: int | None = None
+) -> HalfSplit:
     """Split ``im`` into halves across ``axis`` (default: the patient's left-right, from the affine) at
     ``at`` (default: the middle of the ROI's extent, i.e. the midline of a brain mask). Returns the split."""
     axis = left_right_axis(im.volume.affine, im.axis) if axis is None else axis
@@ -115,7 +117,7 @@ def keep_masks(study: Study, amount: float | int, per: str = "slice", seed: int 
         if per == "volume":
             units += [(i, None, None)] if im.annotated().any() else []
         elif per == "half" and im.split is not None:
-            units += [(i, int(s), int(h)) for s, h in zip(*np.nonzero(im.half_annotated()))]
+            units += [(i, int(s), int(h)) for s, h in zip(*np.nonzero(im.half_annotated()), strict=False)]
         else:
             units += [(i, int(s), None) for s in np.flatnonzero(im.annotated())]
     k = amount if isinstance(amount, int) else int(round(amount * len(units)))

@@ -69,8 +69,10 @@ def _manifest_digest(folder: Path) -> str | None:
 
 def _save_locked(study: Study, folder: Path, existed: bool, moving: bool) -> Path:
     if not moving and study._manifest_digest is not None and _manifest_digest(folder) != study._manifest_digest:
-        raise InputError(f"{folder.name}: another program saved this study since it was opened here; nothing was "
-                         "written (saving would erase its edits). Save yours under another name to keep both.")
+        raise InputError(
+            f"{folder.name}: another program saved this study since it was opened here; nothing was "
+            "written (saving would erase its edits). Save yours under another name to keep both."
+        )
     if moving:
         check_new_folder(folder)  # again, under the lock: another writer may have saved here meanwhile
         study._files = {}
@@ -95,7 +97,7 @@ def _save_locked(study: Study, folder: Path, existed: bool, moving: bool) -> Pat
     study._manifest_digest = _manifest_digest(folder)
     study.folder = folder
     study._saved_count = edit_count
-    study._saved_mask_revisions = {im.name: int(e["mask_revision"]) for im, e in zip(study.images, entries)}
+    study._saved_mask_revisions = {im.name: int(e["mask_revision"]) for im, e in zip(study.images, entries, strict=False)}
     _collect_garbage(folder, entries, {im.name for im in study.images} | set(study._files))  # removed images too
     return folder
 
@@ -146,8 +148,9 @@ def load_study(folder: str | os.PathLike) -> Study:
                 f"{folder.name}: study schema {version} was written by a newer napari-weakseg "
                 f"({manifest.get('written_by', '?')}); this version {__version__} reads schema {SCHEMA_VERSION}. Upgrade napari-weakseg."
             )
-        raise SchemaVersionError(f"{folder.name}: study schema {version!r} is not supported "
-                                 f"(this version reads schemas {', '.join(map(str, READABLE_SCHEMAS))})")
+        raise SchemaVersionError(
+            f"{folder.name}: study schema {version!r} is not supported (this version reads schemas {', '.join(map(str, READABLE_SCHEMAS))})"
+        )
     study = Study(folder)
     try:
         for e in manifest["images"]:
@@ -182,10 +185,14 @@ def _entry(im: StudyImage, files: dict) -> dict:
         "tags": "".join(Tag(t).char for t in im.tags),
         "confirmed_empty": [int(s) for s in np.flatnonzero(im.confirmed_empty)],
         "annotated": [int(s) for s in np.flatnonzero(im.annotated())],  # derived; for readers of the manifest
-        **({} if im.split is None else {
-            "split": im.split.to_json(),
-            "half_tags": "".join(Tag(t).char for t in im.half_tags.reshape(-1)),  # two per slice: half 0, half 1
-        }),
+        **(
+            {}
+            if im.split is None
+            else {
+                "split": im.split.to_json(),
+                "half_tags": "".join(Tag(t).char for t in im.half_tags.reshape(-1)),  # two per slice: half 0, half 1
+            }
+        ),
     }
 
 
@@ -206,11 +213,11 @@ def _image_from_entry(folder: Path, e: dict) -> StudyImage:
     if e.get("split") is not None:
         split = HalfSplit.from_json(e["split"])
         half_tags = np.array(["upa".index(c) for c in e["half_tags"]], np.uint8).reshape(-1, 2)
-    im = StudyImage(e["name"], volume, as_label_dtype(mask), int(e["slice_axis"]), tags, None, int(e["mask_revision"]),
-                    split, half_tags)
+    im = StudyImage(e["name"], volume, as_label_dtype(mask), int(e["slice_axis"]), tags, None, int(e["mask_revision"]), split, half_tags)
     confirmed = e["confirmed_empty"]
-    if not isinstance(confirmed, list) or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < im.n_slices
-                                                    for s in confirmed):
+    if not isinstance(confirmed, list) or not all(
+        isinstance(s, int) and not isinstance(s, bool) and 0 <= s < im.n_slices for s in confirmed
+    ):
         raise InputError(f"{e['name']}: confirmed_empty must list slice indices 0..{im.n_slices - 1}; got {confirmed!r}"[:300])
     im.confirmed_empty[np.asarray(confirmed, dtype=np.int64)] = True
     return im
@@ -219,8 +226,10 @@ def _image_from_entry(folder: Path, e: dict) -> StudyImage:
 def _check_name(name) -> None:
     """An image name is a plain file name (what ``Study.add_image`` makes): no path, no odd characters."""
     if not isinstance(name, str) or not name or safe_name(name) != name:
-        raise InputError(f"image name {name!r} is not a plain file name (letters, digits, '.', '_', '-'); "
-                         "the study manifest is damaged or was edited by hand")
+        raise InputError(
+            f"image name {name!r} is not a plain file name (letters, digits, '.', '_', '-'); "
+            "the study manifest is damaged or was edited by hand"
+        )
 
 
 def inside(folder: Path, rel) -> Path:
@@ -287,10 +296,7 @@ def _clear_interrupted_save(folder: Path) -> None:
 def own_file_names(names: set[str] | None) -> re.Pattern:
     """The files a study with these image names writes: images/<name>.nii.gz and masks/<name>.r<rev>.nii.gz
     (``None``: any plain name)."""
-    if names is None:
-        alternatives = "[A-Za-z0-9._-]+"
-    else:
-        alternatives = "|".join(re.escape(n) for n in sorted(names)) or "(?!)"
+    alternatives = "[A-Za-z0-9._-]+" if names is None else "|".join(re.escape(n) for n in sorted(names)) or "(?!)"
     return re.compile(rf"^(images/({alternatives})\.nii\.gz|masks/({alternatives})\.r[0-9]+\.nii\.gz)$")
 
 

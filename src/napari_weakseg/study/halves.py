@@ -26,7 +26,7 @@ class HalfSplit:
     axis: int
     at: int
 
-    def check(self, shape: tuple[int, int, int], slice_axis: int) -> "HalfSplit":
+    def check(self, shape: tuple[int, int, int], slice_axis: int) -> HalfSplit:
         if self.axis not in (0, 1, 2) or self.axis == slice_axis:
             raise InputError(f"halves: the split axis must be an in-plane axis (not the slicing axis {slice_axis}); got {self.axis}")
         if not 0 < self.at < shape[self.axis]:
@@ -41,7 +41,7 @@ class HalfSplit:
         return {"axis": int(self.axis), "at": int(self.at)}
 
     @classmethod
-    def from_json(cls, d) -> "HalfSplit":
+    def from_json(cls, d) -> HalfSplit:
         if not isinstance(d, dict) or not all(isinstance(d.get(k), int) and not isinstance(d.get(k), bool) for k in ("axis", "at")):
             raise InputError(f"halves: a split is {{'axis': int, 'at': int}}; got {d!r}")
         return cls(d["axis"], d["at"])
@@ -81,7 +81,7 @@ def foreground(data: np.ndarray) -> np.ndarray:
     return (data != data[:, :1, :1, :1]).any(axis=0)
 
 
-def half_names(affine: np.ndarray, slice_axis: int, split: "HalfSplit | None", from_file: bool = True) -> tuple[str, str]:
+def half_names(affine: np.ndarray, slice_axis: int, split: HalfSplit | None, from_file: bool = True) -> tuple[str, str]:
     """What to call half 0 and half 1: the patient's side ("left" / "right") when the cut runs across the
     left-right axis of an image from a file with a header; "half 0" / "half 1" otherwise (orientation unknown).
     RAS+: the world x grows towards the patient's right, so half 0 (the lower indices) is on the left when

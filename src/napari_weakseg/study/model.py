@@ -36,7 +36,7 @@ class Tag(IntEnum):
         return "upa"[self]
 
     @classmethod
-    def parse(cls, value) -> "Tag":
+    def parse(cls, value) -> Tag:
         if isinstance(value, Tag):
             return value
         text = str(value).strip().lower()
@@ -106,8 +106,7 @@ class StudyImage:
     def sync_tags(self) -> None:
         """Per-slice tags from the halves': presence if either half is, absence if both are, else unknown."""
         h = self.half_tags
-        self.tags[:] = np.where((h == Tag.PRESENCE).any(1), Tag.PRESENCE,
-                                np.where((h == Tag.ABSENCE).all(1), Tag.ABSENCE, Tag.UNKNOWN))
+        self.tags[:] = np.where((h == Tag.PRESENCE).any(1), Tag.PRESENCE, np.where((h == Tag.ABSENCE).all(1), Tag.ABSENCE, Tag.UNKNOWN))
 
     @property
     def n_slices(self) -> int:
@@ -136,8 +135,9 @@ class StudyImage:
         """(n_slices, 2) bool: the half-slice has painted mask pixels (split images). Cached."""
         if self._half_content is None:
             other = tuple(a for a in range(3) if a != self.axis)
-            self._half_content = np.stack([(half_of(self.mask, h, self.split.at, self.split.axis) > 0).any(axis=other)
-                                           for h in (0, 1)], axis=1)
+            self._half_content = np.stack(
+                [(half_of(self.mask, h, self.split.at, self.split.axis) > 0).any(axis=other) for h in (0, 1)], axis=1
+            )
         return self._half_content
 
     def half_annotated(self) -> np.ndarray:
@@ -159,10 +159,14 @@ class StudyImage:
             "annotated": int(self.annotated().sum()),
         }
         if self.split is not None:
-            c.update({"presence halves": int((self.half_tags == Tag.PRESENCE).sum()),
-                      "absence halves": int((self.half_tags == Tag.ABSENCE).sum()),
-                      "unknown halves": int((self.half_tags == Tag.UNKNOWN).sum()),
-                      "annotated halves": int(self.half_annotated().sum())})
+            c.update(
+                {
+                    "presence halves": int((self.half_tags == Tag.PRESENCE).sum()),
+                    "absence halves": int((self.half_tags == Tag.ABSENCE).sum()),
+                    "unknown halves": int((self.half_tags == Tag.UNKNOWN).sum()),
+                    "annotated halves": int(self.half_annotated().sum()),
+                }
+            )
         return c
 
     def mask_changed(self) -> None:
@@ -293,7 +297,7 @@ class Study:
             raise InputError(f"one mask of shape {self._mask_view(im, 0).shape} per distinct slice expected; got {masks.shape}")
         masks = masks[np.argsort(given)]
         self._record(i, idx, with_mask=True)
-        for s, m in zip(idx, masks):
+        for s, m in zip(idx, masks, strict=False):
             self._mask_view(im, s)[...] = m
         im.mask_changed()
         if im.split is None:
@@ -366,7 +370,7 @@ class Study:
             im.half_tags[e.slices] = e.half_tags
         im.confirmed_empty[e.slices] = e.confirmed_empty
         if e.mask_slices is not None:
-            for s, old in zip(e.slices, e.mask_slices):
+            for s, old in zip(e.slices, e.mask_slices, strict=False):
                 self._mask_view(im, s)[...] = old
             im.mask_changed()
         self._touch(e.image)

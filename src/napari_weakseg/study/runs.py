@@ -23,7 +23,7 @@ def study_runs(folder: str | Path) -> list[Path]:
 def check_runs_idle(folder: str | Path) -> None:
     """InputError when a run of the study is being written (training, or another program) now."""
     base = Path(folder) / RUNS
-    for run in (sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []):
+    for run in sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []:
         if in_use(run):
             raise InputError(f"{run} is in use by {holder(run)}; stop the training or wait for it before saving the study elsewhere")
 

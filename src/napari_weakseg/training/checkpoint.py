@@ -27,7 +27,9 @@ def check_finite(weights: dict, what: str) -> None:
     """InputError if a floating-point tensor of ``weights`` (a state dict) holds NaN or inf."""
     bad = [k for k, v in weights.items() if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
-        raise InputError(f"{what}: non-finite weights (NaN or inf) in {bad[0]}{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}; refused")
+        raise InputError(
+            f"{what}: non-finite weights (NaN or inf) in {bad[0]}{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}; refused"
+        )
 
 
 def save_tensors(path: Path, obj: dict) -> Path:
@@ -47,8 +49,9 @@ def load_tensors(path: Path, device="cpu") -> dict:
         obj = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # corrupted, truncated, or a pickle with code in it
         if "Unsupported global" in str(exc):  # a pickled object; never pass on torch's advice to unpickle it
-            raise InputError(f"{path.name}: holds Python objects besides tensors; napari-weakseg never loads those "
-                             "(loading them could run code)") from None
+            raise InputError(
+                f"{path.name}: holds Python objects besides tensors; napari-weakseg never loads those (loading them could run code)"
+            ) from None
         raise InputError(f"{path.name}: not a readable napari-weakseg checkpoint (corrupted or truncated?)") from None
     if not isinstance(obj, dict) or "model" not in obj or not isinstance(obj["model"], dict):
         raise InputError(f"{path.name}: not a napari-weakseg checkpoint (no model weights)")

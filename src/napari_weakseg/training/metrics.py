@@ -282,24 +282,36 @@ def evaluate_files(
 
     cases, unit_dice, unit_assd = [], [], []
     inter = size = 0
-    for name, pp, tp in zip(names, pred_paths, truth_paths):
+    for name, pp, tp in zip(names, pred_paths, truth_paths, strict=False):
         truth, spacing, t_affine = read_binary(tp, labels)
         pred, _, p_affine = read_binary(pp)
         if pred.shape != truth.shape:
             raise InputError(f"{pp.name}: prediction shape {pred.shape} does not match the ground truth {tp.name} shape {truth.shape}")
         if t_affine is not None and p_affine is not None and not np.allclose(t_affine, p_affine, atol=1e-3):
-            warnings.warn(f"{pp.name}: its affine differs from the ground truth {tp.name}'s; scoring voxel by voxel", UserWarning, stacklevel=2)
+            warnings.warn(
+                f"{pp.name}: its affine differs from the ground truth {tp.name}'s; scoring voxel by voxel", UserWarning, stacklevel=2
+            )
         ps, ts = int(pred.sum()), int(truth.sum())
         i = int((pred & truth).sum())
         inter, size = inter + i, size + ps + ts
-        case = {"name": name, "pred": str(pp), "truth": str(tp), "shape": list(pred.shape),
-                "dice": 1.0 if ps + ts == 0 else 2.0 * i / (ps + ts), "pred_voxels": ps, "truth_voxels": ts}
+        case = {
+            "name": name,
+            "pred": str(pp),
+            "truth": str(tp),
+            "shape": list(pred.shape),
+            "dice": 1.0 if ps + ts == 0 else 2.0 * i / (ps + ts),
+            "pred_voxels": ps,
+            "truth_voxels": ts,
+        }
         if per_slice:
             s = slice_scores(pred, truth, axis=0, spacing=spacing)
             defined = s["assd"][np.isfinite(s["assd"]) & (s["pred_voxels"] > 0)]
-            case.update(slices=len(s["dice"]), mean_dice=float(s["dice"].mean()),
-                        assd=float(defined.mean()) if len(defined) else math.nan,
-                        assd_undefined=int(np.isinf(s["assd"]).sum()))
+            case.update(
+                slices=len(s["dice"]),
+                mean_dice=float(s["dice"].mean()),
+                assd=float(defined.mean()) if len(defined) else math.nan,
+                assd_undefined=int(np.isinf(s["assd"]).sum()),
+            )
             unit_dice.extend(s["dice"].tolist())
             unit_assd.extend(s["assd"][(s["pred_voxels"] > 0) | (s["truth_voxels"] > 0)].tolist())
         else:
@@ -334,6 +346,7 @@ def to_json_ready(obj):
 
 def format_table(result: dict) -> str:
     """A small text table of :func:`evaluate_files`' result."""
+
     def num(v, digits=4):
         return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else ("inf" if math.isinf(v) else f"{v:.{digits}f}")
 
@@ -342,7 +355,11 @@ def format_table(result: dict) -> str:
     cols = ["dice", "mean dice", "assd", "undef", "pred vox", "truth vox"] if slices else ["dice", "assd", "pred vox", "truth vox"]
     lines = [f"{'case':<{width}}  " + "  ".join(f"{c:>10}" for c in cols)]
     for c in result["cases"]:
-        values = [num(c["dice"]), num(c["mean_dice"]), num(c["assd"], 3), str(c["assd_undefined"])] if slices else [num(c["dice"]), num(c["assd"], 3)]
+        values = (
+            [num(c["dice"]), num(c["mean_dice"]), num(c["assd"], 3), str(c["assd_undefined"])]
+            if slices
+            else [num(c["dice"]), num(c["assd"], 3)]
+        )
         values += [str(c["pred_voxels"]), str(c["truth_voxels"])]
         lines.append(f"{c['name']:<{width}}  " + "  ".join(f"{v:>10}" for v in values))
     unit = "slices" if slices else "cases"

@@ -14,14 +14,17 @@ import random
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from torch.nn.utils import parametrize
 
+from ..data.augment import augment
+from ..data.shape_prior import prior_masks
+from ..data.slices import Normaliser, PairSampler, hold_out_images, slice_pixel_mm, split_validation, study_slices
 from ..errors import InputError, WeaksegError
 from ..locks import FolderInUse, folder_lock, in_use
 from ..methods import METHODS, build_method, merge, method_preset
@@ -30,9 +33,6 @@ from ..study.model import Study
 from .checkpoint import clear_unstarted_run, has_checkpoint, load_tensors, read_run_info, save_tensors, write_run_info
 from .distributed import DistInfo, all_reduce_mean, setup_distributed, teardown_distributed, wrap_ddp
 from .events import Checkpointed, Event, Failed, Finished, Preview, Progress, Started, Validated
-from ..data.augment import augment
-from ..data.shape_prior import prior_masks
-from ..data.slices import Normaliser, PairSampler, hold_out_images, slice_pixel_mm, split_validation, study_slices
 
 
 @dataclass
@@ -62,9 +62,10 @@ def peak_memory_mb(device: torch.device) -> float | None:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
     except OSError:
         pass
     return None
@@ -103,8 +104,16 @@ def set_lr_factor(optimizers: dict[str, torch.optim.Optimizer], factor: float) -
 
 
 class Trainer:
-    def __init__(self, study: Study, run_dir: str | Path, config: TrainConfig, on_event: Callable[[Event], None] | None = None,
-                 resume: bool = False, init_weights: str | Path | None = None, started_from: str | None = None):
+    def __init__(
+        self,
+        study: Study,
+        run_dir: str | Path,
+        config: TrainConfig,
+        on_event: Callable[[Event], None] | None = None,
+        resume: bool = False,
+        init_weights: str | Path | None = None,
+        started_from: str | None = None,
+    ):
         """``started_from``: the run this one continues (resumed into this new folder, or warm-started from its
         weights), recorded in run.json."""
         check_train_config(config)
@@ -146,8 +155,10 @@ class Trainer:
         slices = study_slices(study, self.normaliser, mc.input_size, 2**mc.net.depth, labels=labels, flip_halves=mc.flip_halves)
         counts = study.counts()
         if labels and mc.net.n_classes > 1 and int(slices.masks.max()) > mc.net.n_classes:  # K = 1: any label > 0
-            raise InputError(f"the masks have label {int(slices.masks.max())}, but method {self.config.method} is set up for labels "
-                             f"0..{mc.net.n_classes}; set net.n_classes to the number of lesion classes")
+            raise InputError(
+                f"the masks have label {int(slices.masks.max())}, but method {self.config.method} is set up for labels "
+                f"0..{mc.net.n_classes}; set net.n_classes to the number of lesion classes"
+            )
         if self.method_cls.needs_absence and not int((~slices.presence).sum()):
             raise InputError(f"method {self.config.method} needs absence slices, and the study has none; tag healthy slices absence")
         if self.method_cls.needs_annotations and not int((slices.presence & slices.annotated).sum()):
@@ -244,15 +255,32 @@ class Trainer:
         if self.dist.is_main:
             write_run_info(self.run_dir, self._run_info(state))
         torch.manual_seed(cfg.seed + 1000 * self.dist.rank + state["step"])  # per-rank noise (u, dropout)
-        sampler = PairSampler(self.train_set, mc.batch_size, mc.annotated_per_batch, self.method_cls.sampling,
-                              seed=cfg.seed + state["epoch"], rank=self.dist.rank, world=self.dist.world,
-                              absence_bins=mc.absence_by_position)
+        sampler = PairSampler(
+            self.train_set,
+            mc.batch_size,
+            mc.annotated_per_batch,
+            self.method_cls.sampling,
+            seed=cfg.seed + state["epoch"],
+            rank=self.dist.rank,
+            world=self.dist.world,
+            absence_bins=mc.absence_by_position,
+        )
         aug_gen = torch.Generator().manual_seed(cfg.seed + 7919 * (self.dist.rank + 1) + state["step"])
         model = wrap_ddp(method, self.dist)
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
-        self._emit(Started(cfg.method, str(self.device), total, len(self.train_set), len(self.val_set or []),
-                           self.dist.world, state["step"], self._note(sampler)))
+        self._emit(
+            Started(
+                cfg.method,
+                str(self.device),
+                total,
+                len(self.train_set),
+                len(self.val_set or []),
+                self.dist.world,
+                state["step"],
+                self._note(sampler),
+            )
+        )
         t_start = t_last = time.perf_counter()
         ema = None
         reason = "completed"
@@ -281,16 +309,15 @@ class Trainer:
             if not all(math.isfinite(v) for v in losses.values()):
                 raise WeaksegError(f"training diverged at step {state['step']} (a loss became NaN/Inf); try a lower learning rate")
             pairs_per_s = mc.batch_size * self.dist.world / max(ema, 1e-9)
-            self._emit(Progress(state["step"], total, state["epoch"], losses, pairs_per_s, ema * (total - state["step"]),
-                                now - t_start))
+            self._emit(Progress(state["step"], total, state["epoch"], losses, pairs_per_s, ema * (total - state["step"]), now - t_start))
             if self._preview_request is not None:
                 self._preview(method, state["step"])
             last = state["step"] == total
-            if self.val_set is not None and (state["step"] % cfg.val_every == 0 or last):
-                if self._validate(method, state) and cfg.patience and state["bad_validations"] >= cfg.patience:
-                    reason = "early-stopped"
-                    self._checkpoint(method, optimizers, state)
-                    break
+            validate = self.val_set is not None and (state["step"] % cfg.val_every == 0 or last)
+            if validate and self._validate(method, state) and cfg.patience and state["bad_validations"] >= cfg.patience:
+                reason = "early-stopped"
+                self._checkpoint(method, optimizers, state)
+                break
             if state["step"] % cfg.checkpoint_every == 0 or last:
                 self._checkpoint(method, optimizers, state)
         if reason == "stopped" and state["step"] > step_start:
@@ -350,11 +377,14 @@ class Trainer:
     def _checkpoint(self, method, optimizers, state: dict) -> None:
         if not self.dist.is_main:
             return
-        path = save_tensors(self.run_dir / "last.pt", {
-            "model": method.state_dict(),
-            "optim": {k: o.state_dict() for k, o in optimizers.items()},
-            **state,
-        })
+        path = save_tensors(
+            self.run_dir / "last.pt",
+            {
+                "model": method.state_dict(),
+                "optim": {k: o.state_dict() for k, o in optimizers.items()},
+                **state,
+            },
+        )
         write_run_info(self.run_dir, self._run_info(state))
         self._emit(Checkpointed(state["step"], str(path), False))
 
@@ -378,11 +408,14 @@ class Trainer:
             "train_config": self.config.to_dict(),
             "normaliser": self.normaliser.to_dict(),
             "study": self.study_info,
-            **({"started_from": {"run": self.started_from, "how": "resumed" if self.resume else "warm-started"}}
-               if self.started_from else {}),
+            **(
+                {"started_from": {"run": self.started_from, "how": "resumed" if self.resume else "warm-started"}}
+                if self.started_from
+                else {}
+            ),
             "halves": any(sp is not None for sp in self._splits),  # trained on half-slices: prediction cuts and stitches them
             "torch": torch.__version__,
-            "state": {k: v for k, v in (state or {}).items()},
+            "state": dict((state or {}).items()),
         }
 
     def _check_same_run(self) -> None:
@@ -395,6 +428,8 @@ class Trainer:
         if self.restarted:
             note += "; the run in this folder had stopped before its first checkpoint, so it starts again from step 0"
         if self.method_config.absence_by_position and len(sampler.a_rows) and not sampler.position_matched:
-            note += ("; no absence slice lies at the presence slices' positions, so absence slices are drawn "
-                     "uniformly (absence_by_position has nothing to match)")
+            note += (
+                "; no absence slice lies at the presence slices' positions, so absence slices are drawn "
+                "uniformly (absence_by_position has nothing to match)"
+            )
         return note

@@ -41,7 +41,7 @@ def _worker_main(spec: JobSpec, events: mp.Queue, stop: mp.Event, previews: mp.Q
 
     from ..study import load_study
     from .events import Failed, Progress
-    from .trainer import Trainer, TrainConfig
+    from .trainer import TrainConfig, Trainer
 
     if spec.threads:
         torch.set_num_threads(spec.threads)
@@ -65,8 +65,15 @@ def _worker_main(spec: JobSpec, events: mp.Queue, stop: mp.Event, previews: mp.Q
 
     try:
         study = load_study(spec.study_folder)
-        trainer = Trainer(study, spec.run_dir, TrainConfig(**spec.config), on_event=on_event,
-                          resume=spec.resume, init_weights=spec.init_weights, started_from=spec.started_from)
+        trainer = Trainer(
+            study,
+            spec.run_dir,
+            TrainConfig(**spec.config),
+            on_event=on_event,
+            resume=spec.resume,
+            init_weights=spec.init_weights,
+            started_from=spec.started_from,
+        )
     except Exception as exc:  # before the loop: report it like any other failure
         events.put(Failed(str(exc)))
         return
@@ -109,8 +116,9 @@ class TrainingProcess:
         self.events = self._ctx.Queue()
         self.previews = self._ctx.Queue()
         self._stop = self._ctx.Event()
-        self.process = self._ctx.Process(target=_worker_main, args=(self.spec, self.events, self._stop, self.previews),
-                                         name="weakseg-training", daemon=True)
+        self.process = self._ctx.Process(
+            target=_worker_main, args=(self.spec, self.events, self._stop, self.previews), name="weakseg-training", daemon=True
+        )
 
     def start(self) -> None:
         Path(self.spec.run_dir).mkdir(parents=True, exist_ok=True)

@@ -97,7 +97,9 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, QWidget):
         self.new_btn.setToolTip("Selected image layers become the channels of one image; a selected labels layer becomes its mask")
         self.open_btn = QPushButton("Open…")
         self.open_ro_btn = QPushButton("Open read-only…")
-        self.open_ro_btn.setToolTip("Open a study without ever writing to it (e.g. one open in another viewer); Save as… keeps your edits elsewhere")
+        self.open_ro_btn.setToolTip(
+            "Open a study without ever writing to it (e.g. one open in another viewer); Save as… keeps your edits elsewhere"
+        )
         self.save_btn = QPushButton("Save")
         self.save_as_btn = QPushButton("Save as…")
         self.image_combo = QComboBox()
@@ -154,7 +156,16 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, QWidget):
         self.range_half.addItems(["both halves", "half 0", "half 1"])
         self.range_btn = QPushButton("Tag")
         self.clear_btn = QPushButton("Clear all tags")
-        for w in (QLabel("from"), self.range_from, QLabel("to"), self.range_to, self.range_tag, self.range_half, self.range_btn, self.clear_btn):
+        for w in (
+            QLabel("from"),
+            self.range_from,
+            QLabel("to"),
+            self.range_to,
+            self.range_tag,
+            self.range_half,
+            self.range_btn,
+            self.clear_btn,
+        ):
             h.addWidget(w)
         root.addWidget(box)
 
@@ -182,8 +193,9 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, QWidget):
         self.no_lesion_btn.clicked.connect(lambda: self.confirm_no_lesion())
         self.undo_btn.clicked.connect(lambda: self.undo())
         self.retag_btn.clicked.connect(self.retag_painted_absence)
-        self.range_btn.clicked.connect(lambda: self.tag_range(self.range_from.value(), self.range_to.value(), self.range_tag.currentText(),
-                                                              self._range_half()))
+        self.range_btn.clicked.connect(
+            lambda: self.tag_range(self.range_from.value(), self.range_to.value(), self.range_tag.currentText(), self._range_half())
+        )
         self.clear_btn.clicked.connect(lambda: self.clear_tags())
         self.overview.slice_clicked.connect(self.go_to_slice)
 
@@ -281,7 +293,7 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, QWidget):
         if im is None:
             return -1
         layer = self.mask_layer
-        pos = layer.world_to_data(self.viewer.dims.point[-layer.ndim:])
+        pos = layer.world_to_data(self.viewer.dims.point[-layer.ndim :])
         return int(np.clip(round(pos[im.axis]), 0, im.n_slices - 1))
 
     def go_to_slice(self, index: int) -> None:
@@ -289,7 +301,7 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, QWidget):
         if im is None:
             return
         layer = self.mask_layer
-        pos = np.array(layer.world_to_data(self.viewer.dims.point[-layer.ndim:]), float)
+        pos = np.array(layer.world_to_data(self.viewer.dims.point[-layer.ndim :]), float)
         pos[im.axis] = index
         world = layer.data_to_world(pos)
         axis = self.viewer.dims.ndim - layer.ndim + im.axis
@@ -334,8 +346,7 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, QWidget):
         masks = np.asarray(masks)
         painted = [s for s in slices if 0 <= s < im.n_slices and im.has_content()[s]]
         if painted:
-            show_warning(f"Kept your mask on slice(s) {', '.join(map(str, sorted(painted)))}: erase it first to take "
-                         "the model's there")
+            show_warning(f"Kept your mask on slice(s) {', '.join(map(str, sorted(painted)))}: erase it first to take the model's there")
             keep = [k for k, s in enumerate(slices) if s not in painted]
             slices, masks = [slices[k] for k in keep], masks[keep]
             if not slices:
@@ -372,8 +383,17 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, QWidget):
     def _refresh(self) -> None:
         im = self.image
         enabled = im is not None
-        for w in (self.presence_btn, self.absence_btn, self.unknown_btn, self.no_lesion_btn, self.undo_btn,
-                  self.range_btn, self.clear_btn, self.save_btn, self.save_as_btn):
+        for w in (
+            self.presence_btn,
+            self.absence_btn,
+            self.unknown_btn,
+            self.no_lesion_btn,
+            self.undo_btn,
+            self.range_btn,
+            self.clear_btn,
+            self.save_btn,
+            self.save_as_btn,
+        ):
             w.setEnabled(enabled)
         if im is None:
             self.halves.refresh(None, 0)

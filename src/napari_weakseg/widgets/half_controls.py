@@ -22,8 +22,10 @@ class HalfControls(QGroupBox):
         self.owner = owner
         g = QGridLayout(self)
         self.split_btn = QPushButton("Split into halves")
-        self.split_btn.setToolTip("Cut every slice in two across the patient's left-right axis (from the image's "
-                                  "orientation) at the position given; each half then has its own tag")
+        self.split_btn.setToolTip(
+            "Cut every slice in two across the patient's left-right axis (from the image's "
+            "orientation) at the position given; each half then has its own tag"
+        )
         self.at_spin = QSpinBox()
         self.at_spin.setToolTip("Where half 1 begins along the cut axis (default: the middle of the image's foreground)")
         self.join_btn = QPushButton("Join halves")
@@ -41,8 +43,10 @@ class HalfControls(QGroupBox):
                 b.clicked.connect(lambda _=False, h=h, tag=tag: owner.tag_half(h, tag))
                 g.addWidget(b, 1 + h, col)
                 self.buttons[(h, tag)] = b
-        self.hint = QLabel(f"Half under the cursor: {HALF_SHORTCUTS['presence']} presence, "
-                           f"{HALF_SHORTCUTS['absence']} absence, {HALF_SHORTCUTS['unknown']} unknown")
+        self.hint = QLabel(
+            f"Half under the cursor: {HALF_SHORTCUTS['presence']} presence, "
+            f"{HALF_SHORTCUTS['absence']} absence, {HALF_SHORTCUTS['unknown']} unknown"
+        )
         self.hint.setWordWrap(True)
         g.addWidget(self.hint, 3, 0, 1, 4)
         self.split_btn.clicked.connect(lambda: owner.split_halves(self.at_spin.value() if self.at_spin.value() > 0 else None))
@@ -117,7 +121,7 @@ class HalfTagging:
         if im is None or im.split is None:
             return None
         layer = self.mask_layer
-        pos = layer.world_to_data(self.viewer.cursor.position[-layer.ndim:])
+        pos = layer.world_to_data(self.viewer.cursor.position[-layer.ndim :])
         return 0 if pos[im.split.axis] < im.split.at - 0.5 else 1
 
     def tag_half_under_cursor(self, tag) -> None:
@@ -162,7 +166,8 @@ def show_split_line(viewer, im, scale, layer=None):
         layer.data = data
         layer.shape_type = ["line"] * len(data)
         return layer
-    layer = viewer.add_shapes(data, shape_type="line", edge_color="#ffd23f", edge_width=0.6, name=f"{im.name} cut",
-                              scale=scale, opacity=0.8)
+    layer = viewer.add_shapes(
+        data, shape_type="line", edge_color="#ffd23f", edge_width=0.6, name=f"{im.name} cut", scale=scale, opacity=0.8
+    )
     layer.editable = False
     return layer

@@ -45,7 +45,7 @@ class EventLoopProbe(QObject):
 
     def summary(self, label: str | None = None) -> dict:
         """Lateness statistics of all samples, or of those taken under ``label``."""
-        values = self.lateness_ms if label is None else [v for v, k in zip(self.lateness_ms, self.labels) if k == label]
+        values = self.lateness_ms if label is None else [v for v, k in zip(self.lateness_ms, self.labels, strict=False) if k == label]
         return latency_summary(values)
 
 
@@ -54,5 +54,10 @@ def latency_summary(lateness_ms: list[float]) -> dict:
     if not lateness_ms:
         return {"n": 0, "p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None}
     a = np.asarray(lateness_ms)
-    return {"n": int(a.size), "p50_ms": float(np.percentile(a, 50)), "p95_ms": float(np.percentile(a, 95)),
-            "p99_ms": float(np.percentile(a, 99)), "max_ms": float(a.max())}
+    return {
+        "n": int(a.size),
+        "p50_ms": float(np.percentile(a, 50)),
+        "p95_ms": float(np.percentile(a, 95)),
+        "p99_ms": float(np.percentile(a, 99)),
+        "max_ms": float(a.max()),
+    }

@@ -107,7 +107,7 @@ class LossPlot(FigureCanvasQTAgg):
                 self._lines[name] = self.ax.plot([], [], lw=1, label=name, animated=True)[0]
                 full = True
             k = max(1, len(values) // MAX_POINTS)
-            self._lines[name].set_data(self.steps[-len(values):][::k], values[::k])
+            self._lines[name].set_data(self.steps[-len(values) :][::k], values[::k])
         self._dice_line.set_data(self.val_steps, self.val_dice)
         last = self.steps[-1] if self.steps else 1
         xmax = self.total_steps or 2 ** math.ceil(math.log2(max(last, 1)))  # unknown total: doubles as needed
@@ -119,8 +119,17 @@ class LossPlot(FigureCanvasQTAgg):
             full = True
         if full and self._lines:
             # above the axes, where the curves (drawn over the cached background) never hide it
-            self.ax.legend(fontsize=6, loc="lower left", bbox_to_anchor=(0, 1.01, 1, 0.1), mode="expand", ncol=4,
-                           frameon=False, labelcolor=FOREGROUND, borderaxespad=0, handlelength=1.5)
+            self.ax.legend(
+                fontsize=6,
+                loc="lower left",
+                bbox_to_anchor=(0, 1.01, 1, 0.1),
+                mode="expand",
+                ncol=4,
+                frameon=False,
+                labelcolor=FOREGROUND,
+                borderaxespad=0,
+                handlelength=1.5,
+            )
             self.figure.tight_layout()
         return full
 

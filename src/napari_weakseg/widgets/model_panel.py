@@ -80,8 +80,10 @@ class ModelPanel:
 
             trained = read_run_info(run_dir).get("study", {}).get("channels", [])
             if trained and len(trained) != len(im.volume.channel_names):
-                raise WeaksegError(f"the model was trained on {len(trained)} channel(s) ({', '.join(trained)}); "
-                                   f"{im.name} has {len(im.volume.channel_names)}")
+                raise WeaksegError(
+                    f"the model was trained on {len(trained)} channel(s) ({', '.join(trained)}); "
+                    f"{im.name} has {len(im.volume.channel_names)}"
+                )
             check_channel_order(trained, im.volume.channel_names)
         except WeaksegError as exc:
             show_error(str(exc).replace(", or pass --channels-as-given if they are right", ""))
@@ -178,6 +180,10 @@ def describe_model(info: dict, run_dir: Path) -> str:
     best = state.get("best_dice")
     origin = info.get("started_from") or {}
     start = f"; {origin.get('how', 'started')} from {Path(origin['run']).name}" if origin.get("run") else ""
-    return (f"model {run_dir.name}: {info.get('method')} ({tc.get('preset')} preset, step {state.get('step', '?')} of "
-            f"{tc.get('steps')}, seed {tc.get('seed')})" + (f", best validation Dice {best:.3f}" if best is not None else "")
-            + start + f"; trained on {study}")
+    return (
+        f"model {run_dir.name}: {info.get('method')} ({tc.get('preset')} preset, step {state.get('step', '?')} of "
+        f"{tc.get('steps')}, seed {tc.get('seed')})"
+        + (f", best validation Dice {best:.3f}" if best is not None else "")
+        + start
+        + f"; trained on {study}"
+    )

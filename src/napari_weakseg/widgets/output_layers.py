@@ -15,11 +15,13 @@ def layer_name(image_name: str, what: str) -> str:
 
 def _styles(source_layer) -> dict:
     """How each output layer looks: {what: napari layer keyword arguments}."""
-    return {HEALTHY: dict(colormap="gray", contrast_limits=source_layer.contrast_limits),
-            RESIDUAL: dict(colormap="PiYG", contrast_limits=(-1.0, 1.0)),  # diverging, centred on 0; rescaled to the data
-            LESION: dict(colormap="gray", contrast_limits=source_layer.contrast_limits),
-            PROB: dict(colormap="magma", contrast_limits=(0.0, 1.0), blending="additive", opacity=0.6),
-            SEG: dict(opacity=0.5)}
+    return {
+        HEALTHY: {"colormap": "gray", "contrast_limits": source_layer.contrast_limits},
+        RESIDUAL: {"colormap": "PiYG", "contrast_limits": (-1.0, 1.0)},  # diverging, centred on 0; rescaled to the data
+        LESION: {"colormap": "gray", "contrast_limits": source_layer.contrast_limits},
+        PROB: {"colormap": "magma", "contrast_limits": (0.0, 1.0), "blending": "additive", "opacity": 0.6},
+        SEG: {"opacity": 0.5},
+    }
 
 
 def _meta(source_layer, **extra) -> dict:
@@ -80,8 +82,15 @@ def show_pseudo_labels(viewer, image_name: str, source_layer, data: np.ndarray, 
         layer = viewer.layers[name]
         layer.data, layer.metadata = data, metadata
         return layer
-    return viewer.add_labels(data, name=name, opacity=0.5, scale=source_layer.scale, translate=source_layer.translate,
-                             metadata=metadata, colormap=DirectLabelColormap(color_dict=PSEUDO_COLOURS))
+    return viewer.add_labels(
+        data,
+        name=name,
+        opacity=0.5,
+        scale=source_layer.scale,
+        translate=source_layer.translate,
+        metadata=metadata,
+        colormap=DirectLabelColormap(color_dict=PSEUDO_COLOURS),
+    )
 
 
 def update_threshold(viewer, image_name: str, threshold: float) -> None:
@@ -93,7 +102,7 @@ def update_threshold(viewer, image_name: str, threshold: float) -> None:
 
 def update_slice(viewer, image_name: str, axis: int, index: int, outputs: dict[str, np.ndarray], threshold: float) -> None:
     """Write one slice's outputs (a live preview) into existing output layers."""
-    pieces = {PROB: outputs.get("prob", None), HEALTHY: outputs.get("healthy"), RESIDUAL: outputs.get("residual")}
+    pieces = {PROB: outputs.get("prob"), HEALTHY: outputs.get("healthy"), RESIDUAL: outputs.get("residual")}
     for what, arr in pieces.items():
         name = layer_name(image_name, what)
         if arr is None or name not in viewer.layers:
@@ -106,7 +115,7 @@ def update_slice(viewer, image_name: str, axis: int, index: int, outputs: dict[s
         layer.refresh()
     if PROB in pieces and pieces[PROB] is not None and layer_name(image_name, SEG) in viewer.layers:
         seg = viewer.layers[layer_name(image_name, SEG)]
-        np.moveaxis(seg.data, axis, 0)[index] = (pieces[PROB][0] >= threshold)
+        np.moveaxis(seg.data, axis, 0)[index] = pieces[PROB][0] >= threshold
         seg.refresh()
 
 

@@ -158,11 +158,9 @@ class PseudoReviewWidget(ShutsDownOnClose, QWidget):
             names = score_names(model.method.outputs)
             if not names:
                 raise WeaksegError(f"a {model.info.get('method')} model gives no per-slice quality scores: nothing to review")
-            outputs = {im.name: model.predict_image(im) for im in study.images
-                       if (im.tags == Tag.PRESENCE).any()}
+            outputs = {im.name: model.predict_image(im) for im in study.images if (im.tags == Tag.PRESENCE).any()}
             pl = PseudoLabelConfig.from_dict(model.config.pseudo_label)
-            return names, pl.selection_score, review_outputs(study, outputs, pl.selection_score, pl.selection_keep,
-                                                             model.config.threshold)
+            return names, pl.selection_score, review_outputs(study, outputs, pl.selection_score, pl.selection_keep, model.config.threshold)
 
         def done(result):
             names, score, review = result
@@ -219,16 +217,20 @@ class PseudoReviewWidget(ShutsDownOnClose, QWidget):
             self._rows = []
             self.table.blockSignals(False)
             return
-        names = [k for k in rev.scores]
+        names = list(rev.scores)
         self.table.setColumnCount(len(COLUMNS) + len(names))
-        self.table.setHorizontalHeaderLabels([*COLUMNS, *(n[len("score_"):] for n in names)])
+        self.table.setHorizontalHeaderLabels([*COLUMNS, *(n[len("score_") :] for n in names)])
         order = rev.order(self.sort_by.currentText())
         self._rows = [int(rev.slices[r]) for r in order]
         self.table.setRowCount(len(order))
         for i, r in enumerate(order):
             s = int(rev.slices[r])
-            cells = [str(s), "kept" if rev.kept[r] else "dropped", self.decisions.get(rev.name, s) or "",
-                     *(f"{rev.scores[n][r]:.3f}" for n in names)]
+            cells = [
+                str(s),
+                "kept" if rev.kept[r] else "dropped",
+                self.decisions.get(rev.name, s) or "",
+                *(f"{rev.scores[n][r]:.3f}" for n in names),
+            ]
             for j, text in enumerate(cells):
                 self.table.setItem(i, j, QTableWidgetItem(text))
         self.table.blockSignals(False)
@@ -405,4 +407,3 @@ class PseudoReviewWidget(ShutsDownOnClose, QWidget):
     def shutdown(self) -> None:
         """The viewer is closing: no new layers from a worker still going."""
         self._closed = True
-

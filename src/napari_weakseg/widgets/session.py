@@ -41,7 +41,7 @@ class Session:
         self._training = weakref.ref(widget) if widget is not None else None
 
 
-_sessions: "weakref.WeakKeyDictionary[object, Session]" = weakref.WeakKeyDictionary()
+_sessions: weakref.WeakKeyDictionary[object, Session] = weakref.WeakKeyDictionary()
 
 
 def session_for(viewer) -> Session:

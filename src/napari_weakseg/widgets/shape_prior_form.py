@@ -15,8 +15,12 @@ from ..pseudo.config import PseudoLabelConfig
 from .spin_boxes import dspin, spin
 
 # option, label, lowest, highest, decimals
-RANGES = (("ellipse_size_mm", "size (mm, major axis)", 0.1, 10_000.0, 1), ("ellipse_aspect", "aspect (minor / major)", 0.01, 1.0, 2),
-          ("ellipse_angle_deg", "angle (degrees)", -360.0, 360.0, 0), ("ellipse_centre", "centre (fraction of the slice)", 0.0, 1.0, 2))
+RANGES = (
+    ("ellipse_size_mm", "size (mm, major axis)", 0.1, 10_000.0, 1),
+    ("ellipse_aspect", "aspect (minor / major)", 0.01, 1.0, 2),
+    ("ellipse_angle_deg", "angle (degrees)", -360.0, 360.0, 0),
+    ("ellipse_centre", "centre (fraction of the slice)", 0.0, 1.0, 2),
+)
 PREVIEW_COUNT, PREVIEW_SIZE = 16, 64
 
 

@@ -33,8 +33,14 @@ class SliceOverview(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setToolTip("Slices: red presence, green absence, grey unknown; yellow bar = annotated. Click to jump.")
 
-    def set_state(self, tags: np.ndarray, annotated: np.ndarray, current: int,
-                  half_tags: np.ndarray | None = None, half_annotated: np.ndarray | None = None) -> None:
+    def set_state(
+        self,
+        tags: np.ndarray,
+        annotated: np.ndarray,
+        current: int,
+        half_tags: np.ndarray | None = None,
+        half_annotated: np.ndarray | None = None,
+    ) -> None:
         """tags, annotated (n,); with ``half_tags`` / ``half_annotated`` (n, 2) the halves are drawn instead."""
         self.tags, self.annotated, self.current = np.asarray(tags), np.asarray(annotated), int(current)
         self.half_tags = None if half_tags is None else np.asarray(half_tags)
@@ -52,7 +58,7 @@ class SliceOverview(QWidget):
         p = QPainter(self)
         w, h = self.width() / n, float(self.height())
         if self.half_tags is None:
-            for i, (t, a) in enumerate(zip(self.tags, self.annotated)):
+            for i, (t, a) in enumerate(zip(self.tags, self.annotated, strict=False)):
                 p.fillRect(QRectF(i * w, 4, w, h - 4), TAG_COLORS[Tag(int(t))])
                 if a:
                     p.fillRect(QRectF(i * w, 0, w, 4), ANNOTATED_COLOR)

@@ -35,12 +35,12 @@ class StudyFiles:
         """
         self.flush()
         if layers is None:  # in layer-list order: the selection is an unordered set
-            layers = [l for l in self.viewer.layers if l in self.viewer.layers.selection]
+            layers = [layer for layer in self.viewer.layers if layer in self.viewer.layers.selection]
         layers = list(layers)
         if not layers and self.viewer.layers:
             layers = [self.viewer.layers[-1]]
-        images = [l for l in layers if isinstance(l, Image)]
-        labels = [l for l in layers if isinstance(l, Labels)]
+        images = [layer for layer in layers if isinstance(layer, Image)]
+        labels = [layer for layer in layers if isinstance(layer, Labels)]
 
         def build():
             volume, mask = volume_from_layers(images, labels[0] if labels else None)
@@ -118,7 +118,9 @@ class StudyFiles:
         if self.study is None:
             return
         folder = self.study.folder
-        where = f"Study folder: {folder}" + (" (autosave; use 'Save as…' to keep it elsewhere)" if folder and folder.is_relative_to(default_study_home()) else "")
+        where = f"Study folder: {folder}" + (
+            " (autosave; use 'Save as…' to keep it elsewhere)" if folder and folder.is_relative_to(default_study_home()) else ""
+        )
         if self.read_only:
             where += " (read-only: nothing is written there; 'Save as…' keeps your changes elsewhere)"
         self.folder_label.setText(where)

@@ -29,7 +29,7 @@ def volume_from_layers(image_layers, labels_layer=None) -> tuple[Volume, np.ndar
             raise InputError(f"{layer.name}: expected a 2D or 3D image; got {arr.ndim}D {arr.shape}")
         arrays.append(arr)
     first = image_layers[0]
-    for layer, arr in zip(image_layers[1:], arrays[1:]):
+    for layer, arr in zip(image_layers[1:], arrays[1:], strict=False):
         if arr.shape != arrays[0].shape:
             raise InputError(f"{layer.name}: shape {arr.shape} differs from {first.name} {arrays[0].shape}; channels must share one grid")
     data = np.stack(arrays)
@@ -42,7 +42,7 @@ def volume_from_layers(image_layers, labels_layer=None) -> tuple[Volume, np.ndar
     if header is not None and tuple(header.get_data_shape()[:3]) != data.shape[1:][::-1]:
         header = None
     affine = info.get("affine") if header is not None else np.diag([*scale[::-1], 1.0])
-    volume = Volume(data, np.asarray(affine), header, scale, [l.name for l in image_layers], list(info.get("sources", [])))
+    volume = Volume(data, np.asarray(affine), header, scale, [layer.name for layer in image_layers], list(info.get("sources", [])))
     mask = None
     if labels_layer is not None:
         mask = np.array(labels_layer.data)  # a copy: the user's layer stays theirs
@@ -63,8 +63,14 @@ def add_layers(viewer, im: StudyImage):
     meta = nifti_metadata(v.affine, v.header, v.sources)
     image_layers = []
     for c, name in enumerate(v.channel_names):
-        layer = viewer.add_image(v.data[c], name=f"{im.name} {name}" if name != im.name else name, scale=v.spacing,
-                                 colormap="gray", metadata=meta, visible=c == 0)
+        layer = viewer.add_image(
+            v.data[c],
+            name=f"{im.name} {name}" if name != im.name else name,
+            scale=v.spacing,
+            colormap="gray",
+            metadata=meta,
+            visible=c == 0,
+        )
         image_layers.append(layer)
     mask_layer = viewer.add_labels(im.mask, name=f"{im.name} mask", scale=v.spacing, metadata=meta, opacity=0.6)
     return image_layers, mask_layer

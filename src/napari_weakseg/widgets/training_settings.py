@@ -51,9 +51,17 @@ class TrainingSettings(QGroupBox):
         self.device = QComboBox()
         for value, label in available_devices():
             self.device.addItem(label, value)
-        for label, w in (("method", self.method), ("preset", self.preset), ("steps", self.steps), ("input size", self.input_size),
-                         ("width", self.width), ("labelled-loss weight", self.seg_weight), ("learning rate", self.lr),
-                         ("seed", self.seed), ("device", self.device)):
+        for label, w in (
+            ("method", self.method),
+            ("preset", self.preset),
+            ("steps", self.steps),
+            ("input size", self.input_size),
+            ("width", self.width),
+            ("labelled-loss weight", self.seg_weight),
+            ("learning rate", self.lr),
+            ("seed", self.seed),
+            ("device", self.device),
+        ):
             form.addRow(label, w)
         self.advanced = QGroupBox("Advanced")
         self.advanced.setCheckable(True)
@@ -62,11 +70,17 @@ class TrainingSettings(QGroupBox):
         self.batch = spin(1, 512, 8)
         self.ann_per_batch = spin(0, 512, 2)
         self.val_fraction = dspin(0.0, 0.9, 0.2, 2)
-        self.val_fraction.setToolTip(f"with Advanced off: 0.2, or 0 (every mask trains) below {MIN_ANNOTATED_FOR_VALIDATION} annotated slices")
+        self.val_fraction.setToolTip(
+            f"with Advanced off: 0.2, or 0 (every mask trains) below {MIN_ANNOTATED_FOR_VALIDATION} annotated slices"
+        )
         self.augment = QCheckBox()
         self.augment.setChecked(True)
-        for label, w in (("batch size", self.batch), ("annotated per batch", self.ann_per_batch),
-                         ("validation fraction", self.val_fraction), ("augmentation", self.augment)):
+        for label, w in (
+            ("batch size", self.batch),
+            ("annotated per batch", self.ann_per_batch),
+            ("validation fraction", self.val_fraction),
+            ("augmentation", self.augment),
+        ):
             adv.addRow(label, w)
         form.addRow(self.advanced)
         self.preset.currentTextChanged.connect(self.apply_preset)
@@ -92,16 +106,27 @@ class TrainingSettings(QGroupBox):
 
     def train_config(self, n_annotated: int, extra: list[tuple[str, object]] = ()) -> dict:
         """The Trainer's config from the form; ``extra`` (key, value) overrides are merged in last."""
-        overrides = {"input_size": self.input_size.value() or None, "lr": self.lr.value(), "net": {"base": self.width.value()},
-                     "weights": {"seg": self.seg_weight.value()}}
+        overrides = {
+            "input_size": self.input_size.value() or None,
+            "lr": self.lr.value(),
+            "net": {"base": self.width.value()},
+            "weights": {"seg": self.seg_weight.value()},
+        }
         if self.advanced.isChecked():
-            overrides.update(batch_size=self.batch.value(), annotated_per_batch=self.ann_per_batch.value(),
-                             augment=self.augment.isChecked())
+            overrides.update(
+                batch_size=self.batch.value(), annotated_per_batch=self.ann_per_batch.value(), augment=self.augment.isChecked()
+            )
         for key, value in extra:
             if isinstance(value, dict) and isinstance(overrides.get(key), dict):
                 overrides[key] = {**overrides[key], **value}
             else:
                 overrides[key] = value
-        return {"method": self.method.currentText(), "preset": self.preset.currentText(), "steps": self.steps.value(),
-                "device": self.device.currentData(), "seed": self.seed.value(),
-                "val_fraction": self.show_val_fraction(n_annotated), "overrides": overrides}
+        return {
+            "method": self.method.currentText(),
+            "preset": self.preset.currentText(),
+            "steps": self.steps.value(),
+            "device": self.device.currentData(),
+            "seed": self.seed.value(),
+            "val_fraction": self.show_val_fraction(n_annotated),
+            "overrides": overrides,
+        }

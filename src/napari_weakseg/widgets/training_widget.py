@@ -28,10 +28,10 @@ from ..errors import WeaksegError
 from ..training.events import Checkpointed, Failed, Finished, Preview, Progress, Started, Validated
 from .close_watch import ShutsDownOnClose
 from .loss_plot import LossPlot
-from .run_list import RunList
 from .model_panel import ModelPanel
 from .output_layers import add_missing_outputs, update_slice
 from .retrain_panel import RetrainPanel
+from .run_list import RunList
 from .session import session_for
 from .spin_boxes import spin
 from .training_settings import TrainingSettings
@@ -145,7 +145,10 @@ class TrainingWidget(ShutsDownOnClose, ModelPanel, RetrainPanel, QWidget):
         v = QVBoxLayout(box)
         row = QHBoxLayout()
         self.accept_btn = QPushButton("Accept as annotation")
-        self.accept_btn.setToolTip("Copy the slices you corrected in the segmentation layer (or the current slice) into the study's masks; Undo tag (Alt-Z) takes it back")
+        self.accept_btn.setToolTip(
+            "Copy the slices you corrected in the segmentation layer (or the current slice) into the study's masks; "
+            "Undo tag (Alt-Z) takes it back"
+        )
         self.retrain_btn = QPushButton("Retrain")
         self.retrain_btn.setToolTip("Fine-tune the last model on the enlarged annotated set")
         self.retrain_steps = spin(1, 1_000_000, 100)
@@ -230,8 +233,16 @@ class TrainingWidget(ShutsDownOnClose, ModelPanel, RetrainPanel, QWidget):
         elif init_weights is not None:
             started_from = str(Path(init_weights).parent)
         config = self.train_config()
-        spec = JobSpec(str(ann.study.folder), str(run_dir), config, resume=resume, init_weights=init_weights,
-                       started_from=started_from, preview=(ann.current, ann.current_slice()), preview_every=self.preview_every)
+        spec = JobSpec(
+            str(ann.study.folder),
+            str(run_dir),
+            config,
+            resume=resume,
+            init_weights=init_weights,
+            started_from=started_from,
+            preview=(ann.current, ann.current_slice()),
+            preview_every=self.preview_every,
+        )
         self._preview_at = spec.preview
         self._position = None
         self.job = TrainingProcess(spec)
@@ -310,8 +321,10 @@ class TrainingWidget(ShutsDownOnClose, ModelPanel, RetrainPanel, QWidget):
         event, self._latest = self._latest, None
         if event is not None:
             self.progress.setValue(event.step)
-            self.status.setText(f"step {event.step}/{event.total_steps} · {event.pairs_per_s:.1f} pairs/s · "
-                                f"ETA {event.eta_s:.0f} s · {self.settings.device.currentText()}")
+            self.status.setText(
+                f"step {event.step}/{event.total_steps} · {event.pairs_per_s:.1f} pairs/s · "
+                f"ETA {event.eta_s:.0f} s · {self.settings.device.currentText()}"
+            )
         self.plot.redraw()
 
     def _preview_layers(self, index: int) -> list:
@@ -361,8 +374,9 @@ class TrainingWidget(ShutsDownOnClose, ModelPanel, RetrainPanel, QWidget):
     def _refresh(self) -> None:
         ann = self.annotation
         has_study = ann is not None and ann.study is not None
-        self.study_label.setText(f"Study: {ann.study.folder}" if has_study else
-                                 "No study: create or open one in the 'Tag slices and paint masks' dock.")
+        self.study_label.setText(
+            f"Study: {ann.study.folder}" if has_study else "No study: create or open one in the 'Tag slices and paint masks' dock."
+        )
         self.train_btn.setEnabled(has_study and not self.running)
         self.resume_btn.setEnabled(has_study and not self.running and self.last_run is not None)
         self.stop_btn.setEnabled(self.running)
