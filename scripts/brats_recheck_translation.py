@@ -1,5 +1,6 @@
-"""Recompute the BraTS suite's translation check (``bench.brats.residual_ratio``) from the saved best
-checkpoints of a finished or running suite, for results.json written before the check had all its parts.
+"""Recompute the BraTS suite's translation check (``bench.brats.residual_ratio``) and the whole-slice Dice
+(``whole_slice_dice``) from the saved best checkpoints of a finished suite, for a results.json written before
+the suite measured them.
 Then ``weakseg bench brats --out OUT --report-only`` writes the report again.
 
     .venv/bin/python scripts/brats_recheck_translation.py --data ../shared/data --out OUT --work WORK
@@ -18,7 +19,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--work", type=Path, required=True)
     args = ap.parse_args()
-    from napari_weakseg.bench.brats import PROFILES, residual_ratio
+    from napari_weakseg.bench.brats import PROFILES, residual_ratio, whole_slice_dice
     from napari_weakseg.data.brats import find_brats, list_cases, load_brats_case
     from napari_weakseg.inference import TrainedModel
 
@@ -39,6 +40,10 @@ def main() -> int:
         out = model.predict_volume(case.images, split=case.split() if prof.halves else None)
         run["residual"] = residual_ratio(out["residual"], case, prof, out.get("healthy"))
         n += 1
+    for run in results["runs"]:  # every run trained on halves: the same model on whole slices
+        if prof.halves and "dice_whole_slices" not in run:
+            run_dir = args.work / f"fold{run['fold']}-seed{run['seed']}" / f"{run['method']}-{run['setting']}"
+            run["dice_whole_slices"] = whole_slice_dice(TrainedModel.load(run_dir, which="best"), cases[tests[run["fold"]]])
     (args.out / "results.json").write_text(json.dumps(results, indent=1))
     print(f"rechecked {n} run(s) in {args.out / 'results.json'}")
     return 0

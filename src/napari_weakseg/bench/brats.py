@@ -371,7 +371,17 @@ def train_and_test(
     }
     if "residual" in out:
         row["residual"] = residual_ratio(out["residual"], test, prof, out.get("healthy"))
+    if split is not None:  # the same model on whole slices: is stitching halves the better prediction?
+        row["dice_whole_slices"] = whole_slice_dice(model, test)
     return row, model
+
+
+def whole_slice_dice(model, test) -> float:
+    """Full-resolution 3-D Dice of ``model`` predicting ``test``'s whole slices (no split)."""
+    from ..training.metrics import pooled_dice
+
+    prob = full_resolution_prob(model.predict_volume(test.images)["prob"], test.tumour_full.shape[1:])
+    return pooled_dice([(prob >= model.config.threshold, test.tumour_full)])
 
 
 def _best_step(run_dir: Path) -> int | None:
@@ -435,6 +445,9 @@ def summarise_brats(results: dict) -> dict:
             "fp_tumour_free_mean": float(np.mean([r["false_positive_pixels_tumour_free"] for r in rows])),
             "residual_ratio_mean": float(np.mean(ratios)) if ratios else None,
             "translation_check": check or None,
+            "dice_whole_slices_mean": float(np.mean(w))
+            if (w := [r["dice_whole_slices"] for r in rows if "dice_whole_slices" in r])
+            else None,
             "n_annotated": sorted({r["n_annotated"] for r in rows}),
             "n_train_presence": sorted({r["n_train_presence"] for r in rows}),
             "train_seconds": float(np.mean([r["train_seconds"] for r in rows])),

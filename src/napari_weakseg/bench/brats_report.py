@@ -112,7 +112,7 @@ def write_brats_report(results: dict, out: Path) -> Path:
             if r:
                 lines.append(_row(f"{m}, {label}", r, "100%" if key == "all" else "—", "—", "—"))
     lines += ["", f"![Dice per method and setting]({BARS})", ""]
-    lines += targets(results) + translation_lines(results) + verdicts(results)
+    lines += targets(results) + translation_lines(results) + stitching_lines(results) + verdicts(results)
     lines += [f"![Loss curves, fold {results['folds'][0]['fold']}, seed 0, masks on one volume]({LOSSES})", ""]
     if (out / PANEL).is_file():
         lines += [
@@ -200,6 +200,27 @@ def translation_lines(results: dict) -> list[str]:
             f"{pair('change_in_tumour', 'change_outside_tumour')} |"
         )
     return lines + [""]
+
+
+def stitching_lines(results: dict) -> list[str]:
+    """Halves predicted and stitched against the same models on whole slices (issue #14: measure and say)."""
+    rows = [(key, r) for key, r in results["summary"]["table"].items() if r.get("dice_whole_slices_mean") is not None]
+    if not rows:
+        return []
+    lines = [
+        "### Prediction: halves stitched, or whole slices",
+        "",
+        "The same best checkpoints predicting the held-out volume as its two half-slices put back side by side "
+        "(the default for a model trained on halves) and as whole slices:",
+        "",
+        "| method, masks | halves stitched | whole slices |",
+        "|---|---|---|",
+    ]
+    for key, r in rows:
+        m, st = key.split("|")
+        lines.append(f"| {m}, {st} | {r['dice_mean']:.3f} | {r['dice_whole_slices_mean']:.3f} |")
+    better = sum(r["dice_mean"] >= r["dice_whole_slices_mean"] for _, r in rows)
+    return lines + ["", f"Stitched halves score at least as well in {better} of {len(rows)} rows.", ""]
 
 
 def verdicts(results: dict) -> list[str]:
