@@ -385,8 +385,8 @@ def test_prepare_hook_runs_once_before_the_first_step(tmp_path, monkeypatch):
 
     calls = []
 
-    def prepare(self, slices, pixel_mm=None):
-        calls.append((len(slices), pixel_mm, self.training))
+    def prepare(self, slices, pixel_mm=None, aux=None):
+        calls.append((len(slices), pixel_mm, self.training, aux))
 
     monkeypatch.setattr(SegOnly, "prepare", prepare)
     study, _ = phantom_study()
@@ -394,7 +394,7 @@ def test_prepare_hook_runs_once_before_the_first_step(tmp_path, monkeypatch):
     assert isinstance(result, Finished)
     trainer = rec.trainer
     # phantom: 1.5 mm pixels, 32 px slices resized to 32 px
-    assert calls == [(len(trainer.train_set), pytest.approx(1.5), True)]
+    assert calls == [(len(trainer.train_set), pytest.approx(1.5), True, None)]  # seg-only asks for no auxiliary masks
     assert json.loads((tmp_path / "run" / "run.json").read_text())["study"]["pixel_mm"] == pytest.approx(1.5)
     assert trainer.pixel_mm == pytest.approx(1.5)
 

@@ -180,7 +180,8 @@ class _SimulatedUser:
         if self.actions % 2 == 0:
             dims.set_current_step(0, (dims.current_step[0] + 1) % max(n, 1))
         else:
-            self.viewer.camera.zoom *= 1.02 if self.actions % 4 == 1 else 1 / 1.02
+            camera = getattr(self.viewer, "scene", self.viewer).camera  # napari >= 0.9: viewer.scene.camera
+            camera.zoom *= 1.02 if self.actions % 4 == 1 else 1 / 1.02
         self.actions += 1
 
 
