@@ -138,3 +138,25 @@ def test_a_mask_given_as_the_image_is_noticed(tmp_path):
         text=True,
     )
     assert "holds only a few whole-number values, like a label mask: is it the image?" in res.stderr
+
+
+def test_a_run_json_with_absurd_sizes_is_refused_on_load(tmp_path):
+    """A crafted run.json (depth 100000 would hang building the network; a width of 10^6 would exhaust memory)."""
+    from napari_weakseg.data import make_phantom
+    from napari_weakseg.inference import TrainedModel
+    from napari_weakseg.study.build import tags_from_masks
+    from napari_weakseg.training.trainer import TrainConfig, Trainer
+
+    case = make_phantom(shape=(8, 32, 32), channels=1, seed=1)
+    st = Study()
+    tags_from_masks(st.add_image(case.volume, name="p", mask=case.mask))
+    tiny = {"net": {"base": 4, "depth": 2, "max_channels": 8, "code_channels": 4, "unique_channels": 2}, "input_size": 16, "batch_size": 2}
+    Trainer(st, tmp_path / "run", TrainConfig(method="seg-only", steps=1, device="cpu", overrides=tiny, val_fraction=0.0)).run()
+    path = tmp_path / "run" / "run.json"
+    good = json.loads(path.read_text())
+    for key, value in (("depth", 100000), ("max_channels", 10**6)):
+        info = json.loads(json.dumps(good))
+        info["method_config"]["net"][key] = value
+        path.write_text(json.dumps(info))
+        with pytest.raises(InputError, match=f"option net.{key}"):
+            TrainedModel.load(tmp_path / "run")
