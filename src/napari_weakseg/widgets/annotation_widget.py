@@ -27,6 +27,7 @@ from qtpy.QtWidgets import (
 from ..errors import WeaksegError
 from ..study import Study, Tag
 from .close_watch import CloseWatcher, watch_window_close
+from .dock_fit import scrolling_layout, tabify_with_siblings
 from .half_controls import HALF_SHORTCUTS, HalfControls, HalfTagging
 from .paint_watch import PaintWatch
 from .session import session_for
@@ -89,7 +90,8 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, QWidget):
 
     # ------------------------------------------------------------------ UI
     def _build_ui(self) -> None:
-        root = QVBoxLayout(self)
+        self._weakseg_dock = True  # dock_fit: this plugin's docks tab together
+        root = scrolling_layout(self)
 
         box = QGroupBox("Study")
         g = QGridLayout(box)
@@ -437,3 +439,4 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, QWidget):
     def showEvent(self, event):  # noqa: N802
         super().showEvent(event)
         self._watched_window = watch_window_close(self, self._close_watcher, self._watched_window)
+        tabify_with_siblings(self)

@@ -30,6 +30,7 @@ from qtpy.QtWidgets import (
 from ..errors import WeaksegError
 from ..pseudo.review import ACCEPTED, EDITED, REJECTED, Decisions, score_names
 from .close_watch import ShutsDownOnClose
+from .dock_fit import scrolling_layout, tabify_with_siblings
 from .output_layers import show_pseudo_labels
 from .session import session_for
 from .shape_prior_form import PREVIEW_SIZE, ShapePriorForm
@@ -62,8 +63,13 @@ class PseudoReviewWidget(ShutsDownOnClose, QWidget):
         self._refresh()
 
     # ------------------------------------------------------------------ UI
+    def showEvent(self, event):  # noqa: N802
+        super().showEvent(event)
+        tabify_with_siblings(self)
+
     def _build_ui(self) -> None:
-        root = QVBoxLayout(self)
+        self._weakseg_dock = True  # dock_fit: this plugin's docks tab together
+        root = scrolling_layout(self)
         box = QGroupBox("Review pseudo labels")
         v = QVBoxLayout(box)
         row = QHBoxLayout()

@@ -27,6 +27,7 @@ from qtpy.QtWidgets import (
 from ..errors import WeaksegError
 from ..training.events import Checkpointed, Failed, Finished, Preview, Progress, Started, Validated
 from .close_watch import ShutsDownOnClose
+from .dock_fit import scrolling_layout, tabify_with_siblings
 from .loss_plot import LossPlot
 from .model_panel import ModelPanel
 from .output_layers import add_missing_outputs, update_slice
@@ -81,8 +82,13 @@ class TrainingWidget(ShutsDownOnClose, ModelPanel, RetrainPanel, QWidget):
         self._refresh()
 
     # ------------------------------------------------------------------ UI
+    def showEvent(self, event):  # noqa: N802
+        super().showEvent(event)
+        tabify_with_siblings(self)
+
     def _build_ui(self) -> None:
-        root = QVBoxLayout(self)
+        self._weakseg_dock = True  # dock_fit: this plugin's docks tab together
+        root = scrolling_layout(self)
         self.study_label = QLabel()
         self.study_label.setWordWrap(True)
         root.addWidget(self.study_label)
