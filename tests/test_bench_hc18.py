@@ -15,18 +15,15 @@ from skimage.draw import ellipse, ellipse_perimeter
 
 from napari_weakseg.bench.hc18 import (
     ABLATIONS,
-    CSV_NAME,
     HC18Profile,
-    fill_annotation,
     prior_from_circumference,
     run_hc18_suite,
-    split_names,
-    to_square,
 )
 from napari_weakseg.bench.hc18 import (
     ellipse_perimeter as perimeter,
 )
 from napari_weakseg.cli import main
+from napari_weakseg.data.hc18 import CSV_NAME, fill_annotation, split_names, to_square
 from napari_weakseg.errors import InputError
 
 # in natural order; 007_2HC is a repeat scan of fetus 007 (HC18 sorts it before 007_HC)
