@@ -141,7 +141,8 @@ def test_suite_runs_end_to_end_and_reports_only_what_results_json_holds(tmp_path
     assert len(saved["runs"]) == expected
     for run in saved["runs"]:
         assert 0 <= run["dice"] <= 1 and run["curve"]["steps"] == [1, 2] and run["best_step"] in (1, 2)
-        assert run["best_val_dice"] is not None and run["test_slices"] == 7 and 0 <= run["dice_whole_slices"] <= 1
+        assert run["best_val_dice"] is not None and run["test_slices"] == 7 and 0 <= run["dice_stitched"] <= 1
+        assert run["prediction"] == "whole slices"
         assert run["test_presence_slices"] == len(TUMOUR_SLICES[run["fold"]])
         if run["method"] == "genseg":
             res = run["residual"]
@@ -187,7 +188,8 @@ def test_suite_runs_end_to_end_and_reports_only_what_results_json_holds(tmp_path
     assert "Reduced scale" in report and "could not be retrieved" not in report
     assert re.search(r"\| genseg \| [^\n]*\| 0\.83 \(0\.01\) \| 64% ± 7% \|", report)  # Table II, Fig. 7
     assert "absence halves inside the tumour's axial range" in report and "### What the translation changes" in report
-    assert "### Prediction: halves stitched, or whole slices" in report
+    assert "### Prediction: whole slices, or halves stitched" in report
+    assert "the checkpoint with the best validation Dice of each run is scored" in report
     for png in ("brats-dice.png", "brats-losses.png", "brats-qualitative.png"):
         assert (out / png).stat().st_size > 1000
     assert results["summary"] == saved["summary"]

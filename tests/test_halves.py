@@ -380,10 +380,12 @@ def test_training_on_halves_records_it_and_prediction_stitches_the_study_images_
     assert isinstance(trainer.run(), Finished)
     model = TrainedModel.load(tmp_path / "run")
     assert model.on_halves and model.config.flip_halves
-    out = model.predict_image(im)
+    out = model.predict_image(im)  # whole slices by default (they scored better on BraTS)
     assert out["prob"].shape == (12, 32, 32) and np.isfinite(out["prob"]).all()
-    ref = model.predict_volume(im.volume.data, split=HalfSplit(2, 16))
-    np.testing.assert_allclose(out["prob"], ref["prob"])
+    np.testing.assert_allclose(out["prob"], model.predict_volume(im.volume.data)["prob"])
+    stitched = model.predict_image(im, stitch_halves=True)  # the image's own split
+    np.testing.assert_allclose(stitched["prob"], model.predict_volume(im.volume.data, split=HalfSplit(2, 16))["prob"])
+    assert not np.allclose(stitched["prob"], out["prob"])
 
 
 def test_whole_images_held_out_for_validation(tmp_path):

@@ -63,10 +63,11 @@ class TrainedModel:
         lr = left_right_axis(volume.affine, axis)
         return HalfSplit(lr, middle_of(foreground(volume.data) if roi is None else roi, lr, volume.shape))
 
-    def predict_image(self, im, **kw) -> dict[str, np.ndarray]:
-        """``predict_volume`` on a study image (:class:`StudyImage`), with the image's own split when the model
-        was trained on halves (else ``split_for`` its volume)."""
-        split = (im.split or self.split_for(im.volume, im.axis)) if self.on_halves else None
+    def predict_image(self, im, stitch_halves: bool = False, **kw) -> dict[str, np.ndarray]:
+        """``predict_volume`` on a study image (:class:`StudyImage`): whole slices, also for a model trained on
+        half-slices (on BraTS they scored better than stitched halves in every setting measured, docs/benchmarks.md);
+        ``stitch_halves``: predict such a model's halves apart, cut at the image's own split (else ``split_for``)."""
+        split = (im.split or self.split_for(im.volume, im.axis)) if stitch_halves and self.on_halves else None
         return self.predict_volume(im.volume.data, axis=im.axis, split=split, **kw)
 
     def predict_volume(

@@ -134,7 +134,10 @@ def run_predict(args) -> int:
         print(f"weakseg: warning: {paths[0]} holds only a few whole-number values, like a label mask: is it the image?", file=sys.stderr)
     name = args.name or (nifti_stem(paths[0]) if is_nifti_path(paths[0]) else Path(paths[0]).name)
     outputs = model.predict_volume(
-        volume.data, axis=args.axis, lesion_samples=args.lesion_samples, split=model.split_for(volume, args.axis)
+        volume.data,
+        axis=args.axis,
+        lesion_samples=args.lesion_samples,
+        split=model.split_for(volume, args.axis) if args.stitch_halves else None,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     threshold = args.threshold if args.threshold is not None else model.config.threshold
@@ -209,6 +212,12 @@ def add_parsers(sub) -> None:
         "--channels-as-given",
         action="store_true",
         help="use the channels in the order given even if their names say other modalities than the model's",
+    )
+    predict.add_argument(
+        "--stitch-halves",
+        action="store_true",
+        help="a model trained on half-slices: predict each half apart (cut across the left-right axis at the middle of "
+        "the foreground) and put them side by side; default: whole slices, which scored better on BraTS",
     )
     predict.set_defaults(run=run_predict)
 

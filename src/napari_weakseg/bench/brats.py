@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .brats_scoring import full_resolution_prob, residual_ratio, summarise_brats, whole_slice_dice
+from .brats_scoring import full_resolution_prob, residual_ratio, score_test, stitched_dice, summarise_brats
 
 ALL_METHODS = ("seg-only", "ae", "mean-teacher", "genseg", "genseg-sepdec", "cyclegan-ssl")
 
@@ -38,8 +38,9 @@ __all__ = [
     "plan_runs",
     "residual_ratio",
     "run_brats_suite",
+    "score_test",
+    "stitched_dice",
     "summarise_brats",
-    "whole_slice_dice",
 ]
 
 
@@ -188,6 +189,7 @@ def run_brats_suite(
         },
         "folds": [],
         "runs": [],
+        "checkpoint_scored": "best",  # each run's best validation checkpoint
     }
     panel = None
     for fold in fold_ids:
@@ -283,7 +285,6 @@ def train_and_test(
     from ..inference import TrainedModel
     from ..study import load_study
     from ..training.events import Failed
-    from ..training.metrics import pooled_dice
     from ..training.trainer import TrainConfig, Trainer
     from .common import StepTimer
     from .report import read_curve
@@ -308,31 +309,18 @@ def train_and_test(
         raise RuntimeError(f"{method} failed: {result.message}\n{result.details}")
     model = TrainedModel.load(run_dir, which="best", device=str(dev))
     t1 = time.perf_counter()
-    split = test.split() if prof.halves else None
-    out = model.predict_volume(test.images, split=split)
+    row = score_test(model, test, prof)
     infer = time.perf_counter() - t1
-    prob = full_resolution_prob(out["prob"], test.tumour_full.shape[1:])
-    pred = prob >= model.config.threshold
-    truth = test.tumour_full
-    presence = truth.any(axis=(1, 2))
-    row = {
-        "dice": pooled_dice([(pred, truth)]),
-        "dice_working_size": pooled_dice([(out["prob"] >= model.config.threshold, test.tumour)]),
-        "dice_presence_slices": pooled_dice([(pred[presence], truth[presence])]),
-        "false_positive_pixels_tumour_free": int(pred[~presence].sum()),
-        "test_slices": int(len(pred)),
-        "test_presence_slices": int(presence.sum()),
-        "best_val_dice": result.best_dice,
-        "best_step": _best_step(run_dir),
-        "train_seconds": wall,
-        "median_step_s": timer.median_step_s(),
-        "inference_s_per_slice": infer / max(len(pred), 1),
-        "curve": read_curve(run_dir / "metrics.jsonl"),
-    }
-    if "residual" in out:
-        row["residual"] = residual_ratio(out["residual"], test, prof, out.get("healthy"))
-    if split is not None:  # the same model on whole slices: is stitching halves the better prediction?
-        row["dice_whole_slices"] = whole_slice_dice(model, test)
+    row.update(
+        {
+            "best_val_dice": result.best_dice,
+            "best_step": _best_step(run_dir),
+            "train_seconds": wall,
+            "median_step_s": timer.median_step_s(),
+            "inference_s_per_slice": infer / max(row["test_slices"], 1),
+            "curve": read_curve(run_dir / "metrics.jsonl"),
+        }
+    )
     return row, model
 
 
