@@ -340,8 +340,7 @@ def panel_slices(model, case, rows: int) -> dict:
     pick = ranked[np.linspace(0, max(len(ranked) // 2, 0), rows).round().astype(int)] if len(ranked) else np.arange(min(rows, len(area)))
     from .panel import panel_arrays
 
-    split = case.split() if getattr(model, "on_halves", False) else None
-    return panel_arrays(model, case.images[:, pick], case.tumour[pick], [f"{case.name}\nslice {case.slices[i]}" for i in pick], split)
+    return panel_arrays(model, case.images[:, pick], case.tumour[pick], [f"{case.name}\nslice {case.slices[i]}" for i in pick])
 
 
 def load_and_report(out: Path) -> dict:

@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 
 
-def panel_arrays(model, x: np.ndarray, truth: np.ndarray, row_labels: list[str], split=None) -> dict:
-    """Predict the panel's rows. x (C, R, H, W) raw intensities, truth (R, H, W) -> each output (R, H, W)
-    (healthy and residual of the first channel; None for a method without them). ``split``: a model of
-    half-slices predicts each half (``TrainedModel.predict_volume``)."""
-    out = model.predict_volume(x) if split is None else model.predict_volume(x, split=split)
+def panel_arrays(model, x: np.ndarray, truth: np.ndarray, row_labels: list[str]) -> dict:
+    """Predict the panel's rows (whole slices, as the product does). x (C, R, H, W) raw intensities, truth
+    (R, H, W) -> each output (R, H, W) (healthy and residual of the first channel; None for a method without them)."""
+    out = model.predict_volume(x)
     return {
         "rows": list(row_labels),
         "input": x[0],

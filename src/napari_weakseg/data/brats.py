@@ -8,7 +8,7 @@ grid (i, j, k) = (X, Y, Z), axial slices along k (napari axis 0 after reading).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,7 @@ class BratsCase:
     sources: list[str]
     brain: np.ndarray | None = None
     tumour_full: np.ndarray | None = None
+    _half_tags: dict = field(default_factory=dict, repr=False)  # (roi_min, lesion_min) -> half_tags()
 
     def split(self):
         """The hemispheres: a :class:`HalfSplit` across X (the left-right axis of these volumes, whose affine is
@@ -57,7 +58,10 @@ class BratsCase:
         presence from 1 % of its brain; ``study.build.half_tags_from_masks``)."""
         from ..study.build import half_tags_from_masks
 
-        return half_tags_from_masks(self.tumour, self.brain, 0, self.split(), roi_min, lesion_min)
+        key = (roi_min, lesion_min)  # asked for by every run of the suite: computed once
+        if key not in self._half_tags:
+            self._half_tags[key] = half_tags_from_masks(self.tumour, self.brain, 0, self.split(), roi_min, lesion_min)
+        return self._half_tags[key].copy()
 
     @property
     def presence(self) -> np.ndarray:

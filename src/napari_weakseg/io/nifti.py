@@ -80,7 +80,7 @@ def read_nifti(path: str | os.PathLike, *, labels: bool = False):
         raise InputError(f"{path.name}: a {len(shape)}D NIfTI {tuple(img.shape)}; expected a 3D volume (or 4D with channels)")
     if 0 in shape:
         raise InputError(f"{path.name}: an empty NIfTI {tuple(img.shape)} (an axis of length 0)")
-    check_fits_in_memory(path.name, shape, 4 if not labels else np.dtype(img.get_data_dtype()).itemsize)
+    check_fits_in_memory(path.name, shape, np.dtype(img.get_data_dtype()).itemsize)
     try:
         arr = np.asanyarray(img.dataobj) if labels else img.get_fdata(dtype=np.float32)
     except Exception as exc:

@@ -179,7 +179,7 @@ class Trainer:
         # for previews: the raw slices are read from this snapshot, not the live study
         self._volumes = [im.volume.data.copy() for im in study.images]
         self._axes = [im.axis for im in study.images]
-        self._splits = [im.split for im in study.images]
+        self.on_halves = any(im.split is not None for im in study.images)
 
     # --- control ------------------------------------------------------------------
     def stop(self) -> None:
@@ -396,9 +396,7 @@ class Trainer:
         self._preview_request = None
         vol = self._volumes[image]
         sl = np.take(vol, index, axis=self._axes[image] + 1)  # (C, H, W)
-        split = self._splits[image]
-        cut = None if split is None else (split.plane_axis(self._axes[image]), split.at)
-        outputs = predict_slices(method, self.normaliser, self.method_config, sl[None], self.device, halves=cut)
+        outputs = predict_slices(method, self.normaliser, self.method_config, sl[None], self.device)  # whole slices, as Run model
         self._emit(Preview(step, image, index, {k: v[0] for k, v in outputs.items()}))
 
     def _run_info(self, state: dict | None = None) -> dict:
@@ -413,7 +411,7 @@ class Trainer:
                 if self.started_from
                 else {}
             ),
-            "halves": any(sp is not None for sp in self._splits),  # trained on half-slices: prediction cuts and stitches them
+            "halves": self.on_halves,  # trained on half-slices (prediction may stitch them: predict --stitch-halves)
             "torch": torch.__version__,
             "state": dict((state or {}).items()),
         }
