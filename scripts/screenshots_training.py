@@ -51,6 +51,9 @@ def main(steps: int = 200) -> int:
     for name in ("phantom healthy", "phantom segmentation probability", "phantom mask", "phantom segmentation"):
         viewer.layers[name].visible = False
     viewer.layers.selection.active = viewer.layers["phantom residual"]
+    from napari_weakseg.widgets.dock_fit import raise_dock
+
+    raise_dock(train)  # the docks are tabs: show the training one
     app.processEvents()
     viewer.screenshot(str(OUT / "training.png"), canvas_only=False)
     viewer.layers["phantom residual"].visible = False

@@ -108,13 +108,13 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, QWidget):
         self.image_combo.setToolTip("The study image you are annotating")
         self.folder_label = QLabel("No study. Select image layers and click 'New from selected layers', or open one.")
         self.folder_label.setWordWrap(True)
-        g.addWidget(self.new_btn, 0, 0, 1, 2)
-        g.addWidget(self.open_btn, 0, 2)
-        g.addWidget(self.open_ro_btn, 0, 3)
-        g.addWidget(self.save_btn, 1, 0)
-        g.addWidget(self.save_as_btn, 1, 1)
-        g.addWidget(self.image_combo, 1, 2, 1, 2)
-        g.addWidget(self.folder_label, 2, 0, 1, 4)
+        g.addWidget(self.new_btn, 0, 0, 1, 3)  # three columns: the dock stays narrow
+        g.addWidget(self.open_btn, 1, 0)
+        g.addWidget(self.open_ro_btn, 1, 1)
+        g.addWidget(self.save_btn, 1, 2)
+        g.addWidget(self.save_as_btn, 2, 0)
+        g.addWidget(self.image_combo, 2, 1, 1, 2)
+        g.addWidget(self.folder_label, 3, 0, 1, 3)
         root.addWidget(box)
 
         box = QGroupBox("Current slice")
@@ -149,7 +149,7 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, QWidget):
         root.addWidget(self.banner)
 
         box = QGroupBox("Range of slices")
-        h = QHBoxLayout(box)
+        g = QGridLayout(box)
         self.range_from = QSpinBox()
         self.range_to = QSpinBox()
         self.range_tag = QComboBox()
@@ -158,17 +158,10 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, QWidget):
         self.range_half.addItems(["both halves", "half 0", "half 1"])
         self.range_btn = QPushButton("Tag")
         self.clear_btn = QPushButton("Clear all tags")
-        for w in (
-            QLabel("from"),
-            self.range_from,
-            QLabel("to"),
-            self.range_to,
-            self.range_tag,
-            self.range_half,
-            self.range_btn,
-            self.clear_btn,
-        ):
-            h.addWidget(w)
+        for col, w in enumerate((QLabel("from"), self.range_from, QLabel("to"), self.range_to)):
+            g.addWidget(w, 0, col)
+        for col, w in enumerate((self.range_tag, self.range_half, self.range_btn, self.clear_btn)):  # a second row
+            g.addWidget(w, 1, col)
         root.addWidget(box)
 
         box = QGroupBox("Overview")

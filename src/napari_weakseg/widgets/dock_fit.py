@@ -31,6 +31,13 @@ def _dock_of(widget: QWidget) -> QDockWidget | None:
     return parent
 
 
+def raise_dock(widget: QWidget) -> None:
+    """Bring ``widget``'s dock to the front of its tabs."""
+    dock = _dock_of(widget)
+    if dock is not None:
+        dock.raise_()
+
+
 def tabify_with_siblings(widget: QWidget) -> None:
     """Put ``widget``'s dock in a tab beside the other docks of this plugin already in the window (once), and
     keep the window inside the screen."""
