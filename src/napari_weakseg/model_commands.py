@@ -240,6 +240,7 @@ def run_bench(args) -> int:
         "speed": (_run_speed, _report_speed),
         "hc18": (_run_hc18, _report_hc18),
         "brats": (_run_brats, _report_brats),
+        "effort": (_run_effort, _report_effort),
     }[args.suite]
     if args.config and (args.suite == "speed" or args.report_only):
         raise InputError("--config applies to a run of the digits, hc18 or brats suite")
@@ -347,15 +348,42 @@ def _report_brats(out: Path) -> dict:
     return load_and_report(out)
 
 
+def _run_effort(args) -> dict:
+    from dataclasses import replace
+
+    from .bench.effort import PROFILES, run_effort_suite
+
+    if args.data is None:
+        raise InputError("--data is required (the folder holding brats2015/CASE/ with FLAIR, T1c, OTMultiClass and brainmask)")
+    if args.config or args.methods or args.seeds:
+        raise InputError("effort: --config, --methods and --seeds do not apply (the suite runs the dock's defaults)")
+    prof = PROFILES[args.profile]
+    if args.steps:
+        prof = replace(prof, steps=args.steps, retrain_steps=args.steps)
+    return run_effort_suite(args.data, args.out, prof if args.steps else args.profile, args.device, log=_log, work=args.work)
+
+
+def _report_effort(out: Path) -> dict:
+    from .bench.common import load_suite_results
+    from .bench.effort import summarise
+    from .bench.effort_report import write_effort_report
+
+    results = load_suite_results(out, "effort")
+    results["summary"] = summarise(results)
+    write_effort_report(results, out)
+    return results
+
+
 def add_bench_parser(sub) -> None:
     bench = sub.add_parser("bench", help="run a benchmark suite and write results.json, report.md and figures")
     bench.add_argument(
         "suite",
-        choices=("digits", "speed", "hc18", "brats"),
+        choices=("digits", "speed", "hc18", "brats", "effort"),
         help="digits: cluttered MNIST, all methods; speed: throughput, FLOP/s, memory, inference time and "
         "the viewer's responsiveness while training (needs a display, e.g. xvfb-run, unless --no-gui); "
         "hc18: the pseudo-label method and its ablations on HC18 fetal head ultrasound; "
-        "brats: every method on BraTS whole tumour, hemispheres, leave-one-volume-out with a validation volume",
+        "brats: every method on BraTS whole tumour, hemispheres, leave-one-volume-out with a validation volume; "
+        "effort: a simulated annotator runs the dock's loop on BraTS volumes (Dice against painted slices)",
     )
     bench.add_argument(
         "--data",

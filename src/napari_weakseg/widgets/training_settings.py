@@ -10,10 +10,9 @@ from __future__ import annotations
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox
 
+from ..training.dock_defaults import DEFAULT_METHOD, DEFAULT_PRESET, DEFAULT_STEPS, dock_train_config
 from ..training.validation_default import MIN_ANNOTATED_FOR_VALIDATION, default_val_fraction
 from .spin_boxes import dspin, spin
-
-DEFAULT_STEPS = 100  # quick preset: a short first run; retrain or raise it for more
 
 
 def available_devices() -> list[tuple[str, str]]:
@@ -40,8 +39,10 @@ class TrainingSettings(QGroupBox):
         self.method.addItems(list(METHODS))  # every method the core registers, none special-cased
         for i, name in enumerate(METHODS):
             self.method.setItemData(i, METHODS[name].description, Qt.ToolTipRole)
+        self.method.setCurrentText(DEFAULT_METHOD)
         self.preset = QComboBox()
         self.preset.addItems(["quick", "paper"])
+        self.preset.setCurrentText(DEFAULT_PRESET)
         self.steps = spin(1, 1_000_000, DEFAULT_STEPS)
         self.input_size = spin(0, 1024, 64, "0 = native size")
         self.width = spin(2, 256, 8)
@@ -121,12 +122,13 @@ class TrainingSettings(QGroupBox):
                 overrides[key] = {**overrides[key], **value}
             else:
                 overrides[key] = value
-        return {
-            "method": self.method.currentText(),
-            "preset": self.preset.currentText(),
-            "steps": self.steps.value(),
-            "device": self.device.currentData(),
-            "seed": self.seed.value(),
-            "val_fraction": self.show_val_fraction(n_annotated),
-            "overrides": overrides,
-        }
+        return dock_train_config(
+            n_annotated,
+            self.method.currentText(),
+            self.steps.value(),
+            self.preset.currentText(),
+            self.device.currentData(),
+            self.seed.value(),
+            self.show_val_fraction(n_annotated),
+            overrides,
+        )

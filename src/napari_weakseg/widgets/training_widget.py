@@ -25,6 +25,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..errors import WeaksegError
+from ..training.dock_defaults import DEFAULT_THRESHOLD, RETRAIN_STEPS
 from ..training.events import Checkpointed, Failed, Finished, Preview, Progress, Started, Validated
 from .close_watch import ShutsDownOnClose
 from .dock_fit import scrolling_layout, tabify_with_siblings
@@ -125,8 +126,8 @@ class TrainingWidget(ShutsDownOnClose, ModelPanel, RetrainPanel, QWidget):
         row = QHBoxLayout()
         self.threshold = QSlider(Qt.Orientation.Horizontal)
         self.threshold.setRange(1, 99)
-        self.threshold.setValue(50)
-        self.threshold_label = QLabel("threshold 0.50")
+        self.threshold.setValue(round(DEFAULT_THRESHOLD * 100))
+        self.threshold_label = QLabel(f"threshold {DEFAULT_THRESHOLD:.2f}")
         row.addWidget(self.threshold_label)
         row.addWidget(self.threshold)
         v.addLayout(row)
@@ -157,7 +158,7 @@ class TrainingWidget(ShutsDownOnClose, ModelPanel, RetrainPanel, QWidget):
         )
         self.retrain_btn = QPushButton("Retrain")
         self.retrain_btn.setToolTip("Fine-tune the last model on the enlarged annotated set")
-        self.retrain_steps = spin(1, 1_000_000, 100)
+        self.retrain_steps = spin(1, 1_000_000, RETRAIN_STEPS)
         row.addWidget(self.accept_btn)
         row.addWidget(self.retrain_btn)
         row.addWidget(QLabel("steps"))

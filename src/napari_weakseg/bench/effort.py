@@ -1,0 +1,142 @@
+"""The annotation-effort benchmark (``weakseg bench effort``): how many painted slices buy a given Dice on the
+volume being annotated, with the dock's loop driven by a simulated annotator (``napari_weakseg.annotator``).
+
+For each BraTS volume (FLAIR + T1c at the stored 240x240, all 155 axial slices, as a user opens it): tags from
+the whole-tumour mask inside the brain mask (slices without brain stay unknown), no mask but ``start`` painted
+slices (evenly spread over the presence slices), then rounds of correct -> accept -> retrain, one more painted
+slice a round. The dock's default method runs each strategy (suggestions, random, oracle) from one shared first
+round; seg-only and the alternative method are trained on the slices the default method's suggestions chose
+(``replay``), so that the methods are compared at equal annotation.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..training.dock_defaults import DEFAULT_METHOD, DEFAULT_STEPS, RETRAIN_STEPS
+
+
+@dataclass
+class EffortProfile:
+    cases: int = 4  # the first N volumes (by name)
+    start: int = 1  # painted slices before the first training
+    rounds: int = 4  # correct-and-retrain rounds after it (one more painted slice each)
+    method: str = DEFAULT_METHOD  # the dock's default
+    baseline: str = "seg-only"
+    alternative: str = "ae"  # the best-scoring alternative of the BraTS suite (docs/bench/brats-cpu: ae 0.683)
+    strategies: tuple[str, ...] = ("suggest", "random", "oracle")
+    halves: bool = False  # tag hemispheres (``study create --halves``) instead of whole slices
+    seed: int = 0
+    steps: int = DEFAULT_STEPS  # the dock's Train and Retrain steps (other values: experiments, tests)
+    retrain_steps: int = RETRAIN_STEPS
+
+
+PROFILES = {
+    # 4 volumes, 1 to 5 painted slices: 13 default-method rounds and 5 each for seg-only and ae per volume
+    "cpu": EffortProfile(),
+    "gpu": EffortProfile(cases=6, rounds=9),
+}
+THRESHOLDS = (0.85, 0.90)
+
+
+def build_case_study(case: Path, folder: Path, halves: bool = False) -> np.ndarray:
+    """A study folder of one BraTS case as ``weakseg study create --tags-from-masks --roi-mask`` builds it,
+    its masks then erased (the tags stay). Returns the truth (Z, Y, X) bool: whole tumour inside the brain."""
+    from ..data.brats import BRAIN, CHANNELS, LABELS
+    from ..io.case import load_case, load_mask
+    from ..study import Study, save_study
+    from ..study.build import keep_masks, split_in_halves, tags_from_masks
+
+    volume = load_case([case / f"{c}.nii.gz" for c in CHANNELS])
+    brain = load_mask(case / f"{BRAIN}.nii.gz", volume) > 0
+    truth = (load_mask(case / f"{LABELS}.nii.gz", volume) > 0) & brain
+    study = Study()
+    im = study.add_image(volume, name=case.name, mask=truth.astype(np.uint8))
+    if halves:
+        split_in_halves(study, im, brain)
+    tags_from_masks(im, brain)
+    keep_masks(study, 0)
+    save_study(study, folder)
+    return truth
+
+
+def plan(prof: EffortProfile) -> list[tuple[str, str]]:
+    """(method, strategy) curves per volume, in the order they run (the product's comparison first)."""
+    first = [(prof.method, "suggest"), (prof.baseline, "replay"), (prof.alternative, "replay")]
+    return first + [(prof.method, s) for s in prof.strategies if s != "suggest"]
+
+
+def run_effort_suite(data: Path, out: Path, profile="cpu", device: str = "auto", log=print, work: Path | None = None) -> dict:
+    from ..annotator import LoopSettings, SimulatedAnnotator, candidates, spread_slices
+    from ..data.brats import find_brats, list_cases
+    from ..training.trainer import resolve_device
+    from .common import resolve_profile, results_header, save_results
+
+    prof, name = resolve_profile(profile, PROFILES, EffortProfile)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(work) if work else out / "work"
+    cases = list_cases(find_brats(data))[: prof.cases]
+    header = results_header("effort", name, resolve_device(device))
+    results = {**header, "settings": asdict(prof), "cases": [c.name for c in cases], "curves": []}
+    t_suite = time.perf_counter()
+    for case in cases:
+        base = work / case.name / "start"
+        truth = build_case_study(case, base, prof.halves)
+        first = SimulatedAnnotator(base, truth, LoopSettings(prof.method, prof.steps, prof.retrain_steps, device=device, seed=prof.seed))
+        start = spread_slices(candidates(first.image), prof.start)
+        first.paint(start)
+        log(f"{case.name}: {len(candidates(first.image)) + prof.start} presence slices, start {start}")
+        trained: dict[str, SimulatedAnnotator] = {}  # method -> its annotator after the shared first round
+        order: list[int] = []
+        for method, strategy in plan(prof):
+            if method not in trained:
+                folder = work / case.name / f"{method}-first"
+                trained[method] = first.branch(folder)
+                trained[method].settings.method = method
+                trained[method].run(strategy, 0)
+            ann = trained[method].branch(work / case.name / f"{method}-{strategy}")
+            curve = {"case": case.name, "method": method, "strategy": strategy, "start": start, "rounds": []}
+            results["curves"].append(curve)
+
+            def saved(rnd, curve=curve, ann=ann):
+                curve["rounds"] = [r.to_dict() for r in ann.rounds]
+                save_results(results, out)
+                log(f"  {curve['method']:>12} {curve['strategy']:>8}: {len(rnd.painted)} painted, Dice {rnd.dice:.3f}")
+
+            saved(ann.rounds[-1])
+            ann.run(strategy, prof.rounds, order=order, on_round=saved)
+            if (method, strategy) == (prof.method, "suggest"):
+                order = [r.next_slice for r in ann.rounds if r.next_slice is not None]
+    results["wall_s"] = time.perf_counter() - t_suite
+    results["summary"] = summarise(results)
+    save_results(results, out)
+    from .effort_report import write_effort_report
+
+    write_effort_report(results, out)
+    return results
+
+
+def summarise(results: dict) -> dict:
+    """Mean Dice per (method, strategy) and painted count over the volumes, the painted slices each volume
+    needed to reach each threshold, and the mean wall time per round."""
+    rows = {}
+    for c in results["curves"]:
+        key = f"{c['method']} / {c['strategy']}"
+        row = rows.setdefault(key, {"method": c["method"], "strategy": c["strategy"], "by_painted": {}, "reach": {}, "round_s": []})
+        for r in c["rounds"]:
+            row["by_painted"].setdefault(str(len(r["painted"])), []).append(r["dice"])
+            row["round_s"].append(r["train_s"] + r["predict_s"])
+        for t in THRESHOLDS:
+            hit = [len(r["painted"]) for r in c["rounds"] if r["dice"] >= t]
+            row["reach"].setdefault(f"{t:.2f}", []).append(hit[0] if hit else None)
+    for row in rows.values():
+        row["mean"] = {k: float(np.mean(v)) for k, v in row["by_painted"].items()}
+        row["n_volumes"] = {k: len(v) for k, v in row["by_painted"].items()}
+        row["mean_round_s"] = float(np.mean(row["round_s"])) if row["round_s"] else None
+        del row["round_s"]
+    return {"rows": rows}

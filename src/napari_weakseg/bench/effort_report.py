@@ -1,0 +1,155 @@
+"""Markdown report and curves of the annotation-effort benchmark. Every number comes from results.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .published import VORONTSOV, fmt, table_ii
+from .report import machine_line
+
+CURVES = "effort-curves.png"
+TARGET_DICE, TARGET_PAINTED, TARGET_GAIN = 0.90, 5, 0.02
+
+
+def _key(method: str, strategy: str) -> str:
+    return f"{method} / {strategy}"
+
+
+def _mean_at(row: dict | None, painted: int) -> float | None:
+    return None if row is None else row["mean"].get(str(painted))
+
+
+def _f(x, spec: str = ".3f") -> str:
+    return "—" if x is None else format(x, spec)
+
+
+def write_effort_report(results: dict, out: Path) -> Path:
+    out = Path(out)
+    st, rows = results["settings"], results["summary"]["rows"]
+    painted = sorted({int(k) for row in rows.values() for k in row["mean"]})
+    last = max(painted) if painted else 0
+    _figure(results, out, painted)
+    default = rows.get(_key(st["method"], "suggest"))
+    base = rows.get(_key(st["baseline"], "replay"))
+    rand = rows.get(_key(st["method"], "random"))
+    oracle = rows.get(_key(st["method"], "oracle"))
+    unit = "hemisphere" if st["halves"] else "slice"
+    lines = [
+        f"## Annotation effort: painted slices against Dice on the volume being annotated ({results['profile']} profile)",
+        "",
+        f"A simulated annotator runs the dock's loop on each of {len(results['cases'])} BraTS 2015 volumes "
+        f"({', '.join(results['cases'])}): FLAIR + T1c at the stored 240x240, all axial slices, {unit} tags from "
+        "the whole-tumour mask inside the brain mask (slices without brain unknown), no mask but "
+        f"{st['start']} painted slice(s) (evenly spread over the presence slices). It trains with the dock's "
+        f"defaults (Train: {st['method']}, quick preset, {st['steps']} steps, validation as the dock decides), predicts "
+        "the whole volume as Run model does (threshold 0.5), then paints one more slice from the ground truth, "
+        f"accepts it and retrains (the dock's Retrain: warm start, {st['retrain_steps']} steps), {st['rounds']} rounds. "
+        "Training runs in the dock's background process; seed {st['seed']}, one run per curve.",
+        "",
+        f"The next slice: **suggest** (the top of *Suggest slices to annotate*), **random** (a random unannotated "
+        "presence slice), **oracle** (the unannotated presence slice with the worst Dice: the ceiling of any "
+        f"suggestion). {st['method']} (the dock's default) runs each from one shared first round; "
+        f"{st['baseline']} and {st['alternative']} are trained on the slices {st['method']}'s suggestions chose "
+        "(**replay**: the methods compared at equal annotation). Dice is 3-D over the whole volume (every slice, "
+        "painted ones included; the per-round files also hold it over the unpainted slices).",
+        "",
+        machine_line(results),
+        "",
+    ]
+    if results.get("command"):
+        lines += [f"Command: `{results['command']}`", ""]
+    if results.get("wall_s") is not None:
+        lines += [f"Wall time of the suite: {results['wall_s'] / 60:.0f} min.", ""]
+    lines += [
+        f"![Dice against painted slices]({CURVES})",
+        "",
+        "Mean Dice over the volumes by the number of painted slices:",
+        "",
+        "| method / next slice | " + " | ".join(str(p) for p in painted) + " | reaches 0.85 at | reaches 0.90 at | s per round |",
+        "|---|" + "---:|" * (len(painted) + 3),
+    ]
+    for key, row in rows.items():
+        reach = [_reach_text(row["reach"][t]) for t in ("0.85", "0.90")]
+        cells = [_f(_mean_at(row, p)) for p in painted]
+        lines.append(f"| {key} | " + " | ".join(cells) + f" | {reach[0]} | {reach[1]} | {_f(row['mean_round_s'], '.0f')} |")
+    lines += [
+        "",
+        "*reaches … at*: the painted slices each volume needed (in volume order; — = not within the rounds run).",
+        "",
+        "### Targets",
+        "",
+    ]
+    d5, b5 = _mean_at(default, TARGET_PAINTED), _mean_at(base, TARGET_PAINTED)
+    if d5 is not None:
+        verdict = "met" if d5 >= TARGET_DICE else f"missed by {TARGET_DICE - d5:.3f}"
+        lines.append(
+            f"- {st['method']} with suggestions, {TARGET_PAINTED} painted slices: mean Dice **{d5:.3f}** "
+            f"(target >= {TARGET_DICE}: {verdict}); {st['baseline']} on the same slices **{_f(b5)}** "
+            f"(gap {_f(None if b5 is None else d5 - b5, '+.3f')})."
+        )
+    ds, dr, do = _mean_at(default, last), _mean_at(rand, last), _mean_at(oracle, last)
+    if ds is not None and dr is not None:
+        gain = ds - dr
+        verdict = "met" if gain >= TARGET_GAIN else f"missed by {TARGET_GAIN - gain:.3f}"
+        lines.append(
+            f"- Suggested against random slices at the last round ({last} painted): {ds:.3f} against {dr:.3f}, "
+            f"**{gain:+.3f}** (target >= +{TARGET_GAIN}: {verdict}); the oracle {_f(do)}."
+        )
+    lines += ["", _paper_note(st), ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _reach_text(values: list) -> str:
+    return ", ".join("—" if v is None else str(v) for v in values)
+
+
+def _paper_note(st: dict) -> str:
+    return (
+        f"**Papers:** none of the three reports Dice against painted slices of one volume. For scale, {VORONTSOV}, "
+        f"Table II (brain, BraTS 2017 hemispheres, masks on 1 % of the training volumes, scored on held-out "
+        f"volumes): {st['method']} {fmt(table_ii(st['method'], 'brain'))}, {st['baseline']} "
+        f"{fmt(table_ii(st['baseline'], 'brain'))}, {st['alternative']} {fmt(table_ii(st['alternative'], 'brain'))}. "
+        "Here the model is scored on the volume it is trained on (what an annotator sees), so the numbers are "
+        "not comparable, only the gap between the methods is."
+    )
+
+
+def _figure(results: dict, out: Path, painted: list[int]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cases = results["cases"]
+    keys = list(results["summary"]["rows"])
+    n = len(cases) + 1
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), sharey=True, squeeze=False)
+    colours = {k: f"C{i}" for i, k in enumerate(keys)}
+    for ax, case in zip(axes[0], [*cases, "mean"], strict=False):
+        for key in keys:
+            if case == "mean":
+                mean = results["summary"]["rows"][key]["mean"]
+                xs = sorted(int(p) for p in mean)
+                ys = [mean[str(p)] for p in xs]
+            else:
+                curve = next((c for c in results["curves"] if c["case"] == case and _key(c["method"], c["strategy"]) == key), None)
+                if curve is None:
+                    continue
+                xs = [len(r["painted"]) for r in curve["rounds"]]
+                ys = [r["dice"] for r in curve["rounds"]]
+            ax.plot(xs, ys, "o-", ms=3, color=colours[key], label=key)
+        ax.axhline(TARGET_DICE, color="grey", lw=0.6, ls=":")
+        ax.set_title(case.replace("brats_2013_", ""), fontsize=9)
+        ax.set_xlabel("painted slices")
+        if painted:
+            ax.set_xticks(painted)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("Dice, whole volume")
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    path = out / CURVES
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
