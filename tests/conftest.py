@@ -30,3 +30,11 @@ def phantom():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def brats(tmp_path):
+    """A tiny synthetic data folder in the BraTS layout (``tiny_brats.py``); returns the DATA folder."""
+    from tiny_brats import write_brats_folder
+
+    return write_brats_folder(tmp_path / "data")

@@ -324,3 +324,21 @@ def test_run_model_refuses_a_model_of_other_channels(qtbot, docks):
     info["study"]["channels"] = ["flair"]
     info_path.write_text(json.dumps(info))
     assert train.run_model() is None and "trained on 1 channel(s)" in errors[-1]
+
+
+def test_the_docks_defaults_are_what_the_simulated_annotator_runs(make_napari_viewer):
+    """The effort benchmark's annotator (core, no Qt) trains with ``dock_train_config``: the dock untouched
+    must produce the same run (resolved method config included), retrain steps and threshold."""
+    from napari_weakseg.methods import merge, method_preset
+    from napari_weakseg.training.dock_defaults import DEFAULT_THRESHOLD, RETRAIN_STEPS, dock_train_config
+
+    viewer = make_napari_viewer()
+    _, train = viewer.window.add_plugin_dock_widget(PLUGIN, "Train and inspect")
+    form, core = train.train_config(), dock_train_config(0)
+    assert {k: v for k, v in form.items() if k != "overrides"} == {k: v for k, v in core.items() if k != "overrides"}
+
+    def resolved(c):
+        return merge(method_preset(c["method"], c["preset"], 2), c["overrides"])
+
+    assert resolved(form) == resolved(core)
+    assert train.retrain_steps.value() == RETRAIN_STEPS and train.threshold.value() / 100 == DEFAULT_THRESHOLD

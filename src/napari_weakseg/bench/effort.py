@@ -80,7 +80,7 @@ def run_effort_suite(data: Path, out: Path, profile="cpu", device: str = "auto",
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     work = Path(work) if work else out / "work"
-    cases = list_cases(find_brats(data))[: prof.cases]
+    cases = list_cases(find_brats(data), minimum=1)[: prof.cases]
     header = results_header("effort", name, resolve_device(device))
     results = {**header, "settings": asdict(prof), "cases": [c.name for c in cases], "curves": []}
     t_suite = time.perf_counter()

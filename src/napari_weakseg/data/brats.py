@@ -84,15 +84,17 @@ def _looks_like_case(folder: Path) -> bool:
     return any((folder / f"{name}.nii.gz").is_file() for name in FILES)
 
 
-def list_cases(folder: Path) -> list[Path]:
-    """Case folders (sorted by name); every one must hold all four files."""
+def list_cases(folder: Path, minimum: int = 3) -> list[Path]:
+    """Case folders (sorted by name); every one must hold all four files; fewer than ``minimum`` (the suite's
+    three: train, validate, test) is an InputError."""
     cases = sorted(p for p in Path(folder).iterdir() if p.is_dir() and _looks_like_case(p))
     for case in cases:
         missing = [f"{n}.nii.gz" for n in FILES if not (case / f"{n}.nii.gz").is_file()]
         if missing:
             raise InputError(f"{case}: missing {', '.join(missing)}")
-    if len(cases) < 3:
-        raise InputError(f"{folder}: {len(cases)} BraTS case(s); the suite needs at least 3 (one to train, one to validate, one to test)")
+    if len(cases) < minimum:
+        need = "at least 3 (one to train, one to validate, one to test)" if minimum == 3 else f"at least {minimum}"
+        raise InputError(f"{folder}: {len(cases)} BraTS case(s); the suite needs {need}")
     return cases
 
 

@@ -1,0 +1,57 @@
+"""The annotation-effort suite end to end on the tiny synthetic BraTS folder (``tiny_brats.py``; never the
+real data): real training processes, a few steps, one round of correct-and-retrain."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from napari_weakseg.bench.effort import EffortProfile, build_case_study, plan, run_effort_suite
+from napari_weakseg.cli import main
+from napari_weakseg.study import load_study
+from napari_weakseg.study.model import Tag
+
+TINY = EffortProfile(cases=1, rounds=1, steps=2, retrain_steps=2, strategies=("suggest", "random"))
+
+
+def test_a_case_study_is_what_study_create_builds_with_its_masks_erased(tmp_path, brats):
+    truth = build_case_study(brats / "brats2015" / "case0", tmp_path / "s")
+    im = load_study(tmp_path / "s").images[0]
+    assert im.volume.shape == truth.shape == (8, 32, 32) and im.volume.data.shape[0] == 2  # FLAIR, T1c
+    assert truth[2].any() and not truth[2, 0, 0]  # whole tumour, inside the brain only
+    assert im.tags.tolist() == [Tag.UNKNOWN] + [Tag.PRESENCE if s in (2, 3, 4, 5) else Tag.ABSENCE for s in range(1, 8)]
+    assert not im.mask.any()
+
+
+def test_the_suite_runs_the_plan_and_reports_from_results_json(tmp_path, brats):
+    out = tmp_path / "out"
+    results = run_effort_suite(brats, out, TINY, device="cpu", log=lambda m: None, work=tmp_path / "work")
+    assert [(c["method"], c["strategy"]) for c in results["curves"]] == plan(TINY)
+    assert plan(TINY)[:3] == [("genseg", "suggest"), ("seg-only", "replay"), ("ae", "replay")]
+    by = {(c["method"], c["strategy"]): c for c in results["curves"]}
+    for c in results["curves"]:
+        assert [len(r["painted"]) for r in c["rounds"]] == [1, 2] and c["rounds"][0]["painted"] == c["start"]
+    # seg-only and ae are trained on the slices genseg's suggestions chose
+    assert (
+        by["seg-only", "replay"]["rounds"][1]["painted"]
+        == by["ae", "replay"]["rounds"][1]["painted"]
+        == by["genseg", "suggest"]["rounds"][1]["painted"]
+    )
+    # the strategies of the default method share its first round
+    assert len({by["genseg", s]["rounds"][0]["dice"] for s in ("suggest", "random")}) == 1
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["suite"] == "effort" and saved["summary"] == results["summary"]
+    row = results["summary"]["rows"]["genseg / suggest"]
+    assert row["mean"]["2"] == pytest.approx(by["genseg", "suggest"]["rounds"][1]["dice"])
+    report = (out / "report.md").read_text()
+    assert "| genseg / suggest |" in report and (out / "effort-curves.png").is_file()
+    assert f"{row['mean']['2']:.3f}" in report
+    assert "Table II" in report  # the paper's brain figures beside ours
+    (out / "report.md").unlink()
+    assert main(["bench", "effort", "--out", str(out), "--report-only"]) == 0 and (out / "report.md").read_text() == report
+
+
+def test_options_that_do_not_apply_are_refused(tmp_path, brats, capsys):
+    assert main(["bench", "effort", "--data", str(brats), "--out", str(tmp_path / "o"), "--methods", "genseg"]) != 0
+    assert "do not apply" in capsys.readouterr().err
