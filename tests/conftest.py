@@ -8,10 +8,17 @@ import torch  # noqa: F401  (import order: torch before Qt avoids OpenMP/Qt clas
 @pytest.fixture(autouse=True, scope="session")
 def _one_thread():
     """Tiny networks run fastest on one thread, and do not fight other jobs (or Qt) for the two cores."""
-    threads = torch.get_num_threads()
+    import os
+
+    threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
     torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"  # what the Trainer (and its training processes) then choose
     yield
     torch.set_num_threads(threads)
+    if omp is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = omp
 
 
 @pytest.fixture(autouse=True)

@@ -60,6 +60,9 @@ def run_train(args) -> int:
         val_fraction=val_fraction,
         patience=args.patience,
         overrides=overrides,
+        precision=args.precision,
+        compile=args.compile,
+        threads=args.threads,
     )
     bar = _ProgressPrinter()
     trainer = Trainer(study, args.out, config, on_event=bar, resume=args.resume, init_weights=args.init)
@@ -194,6 +197,20 @@ def add_parsers(sub) -> None:
     train.add_argument("--config", type=Path, help='JSON with method-config overrides, e.g. {"lr": 5e-4, "net": {"base": 16}}')
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.add_argument("--init", type=Path, metavar="CHECKPOINT", help="warm start from these weights (e.g. RUN/best.pt)")
+    train.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        default="auto",
+        help="arithmetic of the training step: bf16 autocast needs bf16 units (detected), fp16 a CUDA device; "
+        "auto: what the speed suite measured faster and safe here (see docs/training.md)",
+    )
+    train.add_argument(
+        "--compile",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="torch.compile the training step (needs a C++ compiler on CPU; falls back to eager with a note)",
+    )
+    train.add_argument("--threads", type=int, default=0, help="intra-op threads (default 0: OMP_NUM_THREADS, else the cores free at start)")
     train.set_defaults(run=run_train)
 
     predict = sub.add_parser("predict", help="segment an image with a trained run")

@@ -30,6 +30,9 @@ def train_config_args(config: dict) -> list[str]:
         "--val-fraction",
         str(config.get("val_fraction", 0.2)),
     ]
+    for key in ("precision", "compile"):  # auto when not given, as weakseg train
+        if key in config:
+            args += [f"--{key}", str(config[key])]
     return args
 
 

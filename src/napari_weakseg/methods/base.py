@@ -98,14 +98,17 @@ class Method(nn.Module, metaclass=ABCMeta):
         slices join the Dice as annotated with an empty mask: the user's absence tags are known
         negatives, so anything predicted there counts as a false positive.
         """
-        annotated = batch["L"]
-        if not bool(annotated.any()):
-            return logits.sum() * 0.0  # keeps the graph (and DDP) consistent
-        logits, target = logits[annotated], batch["M"][annotated]
+        # as pixel weights (1 on the annotated slices, 0 elsewhere), not by indexing: no data-dependent shapes and
+        # no host sync, so the step compiles as one graph (``--compile``); with nothing annotated the loss is 0
+        annotated = batch["L"].to(logits.dtype).view(-1, 1, 1, 1)
+        prob, target, weight = torch.sigmoid(logits), batch["M"], annotated.expand_as(logits)
         if absence_logits is not None and self.cfg.absence_as_empty:
-            absence_logits = absence_logits[: len(logits)]  # as many negatives as masks: they must not swamp them
-            logits, target = torch.cat([logits, absence_logits]), torch.cat([target, torch.zeros_like(absence_logits)])
-        return dice_loss(torch.sigmoid(logits), target)
+            # as many negatives as masks (the first of the absence slices): they must not swamp them
+            first = (torch.arange(len(absence_logits), device=logits.device) < batch["L"].sum()).to(logits.dtype).view(-1, 1, 1, 1)
+            prob = torch.cat([prob, torch.sigmoid(absence_logits)])
+            target = torch.cat([target, torch.zeros_like(absence_logits)])
+            weight = torch.cat([weight, first.expand_as(absence_logits)])
+        return dice_loss(prob, target, weight)
 
     # --- inference ------------------------------------------------------------
     @abstractmethod

@@ -101,7 +101,10 @@ def check_train_config(cfg) -> None:
     _number("val_fraction", cfg.val_fraction, 0, 1, high_open=True)
     if not isinstance(cfg.val_images, list) or not all(isinstance(n, str) for n in cfg.val_images):
         raise InputError(f"val_images: a list of image names, not {cfg.val_images!r}")
-    for key, low in (("val_every", 1), ("patience", 0), ("checkpoint_every", 1), ("seed", 0)):
+    for key, low in (("val_every", 1), ("patience", 0), ("checkpoint_every", 1), ("seed", 0), ("threads", 0)):
         _number(key, getattr(cfg, key), low, 2**31, integer=True)
+    for key, choices in (("precision", ("auto", "fp32", "bf16", "fp16")), ("compile", ("auto", "on", "off"))):
+        if getattr(cfg, key) not in choices:
+            raise InputError(f"{key} {getattr(cfg, key)!r}: use one of {', '.join(choices)}")
     if not isinstance(cfg.overrides, dict):
         raise InputError(f"the method-config overrides must be an object, not {type(cfg.overrides).__name__}")

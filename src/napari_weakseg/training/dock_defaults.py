@@ -24,9 +24,12 @@ def dock_train_config(
     seed: int = 0,
     val_fraction: float | None = None,
     overrides: dict | None = None,
+    precision: str = "auto",
+    compile: str = "auto",
 ) -> dict:
     """The TrainConfig fields of a dock run: ``val_fraction`` None is the dock's default for ``n_annotated``
-    annotated slices (``default_val_fraction``); ``overrides``: method-config overrides (the form's fields)."""
+    annotated slices (``default_val_fraction``); ``overrides``: method-config overrides (the form's fields);
+    ``precision``, ``compile``: the Advanced box's (``training.step_speed``)."""
     return {
         "method": method,
         "preset": preset,
@@ -35,4 +38,6 @@ def dock_train_config(
         "seed": seed,
         "val_fraction": default_val_fraction(n_annotated) if val_fraction is None else val_fraction,
         "overrides": dict(overrides or {}),
+        "precision": precision,
+        "compile": compile,
     }

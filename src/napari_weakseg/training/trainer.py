@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import threading
 import time
@@ -20,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn.utils import parametrize
 
 from ..data.augment import augment
 from ..data.shape_prior import prior_masks
@@ -33,6 +33,7 @@ from ..study.model import Study
 from .checkpoint import clear_unstarted_run, has_checkpoint, load_tensors, read_run_info, save_tensors, write_run_info
 from .distributed import DistInfo, all_reduce_mean, setup_distributed, teardown_distributed, wrap_ddp
 from .events import Checkpointed, Event, Failed, Finished, Preview, Progress, Started, Validated
+from .step_speed import StepRunner, choose_threads, compile_cache_dir, decide_compile, resolve_precision
 
 
 @dataclass
@@ -50,6 +51,9 @@ class TrainConfig:
     patience: int = 0  # validations without improvement before stopping; 0 = never
     checkpoint_every: int = 50
     overrides: dict = field(default_factory=dict)  # method-config overrides (e.g. from --config)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (``step_speed.resolve_precision``)
+    compile: str = "auto"  # auto | on | off (``step_speed.decide_compile``)
+    threads: int = 0  # intra-op threads; 0: the cores free when the run starts (``step_speed.choose_threads``)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -204,6 +208,8 @@ class Trainer:
         """Train to the end (or until stopped). Never raises: failures become a :class:`Failed` event.
         The main rank holds the run folder's lock meanwhile: a second writer is refused, saying who holds it."""
         finished = False  # every rank reached the end together: they may meet at a last barrier
+        threads = torch.get_num_threads()
+        torch.set_num_threads(choose_threads(self.config.threads))  # no more than the cores free now
         try:
             if not self.dist.is_main:
                 event = self._run()
@@ -222,6 +228,7 @@ class Trainer:
         except Exception as exc:  # reported, never swallowed silently
             event = Failed(f"{type(exc).__name__}: {exc}", traceback.format_exc())
         finally:
+            torch.set_num_threads(threads)
             if self.config.deterministic:  # a process-wide switch: leave it as we found it
                 torch.use_deterministic_algorithms(False)
             if self.device.type == "cuda":
@@ -252,6 +259,8 @@ class Trainer:
         aux = prior_masks(spec, tuple(self.train_set.images.shape[-2:])) if spec is not None else None
         method.prepare(self.train_set, self.pixel_mm, aux)
         total = self._total_steps()
+        model = wrap_ddp(method, self.dist)
+        runner = self._runner(model, method.phases, total)
         if self.dist.is_main:
             write_run_info(self.run_dir, self._run_info(state))
         torch.manual_seed(cfg.seed + 1000 * self.dist.rank + state["step"])  # per-rank noise (u, dropout)
@@ -266,7 +275,6 @@ class Trainer:
             absence_bins=mc.absence_by_position,
         )
         aug_gen = torch.Generator().manual_seed(cfg.seed + 7919 * (self.dist.rank + 1) + state["step"])
-        model = wrap_ddp(method, self.dist)
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         self._emit(
@@ -294,11 +302,7 @@ class Trainer:
             method.train()
             losses = {}
             for phase in method.phases:
-                optimizers[phase].zero_grad(set_to_none=True)
-                with parametrize.cached():  # each spectral norm once per phase, not once per network call
-                    out = model(batch, phase)
-                out["loss"].backward()
-                optimizers[phase].step()
+                out = runner.phase(phase, batch, optimizers[phase])
                 losses.update({k if k != "loss" else f"{phase}_loss": float(v.detach()) for k, v in out.items()})
             method.after_step()
             state["step"] += 1
@@ -411,6 +415,7 @@ class Trainer:
                 if self.started_from
                 else {}
             ),
+            "runtime": {**self.runtime, "note": self.runner.note or self.runtime["note"]} if hasattr(self, "runner") else {},
             "halves": self.on_halves,  # trained on half-slices (prediction may stitch them: predict --stitch-halves)
             "torch": torch.__version__,
             "state": dict((state or {}).items()),
@@ -421,10 +426,22 @@ class Trainer:
         if info.get("method") != self.config.method:
             raise InputError(f"{self.run_dir}: was trained with method {info.get('method')}, not {self.config.method}; cannot resume")
 
+    def _runner(self, model, phases, total: int) -> StepRunner:
+        """The step's precision, compilation and threads, decided once per run (run.json's ``runtime``)."""
+        precision = resolve_precision(self.config.precision, self.device)
+        decision = decide_compile(self.config.compile, self.device, total)
+        if decision.compile:  # compiled kernels kept between runs: a second run of the same network starts warm
+            os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", compile_cache_dir())
+        self.runtime = {"precision": precision, "compile": decision.compile, "threads": torch.get_num_threads(), "note": decision.note}
+        self.runner = StepRunner(model, phases, precision, self.device, decision.compile)
+        return self.runner
+
     def _note(self, sampler: PairSampler) -> str:
         note = "the study was copied at start: edits made during training apply to the next run"
         if self.restarted:
             note += "; the run in this folder had stopped before its first checkpoint, so it starts again from step 0"
+        if self.runtime["note"]:
+            note += f"; {self.runtime['note']}"
         if self.method_config.absence_by_position and len(sampler.a_rows) and not sampler.position_matched:
             note += (
                 "; no absence slice lies at the presence slices' positions, so absence slices are drawn "

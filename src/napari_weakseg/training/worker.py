@@ -30,21 +30,20 @@ class JobSpec:
     resume: bool = False
     init_weights: str | None = None
     started_from: str | None = None  # the run this one continues (recorded in its run.json)
-    threads: int | None = None  # torch threads in the worker (None: torch's default)
+    threads: int | None = None  # torch threads in the worker (None: the run's config, by default the cores free at start)
     preview: tuple[int, int] | None = None  # (image, slice) previewed every ``preview_every`` steps
     preview_every: int = 25
     nice: int = 10  # lower the worker's CPU priority so napari's event loop wins the cores when it needs them
 
 
 def _worker_main(spec: JobSpec, events: mp.Queue, stop: mp.Event, previews: mp.Queue) -> None:
-    import torch  # imported in the child only
 
     from ..study import load_study
     from .events import Failed, Progress
     from .trainer import TrainConfig, Trainer
 
     if spec.threads:
-        torch.set_num_threads(spec.threads)
+        spec.config = {**spec.config, "threads": spec.threads}
     if spec.nice and hasattr(os, "nice"):
         os.nice(spec.nice)  # training uses every idle cycle; the viewer gets the CPU first when it has work
     preview = list(spec.preview) if spec.preview else None

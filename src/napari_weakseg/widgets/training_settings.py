@@ -76,11 +76,19 @@ class TrainingSettings(QGroupBox):
         )
         self.augment = QCheckBox()
         self.augment.setChecked(True)
+        self.precision = QComboBox()
+        self.precision.addItems(["auto", "fp32", "bf16", "fp16"])
+        self.precision.setToolTip("bf16 autocast needs bf16 units (detected), fp16 a CUDA GPU; auto: what was measured faster here")
+        self.compile = QComboBox()
+        self.compile.addItems(["auto", "on", "off"])
+        self.compile.setToolTip("torch.compile the training step: its compile time pays only in long runs")
         for label, w in (
             ("batch size", self.batch),
             ("annotated per batch", self.ann_per_batch),
             ("validation fraction", self.val_fraction),
             ("augmentation", self.augment),
+            ("precision", self.precision),
+            ("compile", self.compile),
         ):
             adv.addRow(label, w)
         form.addRow(self.advanced)
@@ -131,4 +139,5 @@ class TrainingSettings(QGroupBox):
             self.seed.value(),
             self.show_val_fraction(n_annotated),
             overrides,
+            *((self.precision.currentText(), self.compile.currentText()) if self.advanced.isChecked() else ()),
         )

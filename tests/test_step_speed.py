@@ -1,0 +1,118 @@
+"""Fast training steps that compute the same thing: the graph-break-free segmentation loss, precision and
+thread choices, and the numerics of bf16 autocast for every method (real training steps, tiny networks)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from napari_weakseg.errors import InputError
+from napari_weakseg.losses.segmentation import dice_loss
+from napari_weakseg.methods import METHODS, build_method, method_preset
+from napari_weakseg.training import step_speed
+from napari_weakseg.training.step_speed import choose_threads, decide_compile, has_bf16_units, resolve_precision
+from napari_weakseg.training.trainer import TrainConfig, Trainer
+
+CPU = torch.device("cpu")
+
+
+def _indexed_segmentation_loss(logits, batch, absence_logits=None):
+    """The loss as it was written before (boolean indexing, a host sync): the reference the new one must equal."""
+    annotated = batch["L"]
+    if not bool(annotated.any()):
+        return logits.sum() * 0.0
+    logits, target = logits[annotated], batch["M"][annotated]
+    if absence_logits is not None:
+        absence_logits = absence_logits[: len(logits)]
+        logits, target = torch.cat([logits, absence_logits]), torch.cat([target, torch.zeros_like(absence_logits)])
+    return dice_loss(torch.sigmoid(logits), target)
+
+
+@pytest.mark.parametrize("annotated", [[0, 0, 0, 0], [1, 0, 0, 0], [0, 1, 1, 0], [1, 1, 1, 1]])
+@pytest.mark.parametrize("n_absence", [None, 2, 4, 6])
+def test_the_weighted_segmentation_loss_equals_the_indexed_one(annotated, n_absence):
+    method = build_method("seg-only", method_preset("seg-only", "quick"))
+    g = torch.Generator().manual_seed(sum(annotated) + (n_absence or 0))
+    logits = torch.randn(4, 1, 8, 8, generator=g, requires_grad=True)
+    absence = None if n_absence is None else torch.randn(n_absence, 1, 8, 8, generator=g, requires_grad=True)
+    batch = {"L": torch.tensor(annotated, dtype=torch.bool), "M": (torch.rand(4, 1, 8, 8, generator=g) > 0.6).float()}
+    new = method.segmentation_loss(logits, batch, absence)
+    old = _indexed_segmentation_loss(logits, batch, absence)
+    assert float(new.detach()) == pytest.approx(float(old.detach()), abs=1e-6)
+    inputs = [t for t in (logits, absence) if t is not None]
+    grads = [torch.autograd.grad(loss, inputs, allow_unused=True) for loss in (new, old)]
+    for a, b, x in zip(*grads, inputs, strict=True):
+        a, b = (torch.zeros_like(x) if g is None else g for g in (a, b))  # unused: no gradient, i.e. zero
+        assert torch.allclose(a, b, atol=1e-7)
+
+
+def test_precision_choices(monkeypatch):
+    assert resolve_precision("auto", CPU) == "fp32" and resolve_precision("fp32", CPU) == "fp32"
+    with pytest.raises(InputError, match="needs a CUDA device"):
+        resolve_precision("fp16", CPU)
+    with pytest.raises(InputError, match="use one of"):
+        resolve_precision("half", CPU)
+    monkeypatch.setattr(step_speed, "cpu_flags", lambda: {"avx512f"})  # a CPU without bf16 units
+    assert not has_bf16_units(CPU)
+    with pytest.raises(InputError, match="no bf16 units"):
+        resolve_precision("bf16", CPU)
+    monkeypatch.setattr(step_speed, "cpu_flags", lambda: {"avx512f", "amx_bf16"})
+    assert resolve_precision("bf16", CPU) == "bf16"
+
+
+def test_compile_decisions_and_thread_choice(monkeypatch):
+    assert not decide_compile("auto", CPU, 100).compile and not decide_compile("off", CPU, 10**6).compile
+    monkeypatch.setattr(step_speed, "compiler_available", lambda: False)
+    refused = decide_compile("on", CPU, 100)
+    assert not refused.compile and "no C++ compiler" in refused.note
+    assert "not supported on mps" in decide_compile("on", torch.device("mps"), 100).note
+    with pytest.raises(InputError, match="use one of"):
+        decide_compile("yes", CPU, 100)
+    assert choose_threads(3) == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert choose_threads(0) == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr(step_speed, "idle_cores", lambda: 0.1)  # every core busy: still one thread
+    assert choose_threads(0) == 1
+    monkeypatch.setattr(step_speed, "idle_cores", lambda: 1.9)
+    assert choose_threads(0) == 2
+
+
+TINY = {
+    "net": {"base": 4, "depth": 2, "max_channels": 16, "code_channels": 8, "unique_channels": 4},
+    "input_size": 32,
+    "batch_size": 2,
+    "disc_base": 4,
+    "augment": False,
+}
+BF16_STEPS = 4
+BF16_TOLERANCE = 0.1  # relative, on every loss term of every step (bf16 keeps 8 bits of mantissa)
+
+
+def _losses(tmp_path, method, precision, study):
+    cfg = TrainConfig(method=method, steps=BF16_STEPS, device="cpu", val_fraction=0.0, overrides=TINY, precision=precision, threads=1)
+    run = tmp_path / f"{method}-{precision}"
+    Trainer(study, run, cfg).run()
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    info = json.loads((run / "run.json").read_text())
+    return [e["losses"] for e in lines if e["event"] == "progress"], info["runtime"]
+
+
+@pytest.mark.skipif(not has_bf16_units(CPU), reason="this CPU has no bf16 units (AVX512-BF16 / AMX): bf16 autocast is refused here")
+@pytest.mark.parametrize("method", list(METHODS))
+def test_bf16_autocast_gives_the_fp32_losses_on_the_same_batches(tmp_path, method):
+    from test_training import phantom_study
+
+    study, _ = phantom_study()
+    ref, ref_runtime = _losses(tmp_path, method, "fp32", study)
+    got, runtime = _losses(tmp_path, method, "bf16", study)
+    assert ref_runtime["precision"] == "fp32" and runtime["precision"] == "bf16" and runtime["threads"] == 1
+    assert len(ref) == len(got) == BF16_STEPS
+    for a, b in zip(ref, got, strict=True):
+        assert a.keys() == b.keys()
+        for k in a:
+            assert np.isfinite(b[k]), (k, b[k])
+            assert b[k] == pytest.approx(a[k], rel=BF16_TOLERANCE, abs=0.02), (method, k)
