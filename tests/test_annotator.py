@@ -73,11 +73,11 @@ def test_each_strategy_picks_an_unannotated_presence_slice(tmp_path, phantom):
     ann.paint([int(left[0])])
     assert int(left[0]) not in candidates(im).tolist()
     rng = np.random.default_rng(0)
-    prob = np.where(truth, 0.9, 0.1).astype(np.float32)
+    prob = np.where(truth, 0.99, 0.0).astype(np.float32)  # confident and right, but on one slice
     worst = int(candidates(im)[2])
     prob[worst] = 0.0  # the model misses that slice's lesion entirely
     assert choose_next("oracle", im, prob, truth, 0.5, rng) == worst
-    prob[worst] = 0.5  # and is least sure there
+    prob[worst] = np.where(truth[worst], 0.4, 0.0)  # a faint guess below the threshold: nothing predicted there
     assert choose_next("suggest", im, prob, truth, 0.5, rng) == suggest_slices(im, prob, 1)[0][0] == worst
     assert choose_next("random", im, prob, truth, 0.5, rng) in candidates(im).tolist()
     order = [int(left[0]), int(left[3]), int(left[1])]  # the first is painted already: skipped

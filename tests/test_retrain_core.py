@@ -6,7 +6,7 @@ import pytest
 from napari_weakseg.errors import InputError
 from napari_weakseg.io.case import Volume
 from napari_weakseg.study import Study, Tag
-from napari_weakseg.suggest import slice_uncertainty, suggest_slices
+from napari_weakseg.suggest import expected_dice, slice_uncertainty, suggest_slices, suggestions
 
 
 def small_study():
@@ -31,21 +31,33 @@ def test_accept_masks_sets_annotation_tags_and_is_undoable():
         st.accept_masks(0, [1], np.zeros((1, 3, 3)))
 
 
-def test_entropy_per_slice_and_suggestions_most_uncertain_first():
-    prob = np.zeros((5, 4, 4))
-    prob[0] = 0.5  # 1 bit everywhere
-    prob[1] = 0.9
-    prob[2] = 0.99
-    prob[3] = 0.5
-    prob[4] = 0.7
+def test_entropy_per_slice():
+    prob = np.zeros((3, 4, 4))
+    prob[0], prob[1], prob[2] = 0.5, 0.9, 0.99
     h = slice_uncertainty(prob)
     assert h[0] == pytest.approx(1.0) and h[1] == pytest.approx(0.469, abs=1e-3) and h[2] < h[1]
-    st, im = small_study()
+
+
+def test_suggestions_rank_likely_errors_first_and_say_why():
+    """1 - expected Dice, what the tags say, ties to the slice farthest from the annotated ones."""
+    st = Study()
+    im = st.add_image(Volume(np.zeros((1, 6, 4, 4), np.float32)), name="v")
     st.set_tags(0, [0, 1, 2, 4], Tag.PRESENCE)
-    st.set_tags(0, [3], Tag.ABSENCE)
+    st.set_tags(0, [3], Tag.ABSENCE)  # slice 5 stays untagged
+    prob = np.full((6, 4, 4), 0.01)
+    prob[1, :1] = 0.99  # a confident lesion: expected Dice near 1
+    prob[2, :1] = 0.4  # a faint one the threshold drops: nothing predicted on a presence slice
+    prob[3, 0, :2] = 0.9  # lesion predicted on an absence slice
+    prob[4, 0], prob[4, 1] = 0.6, 0.3  # an uncertain one
     mask = np.zeros((1, 4, 4), np.uint8)
     mask[0, 0, 0] = 1
-    st.accept_masks(0, [0], mask)  # slice 0 is annotated now: not suggested
-    ranked = suggest_slices(im, prob)
-    assert [s for s, _ in ranked] == [4, 1, 2]  # presence, unannotated; absence slice 3 never
-    assert ranked[0][1] == pytest.approx(h[4])
+    st.accept_masks(0, [0], mask)  # slice 0 is annotated now: never suggested
+    edice, mass, area = expected_dice(prob)
+    assert edice[4] == pytest.approx(2 * 0.6 * 4 / (0.6 * 4 + 0.3 * 4 + 8 * 0.01 + 4))
+    assert edice[5] == 1.0 and area[2] == 0 and mass[2] == pytest.approx(1.6 + 0.12)
+    listed = suggestions(im, prob)
+    assert [x.slice for x in listed] == [3, 2, 4, 1]  # 3 and 2 both score 1: 3 lies farther from slice 0
+    assert [x.reason for x in listed[:2]] == ["absence tag, 2 px predicted", "presence tag, nothing predicted"]
+    assert listed[2].score == pytest.approx(1 - edice[4]) and listed[2].reason.startswith("presence, expected Dice 0.6")
+    assert "end of the predicted lesion" in listed[2].reason  # slice 4 is the last with a prediction
+    assert [s for s, _ in suggest_slices(im, prob)] == [2, 4, 1]  # presence only: what the annotator paints

@@ -10,7 +10,7 @@ from napari_weakseg.bench.speed import SpeedProfile, run_speed_suite
 from napari_weakseg.demo import build_demo_study
 from napari_weakseg.errors import InputError
 
-TINY = SpeedProfile(steps=8, volume=(4, 32, 32), channels=2, gui_steps=8, repeats=1)
+TINY = SpeedProfile(steps=8, volume=(4, 32, 32), channels=2, gui_steps=8, repeats=1, ab_steps=8, ab_variants=("eager fp32", "eager bf16"))
 
 
 def test_probe_sees_a_blocked_event_loop(make_napari_viewer, qtbot):
@@ -47,6 +47,14 @@ def test_speed_suite_headless(tmp_path):
     assert "seg-only" in report and "Not measured: --no-gui was given" in report
     assert saved["total_seconds"] > 0 and f"**{saved['total_seconds'] / 60:.1f} min**" in report  # the suite's wall time
     assert results["gui"] == {"skipped": "--no-gui was given"}
+    ab = saved["ab"]  # eager fp32 against bf16 (where this CPU has bf16 units), both methods
+    assert ab["variants"] == (["eager fp32", "eager bf16"] if ab["bf16_units"] else ["eager fp32"])
+    for m in ("seg-only", "genseg"):
+        for name in ab["variants"]:
+            run = ab["methods"][m][name]
+            assert run["runtime"]["precision"] == ("bf16" if "bf16" in name else "fp32") and not run["runtime"]["compile"]
+            assert run["pairs_per_s"] > 0 and run["first_step_s"] > 0
+            assert f"| {m} | {name} | {run['pairs_per_s']:.1f} |" in report
 
 
 def test_speed_suite_refuses_unknown_methods_and_missing_display(tmp_path, monkeypatch):

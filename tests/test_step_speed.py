@@ -116,3 +116,41 @@ def test_bf16_autocast_gives_the_fp32_losses_on_the_same_batches(tmp_path, metho
         for k in a:
             assert np.isfinite(b[k]), (k, b[k])
             assert b[k] == pytest.approx(a[k], rel=BF16_TOLERANCE, abs=0.02), (method, k)
+
+
+def test_a_step_that_fails_to_compile_trains_eagerly_with_a_note(tmp_path, monkeypatch):
+    from test_training import phantom_study
+
+    def broken_compile(model, **kw):
+        def run(*a, **k):
+            raise RuntimeError("inductor: no backend for this op\nmore detail")
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    monkeypatch.setattr(step_speed, "compiler_available", lambda: True)
+    study, _ = phantom_study()
+    ref, _ = _losses(tmp_path, "seg-only", "fp32", study)
+    cfg = TrainConfig(method="seg-only", steps=BF16_STEPS, device="cpu", val_fraction=0.0, overrides=TINY, compile="on", threads=1)
+    Trainer(study, tmp_path / "c", cfg).run()
+    info = json.loads((tmp_path / "c" / "run.json").read_text())
+    assert info["runtime"]["note"] == "compile failed (RuntimeError: inductor: no backend for this op); training eagerly"
+    lines = [json.loads(x) for x in (tmp_path / "c" / "metrics.jsonl").read_text().splitlines()]
+    got = [e["losses"] for e in lines if e["event"] == "progress"]
+    assert got == ref  # the same steps, eagerly
+
+
+@pytest.mark.skipif(not step_speed.compiler_available(), reason="no C++ compiler: inductor cannot compile on this CPU")
+def test_a_compiled_step_computes_what_the_eager_one_does(tmp_path):
+    from test_training import phantom_study
+
+    study, _ = phantom_study()
+    ref, _ = _losses(tmp_path, "seg-only", "fp32", study)
+    cfg = TrainConfig(method="seg-only", steps=BF16_STEPS, device="cpu", val_fraction=0.0, overrides=TINY, compile="on", threads=1)
+    Trainer(study, tmp_path / "c", cfg).run()
+    runtime = json.loads((tmp_path / "c" / "run.json").read_text())["runtime"]
+    assert runtime["compile"] and runtime["note"] == ""
+    lines = [json.loads(x) for x in (tmp_path / "c" / "metrics.jsonl").read_text().splitlines()]
+    got = [e["losses"] for e in lines if e["event"] == "progress"]
+    for a, b in zip(ref, got, strict=True):
+        assert b == pytest.approx(a, rel=1e-4, abs=1e-5)

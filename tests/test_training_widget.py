@@ -175,13 +175,14 @@ def test_accept_corrections_suggest_and_retrain(qtbot, docks):
     assert not im.annotated()[target] and not im.mask[target].any()
 
     ranked = train.suggest()
-    scores = [h for _, h in ranked]
+    scores = [x.score for x in ranked]
     assert scores == sorted(scores, reverse=True) and ranked
-    assert all(im.tags[s] == 1 and not im.annotated()[s] for s, _ in ranked)
+    assert all(not im.annotated()[x.slice] and x.reason for x in ranked)
+    assert train.suggestions.item(0).text() == f"slice {ranked[0].slice}  {ranked[0].score:.2f}: {ranked[0].reason}"
     train.suggestions.setCurrentRow(0)
-    assert ann.current_slice() == ranked[0][0]
+    assert ann.current_slice() == ranked[0].slice
     train.next_btn.click()
-    assert ann.current_slice() == ranked[1][0] if len(ranked) > 1 else True
+    assert ann.current_slice() == ranked[1].slice if len(ranked) > 1 else True
 
     first_run = train.last_run
     train.retrain_steps.setValue(2)

@@ -93,8 +93,8 @@ def choose_next(
     left = candidates(im)
     if not len(left):
         return None
-    if strategy == "suggest":
-        return suggest_slices(im, prob, limit=1)[0][0]
+    if strategy == "suggest":  # the top presence slice of the dock's list (the annotator paints lesions)
+        return suggest_slices(im, prob, limit=1, threshold=threshold)[0][0]
     if strategy == "random":
         return int(rng.choice(left))
     if strategy == "oracle":

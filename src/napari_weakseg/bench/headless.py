@@ -79,6 +79,8 @@ def throughput_from_metrics(metrics_file: Path) -> dict:
     first, last = progress[WARMUP_STEPS], progress[-1]
     steps_per_s = (last["step"] - first["step"]) / max(last["elapsed_s"] - first["elapsed_s"], 1e-9)
     return {
+        "first_step_s": progress[0]["elapsed_s"],  # the loop's start to its first step: a compiler's time shows here
+        "runtime": info.get("runtime", {}),
         "steps": last["step"],
         "batch_size": batch,
         "steps_per_s": steps_per_s,

@@ -22,6 +22,14 @@ from ..errors import InputError
 from ..methods import METHODS
 from .headless import train_headless
 
+# the A/B table: today's eager fp32 step against the faster ways to run the same step (training.step_speed)
+VARIANTS = {
+    "eager fp32": {"precision": "fp32", "compile": "off"},
+    "eager bf16": {"precision": "bf16", "compile": "off"},
+    "compiled fp32": {"precision": "fp32", "compile": "on"},
+    "compiled bf16": {"precision": "bf16", "compile": "on"},
+}
+
 
 @dataclass
 class SpeedProfile:
@@ -30,6 +38,9 @@ class SpeedProfile:
     channels: int
     gui_steps: int | None  # steps of the GUI run (None: the dock's default)
     repeats: int  # headless / GUI pairs, interleaved; medians reported
+    ab_steps: int = 60  # steps of each A/B run (eager fp32 against bf16 and compiled steps)
+    ab_repeats: int = 1  # rounds of the A/B variants, interleaved
+    ab_variants: tuple[str, ...] = tuple(VARIANTS)  # (tests: fewer)
 
 
 PROFILES = {
@@ -89,6 +100,8 @@ def run_speed_suite(
         log(f"[speed] inference {method} on a {prof.channels}x{'x'.join(map(str, prof.volume))} volume")
         results["inference"][method] = time_inference(run["run_dir"], prof.volume, prof.channels, str(dev))
         _save(results, out)
+    results["ab"] = measure_variants(study, work / "ab", methods, str(dev), prof.ab_steps, prof.ab_repeats, log, prof.ab_variants)
+    _save(results, out)
     if gui:
         from .gui_speed import measure_gui_vs_headless
 
@@ -101,6 +114,35 @@ def run_speed_suite(
 
     write_speed_report(results, out)
     return results
+
+
+def measure_variants(study: Path, work: Path, methods, device: str, steps: int, repeats: int, log=print, names=tuple(VARIANTS)) -> dict:
+    """{method: {variant: run}}: each method's step in every VARIANTS entry the device can run, as ``weakseg
+    train`` processes, interleaved (variant after variant, ``repeats`` rounds; the fastest round kept, the
+    others' figures alongside). ``first_step_s`` minus eager fp32's is the compile time."""
+    from ..training.step_speed import has_bf16_units
+
+    bf16 = has_bf16_units(torch.device(device))
+    variants = {k: VARIANTS[k] for k in names if bf16 or VARIANTS[k]["precision"] != "bf16"}
+    table: dict = {m: {} for m in methods}
+    for r in range(repeats):
+        for method in methods:
+            for name, v in variants.items():
+                log(f"[speed] A/B {method}: {name} ({steps} steps)")
+                cfg = {"method": method, "steps": steps, "device": device, "val_fraction": 0.0, **v}
+                run = train_headless(study, work / f"{method}-{name.replace(' ', '-')}-{r}", cfg)
+                best = table[method].get(name)
+                if best is None or run["pairs_per_s"] > best["pairs_per_s"]:
+                    run["rounds_pairs_per_s"] = [*(best or {}).get("rounds_pairs_per_s", []), run["pairs_per_s"]]
+                    table[method][name] = run
+                else:
+                    best["rounds_pairs_per_s"].append(run["pairs_per_s"])
+    for method in methods:
+        flops = step_flops(study, method, device)
+        for run in table[method].values():
+            run["step_flops"] = flops
+            run["achieved_flops_per_s"] = flops * run["steps_per_s"]
+    return {"steps": steps, "repeats": repeats, "bf16_units": bf16, "variants": list(variants), "methods": table}
 
 
 def _save(results: dict, out: Path) -> None:

@@ -62,10 +62,63 @@ def write_speed_report(results: dict, out: Path) -> Path:
         "![Throughput and inference time](speed-methods.png)",
         "",
     ]
+    lines += ab_section(results)
     lines += _gui_section(results.get("gui", {}), out, plt)
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+AB_TARGETS = {"speedup": 2.0, "flops_share": 0.40}  # genseg quick, issue #15
+
+
+def ab_section(results: dict) -> list[str]:
+    """The A/B table: each method's eager fp32 step against bf16 autocast and compiled steps, one run each
+    (interleaved), and the genseg targets."""
+    ab = results.get("ab")
+    if not ab:
+        return []
+    matmul = results["matmul_flops_per_s"]
+    lines = [
+        "### Eager fp32 against bf16 and compiled steps (A/B)",
+        "",
+        f"Each cell is a `weakseg train` process of {ab['steps']} steps on the same study, the variants run one after "
+        f"another for each method ({ab['repeats']} round(s); the fastest kept). bf16 units on this device: "
+        f"{'yes' if ab['bf16_units'] else 'no (bf16 variants left out)'}. *first step*: from the loop's start to its "
+        "first step; a compiled variant's compile time is its first step minus eager fp32's.",
+        "",
+        "| method | variant | slice pairs/s | x eager fp32 | achieved / matmul FLOP/s | first step (s) | used |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for method, runs in ab["methods"].items():
+        base = runs.get("eager fp32")
+        for name in ab["variants"]:
+            run = runs.get(name)
+            if run is None:
+                continue
+            rt = run.get("runtime", {})
+            used = f"{rt.get('precision', '?')}, {'compiled' if rt.get('compile') else 'eager'}, {rt.get('threads', '?')} thr"
+            if rt.get("note"):
+                used += f" ({rt['note']})"
+            ratio = run["pairs_per_s"] / base["pairs_per_s"] if base else float("nan")
+            lines.append(
+                f"| {method} | {name} | {run['pairs_per_s']:.1f} | {ratio:.2f} | {run['achieved_flops_per_s'] / matmul:.1%} | "
+                f"{run['first_step_s']:.1f} | {used} |"
+            )
+    g = ab["methods"].get("genseg", {})
+    if "eager fp32" in g:
+        best_name = max(g, key=lambda k: g[k]["pairs_per_s"])
+        best = g[best_name]
+        speedup = best["pairs_per_s"] / g["eager fp32"]["pairs_per_s"]
+        share = best["achieved_flops_per_s"] / matmul
+        lines += [
+            "",
+            f"genseg (quick): the fastest variant, {best_name}, runs **{speedup:.2f}x** eager fp32 "
+            f"(target >= {AB_TARGETS['speedup']:g}x: {'met' if speedup >= AB_TARGETS['speedup'] else 'missed'}) at "
+            f"**{share:.1%}** of the matmul FLOP/s (target >= {AB_TARGETS['flops_share']:.0%}: "
+            f"{'met' if share >= AB_TARGETS['flops_share'] else 'missed'}).",
+        ]
+    return [*lines, ""]
 
 
 def _gui_section(gui: dict, out: Path, plt) -> list[str]:

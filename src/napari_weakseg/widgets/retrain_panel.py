@@ -51,9 +51,10 @@ class RetrainPanel:
         finally:
             self.settings.steps.setValue(steps)
 
-    def suggest(self, limit: int = 10) -> list[tuple[int, float]]:
-        """Rank unannotated presence slices by the model's uncertainty (mean entropy), most uncertain first."""
-        from ..suggest import suggest_slices
+    def suggest(self, limit: int = 10) -> list:
+        """Rank the image's unannotated slices by how likely the model is wrong there (``suggest.suggestions``:
+        1 - expected Dice, and what the tags say), each listed with its reason."""
+        from ..suggest import suggestions
 
         ann = self.annotation
         im = ann.image if ann is not None else None
@@ -61,13 +62,13 @@ class RetrainPanel:
         if im is None or prob_name not in self.viewer.layers:
             show_error("Run the model first: suggestions come from its probabilities")
             return []
-        ranked = suggest_slices(im, np.asarray(self.viewer.layers[prob_name].data), limit)
+        ranked = suggestions(im, np.asarray(self.viewer.layers[prob_name].data), limit, self.threshold.value() / 100)
         self.suggestions.clear()
-        for s, h in ranked:
-            self.suggestions.addItem(f"slice {s}  (uncertainty {h:.3f} bits)")
+        for x in ranked:
+            self.suggestions.addItem(f"slice {x.slice}  {x.score:.2f}: {x.reason}")
         if not ranked:
-            show_info("No unannotated presence slice left to suggest")
-        self._suggested = [s for s, _ in ranked]
+            show_info("No unannotated slice left to suggest")
+        self._suggested = [x.slice for x in ranked]
         return ranked
 
     def _go_to_suggestion(self, row: int) -> None:
