@@ -25,6 +25,7 @@ from .study.model import Study, StudyImage, Tag
 from .training.dock_defaults import DEFAULT_METHOD, DEFAULT_STEPS, DEFAULT_THRESHOLD, RETRAIN_STEPS, dock_train_config
 
 STRATEGIES = ("suggest", "random", "oracle", "replay")
+TOP = 10  # the suggestions' check: the worst-Dice slices among the top TOP suggestions, against chance
 
 
 @dataclass
@@ -51,6 +52,8 @@ class Round:
     train_s: float  # wall time of the training process (start to exit)
     predict_s: float
     next_slice: int | None = None  # what the strategy chose to paint after it
+    worst_in_top: int = 0  # of the TOP unannotated presence slices with the worst Dice, how many the top TOP suggestions hold
+    worst_by_chance: float = 0.0  # how many TOP slices drawn at random would hold
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -196,9 +199,24 @@ class SimulatedAnnotator:
             train_s,
             predict_s,
         )
+        rnd.worst_in_top, rnd.worst_by_chance = self.suggestion_check(prob)
         self.rounds.append(rnd)
         self._prob = prob
         return rnd
+
+    def suggestion_check(self, prob: np.ndarray) -> tuple[int, float]:
+        """(how many of the TOP worst-Dice unannotated presence slices the top TOP suggestions hold, the number
+        expected by chance): do the suggestions find the failures (issue #17 item 5)?"""
+        from .suggest import suggest_slices
+
+        left = candidates(self.image)
+        if not len(left):
+            return 0, 0.0
+        k = min(TOP, len(left))
+        scores = slice_dice(prob >= self.settings.threshold, self.truth, self.image.axis)[left]
+        worst = set(left[np.argsort(scores, kind="stable")[:k]].tolist())
+        top = {s for s, _ in suggest_slices(self.image, prob, k, self.settings.threshold)}
+        return len(worst & top), k * k / len(left)
 
     def run(self, strategy: str, rounds: int, order=(), on_round=None) -> list[Round]:
         """Train, then ``rounds`` times: paint the slice ``strategy`` picks and retrain. ``order``: the

@@ -127,10 +127,13 @@ def summarise(results: dict) -> dict:
     rows = {}
     for c in results["curves"]:
         key = f"{c['method']} / {c['strategy']}"
-        row = rows.setdefault(key, {"method": c["method"], "strategy": c["strategy"], "by_painted": {}, "reach": {}, "round_s": []})
+        empty = {"method": c["method"], "strategy": c["strategy"], "by_painted": {}, "reach": {}, "round_s": [], "worst": [], "chance": []}
+        row = rows.setdefault(key, empty)
         for r in c["rounds"]:
             row["by_painted"].setdefault(str(len(r["painted"])), []).append(r["dice"])
             row["round_s"].append(r["train_s"] + r["predict_s"])
+            row["worst"].append(r.get("worst_in_top", 0))
+            row["chance"].append(r.get("worst_by_chance", 0.0))
         for t in THRESHOLDS:
             hit = [len(r["painted"]) for r in c["rounds"] if r["dice"] >= t]
             row["reach"].setdefault(f"{t:.2f}", []).append(hit[0] if hit else None)
@@ -138,5 +141,8 @@ def summarise(results: dict) -> dict:
         row["mean"] = {k: float(np.mean(v)) for k, v in row["by_painted"].items()}
         row["n_volumes"] = {k: len(v) for k, v in row["by_painted"].items()}
         row["mean_round_s"] = float(np.mean(row["round_s"])) if row["round_s"] else None
-        del row["round_s"]
+        # the suggestions' check (issue #17 item 5): worst-Dice slices among the top suggestions, against chance
+        row["worst_in_top"] = float(np.mean(row["worst"])) if row["worst"] else None
+        row["worst_by_chance"] = float(np.mean(row["chance"])) if row["chance"] else None
+        del row["round_s"], row["worst"], row["chance"]
     return {"rows": rows}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..annotator import TOP
 from .published import VORONTSOV, fmt, table_ii
 from .report import machine_line
 
@@ -94,6 +95,12 @@ def write_effort_report(results: dict, out: Path) -> Path:
         lines.append(
             f"- Suggested against random slices at the last round ({last} painted): {ds:.3f} against {dr:.3f}, "
             f"**{gain:+.3f}** (target >= +{TARGET_GAIN}: {verdict}); the oracle {_f(do)}."
+        )
+    if default is not None and default.get("worst_in_top") is not None:
+        lines.append(
+            f"- Suggestions find the failures (issue #17 item 5): of the {TOP} unannotated presence slices with the worst "
+            f"Dice, the top {TOP} suggestions held **{default['worst_in_top']:.1f}** on average over the rounds of "
+            f"{st['method']} / suggest, against {default['worst_by_chance']:.1f} for {TOP} slices drawn at random."
         )
     lines += ["", _paper_note(st), ""]
     path = out / "report.md"
