@@ -45,20 +45,19 @@ def main(steps: int = 200) -> int:
         app.processEvents()
         time.sleep(0.05)
     t_all = time.perf_counter() - t0
-    seg = viewer.layers["phantom segmentation"].data
+    from napari_weakseg.widgets.output_layers import SEG, layer_name
+
+    seg = viewer.layers[layer_name("phantom", SEG)].data
     truth = make_phantom(channels=2, seed=0).mask
     print(f"{done[0]}; train {t_train:.0f} s, train + run model {t_all:.0f} s; Dice vs truth {dice(seg, truth):.3f}", file=sys.stderr)
-    for name in ("phantom healthy", "phantom segmentation probability", "phantom mask", "phantom segmentation"):
-        viewer.layers[name].visible = False
-    viewer.layers.selection.active = viewer.layers["phantom residual"]
+    viewer.layers["phantom mask"].visible = False  # the outputs as the dock shows them: contour and residual overlay
+    viewer.layers.selection.active = viewer.layers[layer_name("phantom", SEG)]
     from napari_weakseg.widgets.dock_fit import raise_dock
 
     raise_dock(train)  # the docks are tabs: show the training one
     app.processEvents()
     viewer.screenshot(str(OUT / "training.png"), canvas_only=False)
-    viewer.layers["phantom residual"].visible = False
-    viewer.layers["phantom segmentation"].visible = True
-    viewer.layers["phantom healthy"].visible = True
+    train.toggle_healthy()  # Healthy <-> image: the translated image over the source, the contour on it
     app.processEvents()
     viewer.screenshot(str(OUT / "healthy-and-segmentation.png"), canvas_only=False)
     viewer.close()

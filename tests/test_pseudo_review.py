@@ -28,7 +28,7 @@ from napari_weakseg.pseudo.review import (
 )
 from napari_weakseg.pseudo.selection import select
 from napari_weakseg.study import Study, Tag
-from napari_weakseg.widgets.output_layers import PSEUDO
+from napari_weakseg.widgets.output_layers import PSEUDO, layer_name
 
 
 def small_study() -> Study:
@@ -219,7 +219,7 @@ def _reviewed(qtbot, docks):
 def test_layer_and_list_show_the_selection_worst_first(qtbot, docks):
     viewer, ann, train, review, errors = docks
     rev = _reviewed(qtbot, docks)
-    layer = viewer.layers[f"phantom {PSEUDO}"]
+    layer = viewer.layers[layer_name("phantom", PSEUDO)]
     assert layer.data.shape == ann.image.mask.shape and np.array_equal(layer.data, rev.layer_data())
     for row, s in enumerate(rev.slices):  # 1 = kept by the selection, 2 = dropped
         values = set(np.unique(layer.data[s]).tolist()) - {0}
@@ -305,7 +305,7 @@ def test_refine_in_the_background_updates_the_layer(qtbot, docks):
     assert (review.run_dir / "refined.pt").is_file() and review.which == "refined"
     assert "round" in review.status.text() or "keeps" in review.status.text()
     new = review.review["phantom"]
-    assert new is not rev and np.array_equal(viewer.layers[f"phantom {PSEUDO}"].data, new.layer_data())
+    assert new is not rev and np.array_equal(viewer.layers[layer_name("phantom", PSEUDO)].data, new.layer_data())
     assert not (np.array_equal(new.labels, rev.labels) and np.array_equal(new.scores["score_disc"], rev.scores["score_disc"]))
 
 

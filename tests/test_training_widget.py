@@ -5,7 +5,7 @@ import pytest
 
 from napari_weakseg.demo import ANNOTATION_WIDGET, PLUGIN, build_demo_study
 from napari_weakseg.training.events import Failed, Finished, Progress
-from napari_weakseg.widgets.output_layers import HEALTHY, PROB, RESIDUAL, SEG
+from napari_weakseg.widgets.output_layers import HEALTHY, PROB, RESIDUAL, SEG, layer_name
 
 OUTPUT_SUFFIXES = (HEALTHY, RESIDUAL, PROB, SEG)
 
@@ -66,24 +66,36 @@ def test_train_then_show_outputs_updated_in_place(qtbot, docks):
     worker = train.run_model()
     with qtbot.waitSignal(worker.finished, timeout=60_000):
         pass
-    qtbot.waitUntil(lambda: f"phantom {SEG}" in viewer.layers, timeout=10_000)
+    qtbot.waitUntil(lambda: layer_name("phantom", SEG) in viewer.layers, timeout=10_000)
     source = ann.layers["phantom"][0][0]
-    names = [f"phantom {w}" for w in OUTPUT_SUFFIXES]
+    names = [layer_name("phantom", w) for w in OUTPUT_SUFFIXES]
+    assert all(n.startswith(w) for n, w in zip(names, OUTPUT_SUFFIXES, strict=True))  # the output first: distinct when cut
     for name in names:
         layer = viewer.layers[name]
         assert layer.data.shape == source.data.shape and np.allclose(layer.scale, source.scale)
-        assert layer.visible  # created hidden at the start; no preview in 4 steps: shown with the results
-    residual = viewer.layers[f"phantom {RESIDUAL}"]
+    # created hidden at the start; no preview in 4 steps: shown with the results, the anatomy kept visible:
+    # the segmentation as a contour, the residual as an overlay transparent at 0, healthy and probability on demand
+    seg_layer, residual = viewer.layers[layer_name("phantom", SEG)], viewer.layers[layer_name("phantom", RESIDUAL)]
+    assert seg_layer.visible and seg_layer.contour == 1 and residual.visible
+    assert not viewer.layers[layer_name("phantom", HEALTHY)].visible and not viewer.layers[layer_name("phantom", PROB)].visible
     assert residual.contrast_limits[0] == pytest.approx(-residual.contrast_limits[1])  # centred on 0
+    alpha = residual.colormap.map(np.array([0.0, 0.5, 1.0]))[:, 3]
+    assert alpha[1] == 0 and alpha[0] == alpha[2] == 1  # transparent where the residual is 0
+    healthy = viewer.layers[layer_name("phantom", HEALTHY)]
+    assert train.toggle_healthy() and healthy.visible and not train.toggle_healthy() and not healthy.visible
+    source.contrast_limits = (0.1, 0.5)  # the healthy image's contrast follows the source's
+    assert tuple(healthy.contrast_limits) == pytest.approx((0.1, 0.5))
+    residual.visible = False  # the user's choice survives a second Run model
     n_layers = len(viewer.layers)
     worker = train.run_model()  # a second run updates the same layers
     with qtbot.waitSignal(worker.finished, timeout=60_000):
         pass
     qtbot.wait(100)
-    assert len(viewer.layers) == n_layers
+    assert len(viewer.layers) == n_layers and not residual.visible
+    assert tuple(healthy.contrast_limits) == pytest.approx((0.1, 0.5))
     train.threshold.setValue(99)
-    seg = viewer.layers[f"phantom {SEG}"].data
-    prob = viewer.layers[f"phantom {PROB}"].data
+    seg = viewer.layers[layer_name("phantom", SEG)].data
+    prob = viewer.layers[layer_name("phantom", PROB)].data
     assert np.array_equal(seg, (prob >= 0.99).astype(np.uint8))
 
 
@@ -119,7 +131,7 @@ def test_a_failing_run_reports_and_the_dock_recovers(qtbot, docks):
     ann.tag_range(0, ann.image.n_slices - 1, "presence")  # no absence slice left
     train.settings.method.setCurrentText("genseg")
     assert train.start_training()
-    assert f"phantom {PROB}" in viewer.layers  # empty, hidden, for the live preview
+    assert layer_name("phantom", PROB) in viewer.layers  # empty, hidden, for the live preview
     event = _wait_finished(qtbot, train)
     assert isinstance(event, Failed) and "absence" in event.message
     assert any("absence" in e for e in errors)
@@ -137,17 +149,17 @@ def test_live_preview_fills_the_slice_on_screen_and_follows_it(qtbot, docks):
     train.preview_every = 2
     ann.go_to_slice(15)
     assert train.start_training()
-    name = f"phantom {PROB}"  # created when the run starts, hidden until the first preview fills it
-    outputs = [viewer.layers[f"phantom {w}"] for w in OUTPUT_SUFFIXES]
-    assert not any(layer.visible for layer in outputs) and not any(layer.data.any() for layer in outputs)
+    name = layer_name("phantom", PROB)  # created when the run starts, hidden until the first preview fills it
+    outputs = {w: viewer.layers[layer_name("phantom", w)] for w in OUTPUT_SUFFIXES}
+    assert not any(layer.visible for layer in outputs.values()) and not any(layer.data.any() for layer in outputs.values())
     qtbot.waitUntil(lambda: np.abs(viewer.layers[name].data[15]).sum() > 0, timeout=120_000)
-    assert all(layer.visible for layer in outputs)
+    assert {w: layer.visible for w, layer in outputs.items()} == {HEALTHY: False, RESIDUAL: True, PROB: False, SEG: True}
     ann.go_to_slice(10)  # the user moves on: later previews are of slice 10
     qtbot.waitUntil(lambda: np.abs(viewer.layers[name].data[10]).sum() > 0, timeout=120_000)
     prob = np.array(viewer.layers[name].data)  # before the end of the run fills every slice
     train.stop_training()
     assert isinstance(_wait_finished(qtbot, train), Finished)
-    residual = viewer.layers[f"phantom {RESIDUAL}"]
+    residual = viewer.layers[layer_name("phantom", RESIDUAL)]
     assert prob.shape == ann.image.volume.shape
     assert np.abs(np.delete(prob, [10, 15], axis=0)).sum() == 0  # only the slices shown were predicted
     assert residual.contrast_limits[0] == pytest.approx(-residual.contrast_limits[1])
@@ -161,9 +173,9 @@ def test_accept_corrections_suggest_and_retrain(qtbot, docks):
     worker = train.run_model()
     with qtbot.waitSignal(worker.finished, timeout=60_000):
         pass
-    qtbot.waitUntil(lambda: f"phantom {SEG}" in viewer.layers, timeout=10_000)
+    qtbot.waitUntil(lambda: layer_name("phantom", SEG) in viewer.layers, timeout=10_000)
     im = ann.image
-    seg = viewer.layers[f"phantom {SEG}"]
+    seg = viewer.layers[layer_name("phantom", SEG)]
     target = int(np.flatnonzero((im.tags == 1) & ~im.annotated())[0])
     corrected = np.zeros(seg.data.shape[1:], np.uint8)
     corrected[20:30, 40:50] = 1
@@ -209,7 +221,7 @@ def test_save_and_load_a_model_with_its_provenance(qtbot, docks, tmp_path):
     worker = train.run_model()  # the loaded model predicts
     with qtbot.waitSignal(worker.finished, timeout=60_000):
         pass
-    qtbot.waitUntil(lambda: f"phantom {SEG}" in viewer.layers, timeout=10_000)
+    qtbot.waitUntil(lambda: layer_name("phantom", SEG) in viewer.layers, timeout=10_000)
 
 
 def test_closing_the_viewer_stops_the_run_and_keeps_its_checkpoint(qtbot, make_napari_viewer, tmp_path):
@@ -267,7 +279,7 @@ def test_resume_writes_a_new_run_and_save_as_brings_the_runs_along(qtbot, docks,
     worker = train.run_model()
     with qtbot.waitSignal(worker.finished, timeout=60_000):
         pass
-    qtbot.waitUntil(lambda: f"phantom {SEG}" in viewer.layers, timeout=10_000)
+    qtbot.waitUntil(lambda: layer_name("phantom", SEG) in viewer.layers, timeout=10_000)
     assert not errors, errors
 
 

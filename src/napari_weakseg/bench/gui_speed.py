@@ -69,7 +69,7 @@ def measure_gui_run(study: Path, steps: int | None = None, method: str | None = 
     from ..demo import ANNOTATION_WIDGET, PLUGIN, TRAINING_WIDGET
     from ..training.metrics import dice
     from ..widgets.latency_probe import EventLoopProbe
-    from ..widgets.output_layers import SEG
+    from ..widgets.output_layers import SEG, layer_name
     from .headless import throughput_from_metrics
 
     own = viewer is None
@@ -127,7 +127,7 @@ def measure_gui_run(study: Path, steps: int | None = None, method: str | None = 
         finished, t_end = ended[:2]
         get_qapp().processEvents()
         truth = make_phantom(channels=2, seed=0).mask  # the demo study's phantom
-        seg = np.asarray(viewer.layers[f"{ann.image.name} {SEG}"].data)
+        seg = np.asarray(viewer.layers[layer_name(ann.image.name, SEG)].data)
         run = throughput_from_metrics(Path(finished.run_dir) / "metrics.jsonl")
         run.update(
             config=train.train_config(),

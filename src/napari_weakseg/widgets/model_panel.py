@@ -57,6 +57,20 @@ class ModelPanel:
             self.load_model(self.last_run)
         self._refresh()
 
+    def toggle_healthy(self) -> bool | None:
+        """Show the healthy image over the source, or hide it again (flick between them to compare; its contrast
+        follows the source's). Returns whether it is shown now, None when there is none."""
+        from .output_layers import HEALTHY, layer_name
+
+        ann = self.annotation
+        name = layer_name(ann.image.name, HEALTHY) if ann is not None and ann.image is not None else ""
+        if name not in self.viewer.layers:
+            show_error("No healthy image: Run model with a method that translates (genseg, genseg-sepdec)")
+            return None
+        layer = self.viewer.layers[name]
+        layer.visible = not layer.visible
+        return layer.visible
+
     def run_model(self, run_dir: str | Path | None = None, lesion_samples: bool = False):
         """Predict the current image with the last (or given) run and show the output layers.
 

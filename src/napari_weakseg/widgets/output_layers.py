@@ -1,27 +1,72 @@
-"""The model's output layers: created once per image, updated in place, on the source image's grid."""
+"""The model's output layers: created once per image, updated in place, on the source image's grid.
+
+They keep the anatomy visible: the segmentation is drawn as a contour over the image, the residual as an
+overlay that is transparent where it is near 0 (its colour's alpha ramps with |value|), the healthy image and
+the probability are there on demand (hidden at first; the healthy image's contrast follows the source's).
+Names put the output first, so that a long image name cut in the layer list still leaves them distinct."""
 
 from __future__ import annotations
 
 import numpy as np
 
-HEALTHY, RESIDUAL, PROB, SEG, LESION = "healthy", "residual", "segmentation probability", "segmentation", "synthetic lesion"
+HEALTHY, RESIDUAL, PROB, SEG, LESION = "healthy", "residual", "probability", "segmentation", "synthetic lesion"
+VISIBLE = {HEALTHY: False, RESIDUAL: True, PROB: False, SEG: True, LESION: True}  # when first shown
 PSEUDO = "pseudo labels"
 PSEUDO_COLOURS = {None: "transparent", 0: "transparent", 1: "limegreen", 2: "orangered"}  # 1 kept, 2 dropped (pseudo/review.py)
 
 
 def layer_name(image_name: str, what: str) -> str:
-    return f"{image_name} {what}"
+    return f"{what} · {image_name}"
+
+
+def output_kind(layer_name_: str) -> str | None:
+    """The output a layer name stands for (``HEALTHY``, ...), or None for other layers."""
+    what = layer_name_.split(" · ", 1)[0]
+    return what if what in VISIBLE or what == PSEUDO else None
+
+
+def residual_colormap():
+    """Diverging pink (removes signal) - transparent at 0 - green (adds signal): an overlay that leaves the
+    anatomy visible wherever the model changes nothing."""
+    from napari.utils.colormaps import Colormap
+
+    return Colormap(
+        colors=[[0.77, 0.11, 0.49, 1.0], [1.0, 1.0, 1.0, 0.0], [0.30, 0.67, 0.13, 1.0]],
+        controls=[0.0, 0.5, 1.0],
+        name="residual (0 transparent)",
+    )
 
 
 def _styles(source_layer) -> dict:
     """How each output layer looks: {what: napari layer keyword arguments}."""
     return {
         HEALTHY: {"colormap": "gray", "contrast_limits": source_layer.contrast_limits},
-        RESIDUAL: {"colormap": "PiYG", "contrast_limits": (-1.0, 1.0)},  # diverging, centred on 0; rescaled to the data
+        RESIDUAL: {"colormap": residual_colormap(), "contrast_limits": (-1.0, 1.0), "blending": "translucent"},  # rescaled to the data
         LESION: {"colormap": "gray", "contrast_limits": source_layer.contrast_limits},
         PROB: {"colormap": "magma", "contrast_limits": (0.0, 1.0), "blending": "additive", "opacity": 0.6},
-        SEG: {"opacity": 0.5},
+        SEG: {"opacity": 0.9},
     }
+
+
+def reveal(layers) -> None:
+    """Show output layers that were created hidden (for a live preview) as each is first shown."""
+    for layer in layers:
+        layer.visible = VISIBLE.get(output_kind(layer.name), True)
+
+
+def _new_labels(viewer, data, name: str, meta: dict, style: dict):
+    layer = viewer.add_labels(data, name=name, **meta, **style)
+    layer.contour = 1  # an outline over the image, not a filled area hiding it
+    return layer
+
+
+def _link_contrast(source_layer, layer) -> None:
+    """The healthy image keeps the source's contrast limits (compare them like with like)."""
+
+    def follow(event=None):
+        layer.contrast_limits = source_layer.contrast_limits
+
+    source_layer.events.contrast_limits.connect(follow)
 
 
 def _meta(source_layer, **extra) -> dict:
@@ -42,7 +87,10 @@ def show_outputs(viewer, image_name: str, source_layer, outputs: dict[str, np.nd
             if what == RESIDUAL:
                 top = float(np.percentile(np.abs(outputs[key][0]), 99.5)) or 1e-6
                 kwargs["contrast_limits"] = (-top, top)
+            new = layer_name(image_name, what) not in viewer.layers
             layers[what] = _image(viewer, layer_name(image_name, what), outputs[key][0], meta, **kwargs)
+            if what == HEALTHY and new:
+                _link_contrast(source_layer, layers[what])
     prob = outputs["prob"].astype(np.float32)
     layers[PROB] = _image(viewer, layer_name(image_name, PROB), prob, meta, **style[PROB])
     seg = (prob >= threshold).astype(np.uint8)
@@ -51,7 +99,7 @@ def show_outputs(viewer, image_name: str, source_layer, outputs: dict[str, np.nd
         viewer.layers[name].data = seg
         layers[SEG] = viewer.layers[name]
     else:
-        layers[SEG] = viewer.add_labels(seg, name=name, **meta, **style[SEG])
+        layers[SEG] = _new_labels(viewer, seg, name, {**meta, "visible": VISIBLE[SEG]}, style[SEG])
     return layers
 
 
@@ -66,8 +114,10 @@ def add_missing_outputs(viewer, image_name: str, source_layer, shape: tuple, out
     for what in wanted:
         if layer_name(image_name, what) not in viewer.layers:
             created.append(viewer.add_image(np.zeros(shape, np.float32), name=layer_name(image_name, what), **meta, **style[what]))
+            if what == HEALTHY:
+                _link_contrast(source_layer, created[-1])
     if layer_name(image_name, SEG) not in viewer.layers:
-        created.append(viewer.add_labels(np.zeros(shape, np.uint8), name=layer_name(image_name, SEG), **meta, **style[SEG]))
+        created.append(_new_labels(viewer, np.zeros(shape, np.uint8), layer_name(image_name, SEG), meta, style[SEG]))
     return created
 
 
@@ -120,10 +170,12 @@ def update_slice(viewer, image_name: str, axis: int, index: int, outputs: dict[s
 
 
 def _image(viewer, name: str, data: np.ndarray, meta: dict, **kwargs):
+    """Update the layer ``name`` in place (the user's visibility kept), or create it with its first visibility."""
     if name in viewer.layers:
         layer = viewer.layers[name]
         layer.data = data
         for k, v in kwargs.items():
-            setattr(layer, k, v)
+            if k != "contrast_limits" or output_kind(name) != HEALTHY:  # the healthy image's follow the source's
+                setattr(layer, k, v)
         return layer
-    return viewer.add_image(data, name=name, **meta, **kwargs)
+    return viewer.add_image(data, name=name, **meta, visible=VISIBLE.get(output_kind(name), True), **kwargs)

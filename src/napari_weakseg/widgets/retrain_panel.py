@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from napari.utils.notifications import show_error, show_info
 
-from .output_layers import PROB, SEG
+from .output_layers import PROB, SEG, layer_name
 
 
 class RetrainPanel:
@@ -17,7 +17,7 @@ class RetrainPanel:
         """Slices where the segmentation layer differs from the thresholded probability (the user's edits)."""
         ann = self.annotation
         im = ann.image if ann is not None else None
-        prob_name, seg_name = f"{im.name} {PROB}" if im else "", f"{im.name} {SEG}" if im else ""
+        prob_name, seg_name = layer_name(im.name, PROB) if im else "", layer_name(im.name, SEG) if im else ""
         if im is None or prob_name not in self.viewer.layers or seg_name not in self.viewer.layers:
             return []
         model_seg = np.asarray(self.viewer.layers[prob_name].data) >= self.threshold.value() / 100
@@ -30,7 +30,7 @@ class RetrainPanel:
         into the study's masks as annotations. Undo with the tagging dock's Undo tag (Alt-Z)."""
         ann = self.annotation
         im = ann.image if ann is not None else None
-        seg_name = f"{im.name} {SEG}" if im else ""
+        seg_name = layer_name(im.name, SEG) if im else ""
         if im is None or seg_name not in self.viewer.layers:
             show_error("Run the model first: there is no segmentation layer to accept")
             return []
@@ -58,7 +58,7 @@ class RetrainPanel:
 
         ann = self.annotation
         im = ann.image if ann is not None else None
-        prob_name = f"{im.name} {PROB}" if im else ""
+        prob_name = layer_name(im.name, PROB) if im else ""
         if im is None or prob_name not in self.viewer.layers:
             show_error("Run the model first: suggestions come from its probabilities")
             return []

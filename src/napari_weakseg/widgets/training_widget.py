@@ -31,7 +31,7 @@ from .close_watch import ShutsDownOnClose
 from .dock_fit import scrolling_layout, tabify_with_siblings
 from .loss_plot import LossPlot
 from .model_panel import ModelPanel
-from .output_layers import add_missing_outputs, update_slice
+from .output_layers import add_missing_outputs, reveal, update_slice
 from .retrain_panel import RetrainPanel
 from .run_list import RunList
 from .session import session_for
@@ -120,8 +120,11 @@ class TrainingWidget(ShutsDownOnClose, ModelPanel, RetrainPanel, QWidget):
         self.run_btn = QPushButton("Run model")
         self.lesion_btn = QPushButton("Synthetic lesions")
         self.lesion_btn.setToolTip("absence -> presence with a random lesion code (genseg methods)")
+        self.healthy_btn = QPushButton("Healthy ⇄ image")
+        self.healthy_btn.setToolTip("show the translated healthy image over the image, or hide it (contrast linked)")
         row.addWidget(self.run_btn)
         row.addWidget(self.lesion_btn)
+        row.addWidget(self.healthy_btn)
         v.addLayout(row)
         row = QHBoxLayout()
         self.threshold = QSlider(Qt.Orientation.Horizontal)
@@ -186,6 +189,7 @@ class TrainingWidget(ShutsDownOnClose, ModelPanel, RetrainPanel, QWidget):
         self.resume_btn.clicked.connect(lambda: self.start_training(resume=True))
         self.run_btn.clicked.connect(lambda: self.run_model())
         self.lesion_btn.clicked.connect(lambda: self.run_model(lesion_samples=True))
+        self.healthy_btn.clicked.connect(lambda: self.toggle_healthy())
         self.threshold.valueChanged.connect(self._threshold_changed)
 
     # -------------------------------------------------------------- training
@@ -346,8 +350,7 @@ class TrainingWidget(ShutsDownOnClose, ModelPanel, RetrainPanel, QWidget):
 
     def _reveal(self) -> None:
         """Show the output layers created for this run, now that they hold something."""
-        for layer in self._hidden:
-            layer.visible = True
+        reveal(self._hidden)  # each as it is first shown: the segmentation's contour and the residual overlay
         self._hidden = []
 
     def _end(self, event) -> None:
@@ -387,7 +390,7 @@ class TrainingWidget(ShutsDownOnClose, ModelPanel, RetrainPanel, QWidget):
         self.train_btn.setEnabled(has_study and not self.running)
         self.resume_btn.setEnabled(has_study and not self.running and self.last_run is not None)
         self.stop_btn.setEnabled(self.running)
-        for b in (self.run_btn, self.lesion_btn, self.accept_btn, self.suggest_btn, self.next_btn, self.save_model_btn):
+        for b in (self.run_btn, self.lesion_btn, self.healthy_btn, self.accept_btn, self.suggest_btn, self.next_btn, self.save_model_btn):
             b.setEnabled(has_study and self.last_run is not None)
         self.retrain_btn.setEnabled(has_study and not self.running and self.last_run is not None)
         self.settings.show_val_fraction(self.n_annotated())
