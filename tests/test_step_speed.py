@@ -154,3 +154,22 @@ def test_a_compiled_step_computes_what_the_eager_one_does(tmp_path):
     got = [e["losses"] for e in lines if e["event"] == "progress"]
     for a, b in zip(ref, got, strict=True):
         assert b == pytest.approx(a, rel=1e-4, abs=1e-5)
+
+
+def test_the_eta_leaves_out_the_first_step_and_the_cpu_share_is_measured(monkeypatch):
+    """A slow first step (allocations, a compiler) must not make the ETA swing; a process that waits for the
+    CPU shows a low share."""
+    from napari_weakseg.training import pace as pace_module
+
+    clock = {"wall": 0.0, "cpu": 0.0}
+    monkeypatch.setattr(pace_module.time, "perf_counter", lambda: clock["wall"])
+    monkeypatch.setattr(pace_module.time, "process_time", lambda: clock["cpu"])
+    pace = pace_module.Pace(total=101, pairs_per_step=8, threads=2)
+    clock["wall"], clock["cpu"] = 30.0, 60.0  # the first step: 30 s, both threads busy
+    assert pace.step(1)[3] == pytest.approx(1.0)
+    for n in range(2, 12):  # then 1 s a step, with a quarter of the threads' time
+        clock["wall"] += 1.0
+        clock["cpu"] += 0.5
+        pairs, eta, elapsed, share = pace.step(n)
+    assert eta == pytest.approx(90.0) and elapsed == pytest.approx(40.0)  # 90 steps left at 1 s, not at 30 s
+    assert pairs < 8.0 and share < 0.6

@@ -109,6 +109,10 @@ def test_progress_is_shown_at_the_dock_refresh_not_at_every_step(docks):
     assert train.progress.value() == 0 and "step 3" not in train.status.text()  # ...but nothing repainted yet
     train._refresh_dock()  # every DOCK_REFRESH_MS while training, and once at the end
     assert train.progress.value() == 3 and "step 3/10" in train.status.text() and "8.0 pairs/s" in train.status.text()
+    assert "starved" not in train.status.text()
+    train._handle(Progress(step=4, total_steps=10, epoch=0, losses={}, pairs_per_s=1.0, eta_s=60.0, cpu_share=0.3))
+    train._refresh_dock()  # other programs take the cores: the status line says so
+    assert "starved of CPU: it gets 30% of its threads' time" in train.status.text()
 
 
 def test_stop_keeps_a_loadable_checkpoint(qtbot, docks):

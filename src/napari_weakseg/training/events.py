@@ -39,6 +39,7 @@ class Progress(Event):
     pairs_per_s: float
     eta_s: float
     elapsed_s: float = 0.0  # wall time since this run (or resumption) started
+    cpu_share: float | None = None  # CPU time / wall time per thread of late (training.pace; low: starved of CPU)
 
 
 @dataclass

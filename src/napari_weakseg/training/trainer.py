@@ -13,7 +13,6 @@ import math
 import os
 import random
 import threading
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -33,6 +32,7 @@ from ..study.model import Study
 from .checkpoint import clear_unstarted_run, has_checkpoint, load_tensors, read_run_info, save_tensors, write_run_info
 from .distributed import DistInfo, all_reduce_mean, setup_distributed, teardown_distributed, wrap_ddp
 from .events import Checkpointed, Event, Failed, Finished, Preview, Progress, Started, Validated
+from .pace import Pace
 from .step_speed import StepRunner, choose_threads, compile_cache_dir, decide_compile, resolve_precision
 
 
@@ -289,8 +289,7 @@ class Trainer:
                 self._note(sampler),
             )
         )
-        t_start = t_last = time.perf_counter()
-        ema = None
+        pace = Pace(total, mc.batch_size * self.dist.world, torch.get_num_threads())
         reason = "completed"
         step_start = state["step"]
         while state["step"] < total:
@@ -307,13 +306,10 @@ class Trainer:
             method.after_step()
             state["step"] += 1
             state["epoch"] = sampler.epoch
-            now = time.perf_counter()
-            dt, t_last = now - t_last, now
-            ema = dt if ema is None else 0.9 * ema + 0.1 * dt
+            pairs_per_s, eta_s, elapsed_s, cpu_share = pace.step(state["step"])
             if not all(math.isfinite(v) for v in losses.values()):
                 raise WeaksegError(f"training diverged at step {state['step']} (a loss became NaN/Inf); try a lower learning rate")
-            pairs_per_s = mc.batch_size * self.dist.world / max(ema, 1e-9)
-            self._emit(Progress(state["step"], total, state["epoch"], losses, pairs_per_s, ema * (total - state["step"]), now - t_start))
+            self._emit(Progress(state["step"], total, state["epoch"], losses, pairs_per_s, eta_s, elapsed_s, cpu_share))
             if self._preview_request is not None:
                 self._preview(method, state["step"])
             last = state["step"] == total

@@ -27,6 +27,7 @@ from qtpy.QtWidgets import (
 from ..errors import WeaksegError
 from ..training.dock_defaults import DEFAULT_THRESHOLD, RETRAIN_STEPS
 from ..training.events import Checkpointed, Failed, Finished, Preview, Progress, Started, Validated
+from ..training.pace import STARVED
 from .close_watch import ShutsDownOnClose
 from .dock_fit import scrolling_layout, tabify_with_siblings
 from .loss_plot import LossPlot
@@ -332,9 +333,16 @@ class TrainingWidget(ShutsDownOnClose, ModelPanel, RetrainPanel, QWidget):
         event, self._latest = self._latest, None
         if event is not None:
             self.progress.setValue(event.step)
+            starved = event.cpu_share is not None and event.cpu_share < STARVED
             self.status.setText(
                 f"step {event.step}/{event.total_steps} · {event.pairs_per_s:.1f} pairs/s · "
                 f"ETA {event.eta_s:.0f} s · {self.settings.device.currentText()}"
+                + (
+                    f" · starved of CPU: it gets {event.cpu_share:.0%} of its threads' time (other programs are busy; "
+                    "training runs at lower priority)"
+                    if starved
+                    else ""
+                )
             )
         self.plot.redraw()
 
