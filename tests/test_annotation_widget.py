@@ -272,6 +272,8 @@ def test_tag_buttons_and_the_no_lesion_toggle(make_napari_viewer, phantom):
     go(viewer, 7)
     assert widget.slice_label.text().startswith("Slice 7 of 15") and "absence" in widget.slice_label.text()
     assert "presence 1 · absence 1 · unknown 14 · annotated 0" in widget.counts_label.text()
+    names = im.volume.channel_names
+    assert len(names) == 2 and f"2 channels: {', '.join(names)}" in widget.counts_label.text()  # the channels are said
     assert widget.study.modified and widget.status_label.text() == "Unsaved changes…"
 
     # 'annotated, no lesion': only on presence slices, a toggle

@@ -339,3 +339,14 @@ def test_a_model_without_scores_is_refused(qtbot, docks, tmp_path):
     assert review.start_review(tmp_path / "seg") is not None
     _wait(qtbot, review, "review")
     assert errors and "quality scores" in errors[-1] and review.review is None
+
+
+def test_review_and_refine_wait_for_a_study(make_napari_viewer, tmp_path):
+    from napari_weakseg.demo import ANNOTATION_WIDGET, PLUGIN, build_demo_study
+
+    viewer = make_napari_viewer()
+    _, review = viewer.window.add_plugin_dock_widget(PLUGIN, REVIEW)
+    assert not review.review_btn.isEnabled() and not review.refine_btn.isEnabled()  # no study yet
+    _, ann = viewer.window.add_plugin_dock_widget(PLUGIN, ANNOTATION_WIDGET)
+    ann.open_study(build_demo_study(tmp_path / "study"))
+    assert review.review_btn.isEnabled() and review.refine_btn.isEnabled()

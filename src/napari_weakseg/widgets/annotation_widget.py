@@ -411,8 +411,10 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, QWidget):
             for h, name in enumerate(half_names(im.volume.affine, im.axis, im.split, im.volume.header is not None)):
                 self.range_half.setItemText(h + 1, name)
         c = im.counts()
+        names = im.volume.channel_names  # said, so that a study that took one channel of several is seen at once
         self.counts_label.setText(
-            f"presence {c['presence']} · absence {c['absence']} · unknown {c['unknown']} · annotated {c['annotated']}"
+            f"presence {c['presence']} · absence {c['absence']} · unknown {c['unknown']} · annotated {c['annotated']}\n"
+            f"{len(names)} channel{'s' if len(names) != 1 else ''}: {', '.join(names)}"
         )
         self._refresh_status()
 

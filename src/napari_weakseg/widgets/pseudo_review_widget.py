@@ -405,8 +405,10 @@ class PseudoReviewWidget(ShutsDownOnClose, QWidget):
 
     def _refresh(self) -> None:
         idle = not self.busy
+        ann = self.annotation
+        has_study = ann is not None and ann.study is not None  # nothing to review or refine before a study exists
         for b in (self.review_btn, self.load_btn, self.refine_btn):
-            b.setEnabled(idle)
+            b.setEnabled(idle and has_study)
         for b in (self.accept_btn, self.reject_btn, self.edit_btn, self.clear_btn):
             b.setEnabled(idle and self.review is not None)
 
