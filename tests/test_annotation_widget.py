@@ -721,3 +721,20 @@ def test_open_read_only_never_writes_and_save_as_keeps_the_edits(make_napari_vie
     assert widget.save_now(tmp_path / "mine")  # Save as: the edits go to a folder of the user's
     assert not widget.read_only and load_study(tmp_path / "mine").images[0].tags[6] == P
     assert {p.relative_to(src): p.read_bytes() for p in src.rglob("*") if p.is_file()} == before
+
+
+def test_an_autosave_with_nothing_the_user_made_is_removed_when_left(make_napari_viewer, phantom, tmp_path):
+    from napari_weakseg.demo import build_demo_study
+
+    viewer, widget = start(make_napari_viewer, phantom)
+    empty = widget.study.folder  # started from the wrong layers: no tag, no mask, no model
+    assert empty.is_dir()
+    assert widget.open_study(build_demo_study(tmp_path / "demo"))
+    assert not empty.exists()  # nothing of the user's was in it
+    select(viewer, *add_case(viewer, phantom, "again"))
+    widget.new_btn.click()
+    kept = widget.study.folder
+    go(viewer, 3)
+    widget.presence_btn.click()  # one tag is the user's work: the autosave stays
+    assert widget.open_study(tmp_path / "demo")
+    assert (kept / "study.json").is_file() and load_study(kept).images[0].tags[3] == Tag.PRESENCE

@@ -114,8 +114,8 @@ def decide_compile(mode: str, device: torch.device, steps: int) -> CompileDecisi
 
 def compile_cache_dir(root: str | None = None) -> str:
     """Where inductor keeps its compiled kernels between runs: ``$WEAKSEG_HOME/compile-cache`` (default
-    ``~/.weakseg``), so a second run of the same network starts warm."""
-    base = root or os.environ.get("WEAKSEG_HOME") or os.path.join(os.path.expanduser("~"), ".weakseg")
+    ``~/.napari-weakseg``, beside the autosaved studies), so a second run of the same network starts warm."""
+    base = root or os.environ.get("WEAKSEG_HOME") or os.path.join(os.path.expanduser("~"), ".napari-weakseg")
     path = os.path.join(base, "compile-cache")
     os.makedirs(path, exist_ok=True)
     return path

@@ -76,11 +76,11 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, QWidget):
         self._paint_timer.setSingleShot(True)
         self._paint_timer.setInterval(0)
         self._paint_timer.timeout.connect(self._process_paint)
-        self._close_watcher = CloseWatcher(self.flush)
+        self._close_watcher = CloseWatcher(self.leave_study)
         self._watched_window = None  # weakref: a strong one would keep the closed window alive
         app = QApplication.instance()
         if app is not None:
-            app.aboutToQuit.connect(self.flush)
+            app.aboutToQuit.connect(self.leave_study)
 
         self._build_ui()
         self._bind_keys()

@@ -13,8 +13,8 @@ from napari.layers import Image, Labels
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QFileDialog
 
-from ..study import Study, load_study, save_study
-from ..study.runs import carry_runs, check_runs_idle
+from ..study import Study, Tag, load_study, save_study
+from ..study.runs import carry_runs, check_runs_idle, study_runs
 from .session import session_for
 from .study_layers import volume_from_layers
 
@@ -33,7 +33,7 @@ class StudyFiles:
         ``layers`` defaults to the viewer's selection (or the active layer). The study
         is autosaved under :func:`default_study_home` until saved elsewhere.
         """
-        self.flush()
+        self.leave_study()
         if layers is None:  # in layer-list order: the selection is an unordered set
             layers = [layer for layer in self.viewer.layers if layer in self.viewer.layers.selection]
         layers = list(layers)
@@ -68,7 +68,7 @@ class StudyFiles:
         """Open a study folder, replacing the current study (which is saved first). ``read_only``: look and
         edit without ever writing there (e.g. a colleague's study, or one open in another viewer); Save as…
         keeps the edits in a new folder."""
-        self.flush()
+        self.leave_study()
         study = self._guard(lambda: load_study(folder))
         if study is None:
             return False
@@ -107,6 +107,18 @@ class StudyFiles:
                 session_for(self.viewer).study_moved.emit(str(old), str(self.study.folder))
         self._refresh_status()
         return True
+
+    def leave_study(self) -> None:
+        """Before another study replaces this one (or the viewer closes): save it, but remove an autosave that
+        holds nothing the user made (no tag, no mask, no run): e.g. a study started from the wrong layers."""
+        self.flush()
+        study = self.study
+        if study is None or study.folder is None or self.read_only or not Path(study.folder).is_relative_to(default_study_home()):
+            return
+        made = any((im.tags != Tag.UNKNOWN).any() or im.mask.any() or im.confirmed_empty.any() for im in study.images)
+        if not made and not study_runs(study.folder) and not (Path(study.folder) / "runs").exists():
+            shutil.rmtree(study.folder, ignore_errors=True)
+            show_info(f"Removed the empty autosave {study.folder} (no tag, mask or model in it)")
 
     def flush(self) -> None:
         """Save pending changes now (on close / quit); a read-only study is never written."""
