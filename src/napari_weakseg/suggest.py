@@ -1,13 +1,23 @@
-"""Which slices to annotate next: where the model is most likely wrong, and why.
+"""Which slices to annotate next: where painting one fixes the most pixels, and why.
 
-The score of a slice is 1 - its *expected Dice*: the Dice the thresholded prediction would reach if the truth
-were drawn pixel by pixel from the model's own probabilities, ``2 sum(p * y) / (sum(p) + sum(y))`` with y the
-prediction. A confident slice (p near 0 or 1 everywhere) scores near 0; a small, uncertain lesion (the ends of
-a tumour) or a faint one the threshold drops scores near 1. Mean entropy, the earlier score, ranked the centre
-of a large tumour first (many boundary pixels) and never the ends where the Dice was 0 (issue #17 item 5).
-On top of it, what the user's tags say: a presence slice with nothing predicted is surely wrong (score 1), an
-absence slice with lesion predicted too (listed for the user to check; the simulated annotator paints presence
-slices only). Ties go to the slice farthest from the annotated ones.
+The score of a slice is the pixels it has likely wrong, two estimates added:
+
+- *expected wrong pixels*, sum(p (1 - y) + (1 - p) y) with y the thresholded prediction: the errors the model
+  itself expects there (its uncertain boundaries);
+- *likely missed lesion* on presence slices: a lesion is smooth across slices, so a presence slice outside the
+  predicted lesion's body (the slices showing at least half its largest area) likely misses about what the
+  nearest body slice shows, less what it predicts itself. The model is sure there is nothing there, so the
+  first estimate never sees it: the tag says otherwise.
+
+An absence slice with lesion predicted scores its predicted pixels (sure errors; listed for the user to check,
+the simulated annotator paints presence slices only). Where nothing is predicted anywhere, the presence slices
+come first, the middle of the longest run first. Each listed slice says why, with its *expected Dice*
+(2 sum(p y) / (sum(p) + sum(y))).
+
+Measured on BraTS pat0003 (the first model, one painted slice): the slices with the most wrong pixels were 30
+slices just beyond one end of the predicted tumour, which the model had missed with confidence; the mean
+entropy (the earlier score) put the confident centre first, and the expected Dice alone the tumour's 7-pixel
+end. The effort benchmark (docs/benchmarks.md) measures the ranking against random slices and an oracle.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ NOTHING = 0.5  # expected lesion pixels below which a slice counts as "nothing t
 @dataclass
 class Suggestion:
     slice: int
-    score: float  # 1 - expected Dice, in [0, 1]: higher = more likely wrong
+    score: float  # pixels likely wrong (expected wrong + likely missed); inf: nothing predicted anywhere
     reason: str
 
 
@@ -48,37 +58,75 @@ def expected_dice(prob: np.ndarray, axis: int = 0, threshold: float = 0.5) -> tu
     return np.where(total < NOTHING, 1.0, 2 * inter / np.maximum(total, 1e-9)), mass, area
 
 
+def _runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For boolean flags (n,): (how far each flagged element lies from the nearest unflagged one, the middle of
+    a run highest; the length of its run), each (n,), 0 where not flagged."""
+    n = len(flags)
+    left, right = np.zeros(n, int), np.zeros(n, int)
+    for i in range(n):
+        left[i] = left[i - 1] + 1 if flags[i] and i > 0 else int(flags[i])
+    for i in range(n - 1, -1, -1):
+        right[i] = right[i + 1] + 1 if flags[i] and i < n - 1 else int(flags[i])
+    return np.minimum(left, right), np.where(flags, left + right - 1, 0)
+
+
+def likely_missed(area: np.ndarray, presence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(pixels of lesion likely missed, distance to the predicted body) per slice, each (n,), from the predicted
+    area per slice (n,) and the presence tags (n,) bool: 0 and 0 inside the body or off presence slices."""
+    n = len(area)
+    missed, distance = np.zeros(n), np.zeros(n, int)
+    body = np.flatnonzero(presence & (area > 0) & (area >= 0.5 * (area[presence].max() if presence.any() else 0)))
+    if not len(body):
+        return missed, distance
+    for s in np.flatnonzero(presence):
+        b = body[np.argmin(np.abs(body - s))]
+        if b != s:
+            missed[s], distance[s] = max(float(area[b] - area[s]), 0.0), abs(int(b) - int(s))
+    return missed, distance
+
+
 def suggestions(im: StudyImage, prob: np.ndarray, limit: int = 10, threshold: float = 0.5, presence_only: bool = False) -> list[Suggestion]:
-    """Unannotated slices of ``im`` most likely wrong first (presence and untagged; absence ones with lesion
-    predicted, unless ``presence_only``). prob (Z, Y, X) on the image's grid."""
-    edice, mass, area = expected_dice(prob, im.axis, threshold)
+    """Unannotated slices of ``im``, the most worth painting first (presence and untagged; absence ones with
+    lesion predicted, unless ``presence_only``). prob (Z, Y, X) on the image's grid. ``score``: the pixels the
+    slice likely has wrong (``inf`` for presence slices when nothing is predicted anywhere)."""
+    p = prob.astype(np.float64)
+    edice, mass, area = expected_dice(p, im.axis, threshold)
+    other = tuple(a for a in range(3) if a != im.axis)
+    pred = p >= threshold
+    wrong = (p * ~pred + (1 - p) * pred).sum(axis=other)
     tags, annotated = im.tags, im.annotated()
-    painted = np.flatnonzero(annotated)
-    predicted = np.flatnonzero(area > 0)
-    ends = {int(predicted[0]), int(predicted[-1])} if len(predicted) else set()
+    presence = tags == Tag.PRESENCE
+    lost, distance = likely_missed(area, presence & ~annotated)
+    blank = not area[presence].any() if presence.any() else False  # nothing predicted on any presence slice
+    middle, run = _runs(presence & ~annotated & (area == 0))
     listed = []
     for s in np.flatnonzero(~annotated):
         s = int(s)
-        score = float(1 - edice[s])
-        if tags[s] == Tag.PRESENCE and area[s] == 0:
-            score, reason = 1.0, "presence tag, nothing predicted"
+        if presence[s] and blank:
+            key, score = (float("inf"), middle[s]), float("inf")
+            reason = "presence tag, nothing predicted" + (f" (one of {run[s]} in a row)" if run[s] > 1 else "")
+        elif presence[s]:
+            score = float(wrong[s] + lost[s])
+            key = (score, -distance[s])
+            if lost[s] > wrong[s]:
+                what = "nothing predicted" if area[s] == 0 else f"{int(area[s])} px predicted"
+                reason = f"presence tag, {what}: about {lost[s]:.0f} px likely missed ({distance[s]} slice(s) beyond the predicted lesion)"
+            else:
+                reason = f"presence: about {wrong[s]:.0f} px likely wrong, expected Dice {edice[s]:.2f}"
         elif tags[s] == Tag.ABSENCE:
             if presence_only or area[s] == 0:
                 continue
-            score, reason = 1.0, f"absence tag, {int(area[s])} px predicted"
-        elif tags[s] == Tag.PRESENCE or mass[s] >= NOTHING:
-            what = "presence" if tags[s] == Tag.PRESENCE else "untagged"
-            reason = f"{what}, expected Dice {edice[s]:.2f}" + (", end of the predicted lesion" if s in ends else "")
-            if presence_only and tags[s] != Tag.PRESENCE:
-                continue
+            key, score, reason = (float(area[s]), 0), float(area[s]), f"absence tag, {int(area[s])} px predicted"
+        elif mass[s] >= NOTHING and not presence_only:
+            key, score = (float(wrong[s]), 0), float(wrong[s])
+            reason = f"untagged: about {wrong[s]:.0f} px likely wrong, expected Dice {edice[s]:.2f}"
         else:
             continue  # untagged, nothing predicted, no mass: nothing to say
-        gap = int(np.abs(painted - s).min()) if len(painted) else im.n_slices
-        listed.append((score, gap, s, reason))
-    listed.sort(key=lambda t: (-t[0], -t[1], t[2]))
-    return [Suggestion(s, score, reason) for score, _, s, reason in listed[:limit]]
+        listed.append((key, s, score, reason))
+    listed.sort(key=lambda t: (-t[0][0], -t[0][1], t[1]))
+    return [Suggestion(s, score, reason) for _, s, score, reason in listed[:limit]]
 
 
 def suggest_slices(im: StudyImage, prob: np.ndarray, limit: int = 10, threshold: float = 0.5) -> list[tuple[int, float]]:
-    """Unannotated presence slices of ``im``, most likely wrong first: [(slice, score), ...] (``suggestions``)."""
+    """Unannotated presence slices of ``im``, the most worth painting first: [(slice, score), ...] (``suggestions``)."""
     return [(x.slice, x.score) for x in suggestions(im, prob, limit, threshold, presence_only=True)]
