@@ -333,3 +333,26 @@ def test_predict_refuses_channels_of_another_modality(seg_run, data, tmp_path):
         cli("predict", seg_run, other, "--out", tmp_path / "p", "--device", "cpu"), "other modalities", "--channels-as-given"
     )
     assert_ok(cli("predict", seg_run, other, "--out", tmp_path / "p", "--device", "cpu", "--channels-as-given"))
+
+
+def test_quiet_verbose_and_the_runs_own_log(seg_run, study, data, tmp_path):
+    log = (seg_run / "train.log").read_text()  # every run keeps its log, whoever started it
+    assert "INFO training seg-only on cpu" in log and "DEBUG step 3/3" in log and "completed at step 3" in log
+    rc, out, err = cli("-q", "train", study, "--method", "seg-only", "--out", tmp_path / "q", "--steps", "2", "--config", data["config"])
+    assert rc == 0 and out == "" and err == ""  # only warnings and errors
+    assert "completed at step 2" in (tmp_path / "q" / "train.log").read_text()
+    rc, _, err = cli("-v", "train", study, "--method", "seg-only", "--out", tmp_path / "v", "--steps", "2", "--config", data["config"])
+    assert rc == 0 and "checkpoint at step 2" in err  # debug detail
+
+
+def test_a_failure_inside_the_run_keeps_its_traceback_in_the_log_and_prints_one_line(study, data, tmp_path, monkeypatch):
+    from napari_weakseg.methods.baselines import SegOnly
+
+    def broken(self, batch, phase):
+        raise RuntimeError("a bug in a method")
+
+    monkeypatch.setattr(SegOnly, "forward", broken)
+    result = cli("train", study, "--method", "seg-only", "--out", tmp_path / "f", "--steps", "2", "--config", data["config"])
+    assert_one_line_error(result, "a bug in a method")
+    log = (tmp_path / "f" / "train.log").read_text()
+    assert "ERROR failed: RuntimeError: a bug in a method" in log and "Traceback (most recent call last)" in log

@@ -12,12 +12,16 @@ from pathlib import Path
 
 from . import __version__
 from .errors import WeaksegError
+from .log import LOGGER
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     warnings.showwarning = _one_line_warning
+    from .log import configure_cli
+
+    configure_cli(args.verbose, args.quiet)
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
@@ -44,6 +48,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="weakseg", description="Annotation-efficient lesion segmentation (napari-weakseg).")
     parser.add_argument("--version", action="version", version=f"napari-weakseg {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more detail on stderr (debug messages)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr (no progress)")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     study = sub.add_parser("study", help="create or inspect a study folder").add_subparsers(title="study commands", metavar="ACTION")
@@ -191,19 +197,19 @@ def _study_create(args) -> int:
         im = study.add_image(volume, name=name, mask=mask, axis=args.axis)
         if args.halves:
             split = split_in_halves(study, im, roi, args.halves_at)
-            print(f"{im.name}: halves across axis {split.axis} at {split.at}", file=sys.stderr)
+            LOGGER.info(f"{im.name}: halves across axis {split.axis} at {split.at}")
         if args.tags_from_masks:
             if mask is None:
                 raise WeaksegError(f"--tags-from-masks: image {name} has no --mask")
             tags_from_masks(im, roi, args.roi_min)
         elif mask is not None:
             study.mask_painted(im)  # slices with lesion pixels become presence
-        print(f"added {im.name}: {len(volume.channel_names)} channel(s), shape {volume.shape}", file=sys.stderr)
+        LOGGER.info(f"added {im.name}: {len(volume.channel_names)} channel(s), shape {volume.shape}")
     if amount is not None:
         keep_masks(study, amount, args.per, args.seed)
     save_study(study, args.out)  # a failed first save removes what it wrote
     _print_counts(study)
-    print(f"study written to {args.out}", file=sys.stderr)
+    LOGGER.info(f"study written to {args.out}")
     return 0
 
 
@@ -244,9 +250,9 @@ def _digits(args) -> int:
         args.truth,
     )
     _print_counts(study)
-    print(f"study written to {args.out}", file=sys.stderr)
+    LOGGER.info(f"study written to {args.out}")
     if args.truth is not None:
-        print(f"ground truth written to {args.truth}", file=sys.stderr)
+        LOGGER.info(f"ground truth written to {args.truth}")
     return 0
 
 

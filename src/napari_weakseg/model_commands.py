@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .errors import InputError, WeaksegError
+from .log import LOGGER
 from .training.validation_default import MIN_ANNOTATED_FOR_VALIDATION, default_val_fraction
 
 
@@ -64,7 +65,7 @@ def run_train(args) -> int:
         compile=args.compile,
         threads=args.threads,
     )
-    bar = _ProgressPrinter()
+    bar = _ProgressPrinter(quiet=args.quiet)
     trainer = Trainer(study, args.out, config, on_event=bar, resume=args.resume, init_weights=args.init)
     result = trainer.run()
     bar.close()
@@ -72,31 +73,29 @@ def run_train(args) -> int:
         raise WeaksegError(result.message)
     if trainer.dist.is_main:
         best = f", best validation Dice {result.best_dice:.3f}" if result.best_dice is not None else ""
-        print(f"{result.reason} at step {result.step}{best}; run in {result.run_dir}", file=sys.stderr)
+        LOGGER.info(f"{result.reason} at step {result.step}{best}; run in {result.run_dir}")
     return 0
 
 
 class _ProgressPrinter:
-    """A tqdm bar on a terminal; one line per 10 % otherwise (logs, CI)."""
+    """A tqdm bar on a terminal; one line per 10 % otherwise (logs, CI); nothing with ``quiet``. The run's other
+    lines (its start, validations) come from the logger (``log.log_event``)."""
 
-    def __init__(self):
+    def __init__(self, quiet: bool = False):
         self.bar = None
+        self.quiet = quiet
         self.tty = sys.stderr.isatty()
         self.last_decile = -1
 
     def __call__(self, event) -> None:
-        from .training.events import Progress, Started, Validated
+        from .training.events import Progress, Started
 
-        if isinstance(event, Started):
-            print(
-                f"training {event.method} on {event.device}: {event.train_slices} training / {event.val_slices} validation slices, "
-                f"{event.total_steps} steps" + (f", resumed at step {event.resumed_from}" if event.resumed_from else ""),
-                file=sys.stderr,
-            )
-            if self.tty:
-                from tqdm import tqdm
+        if self.quiet:
+            return
+        if isinstance(event, Started) and self.tty:
+            from tqdm import tqdm
 
-                self.bar = tqdm(total=event.total_steps, initial=event.resumed_from, unit="step", file=sys.stderr)
+            self.bar = tqdm(total=event.total_steps, initial=event.resumed_from, unit="step", file=sys.stderr)
         elif isinstance(event, Progress):
             main = {k: v for k, v in event.losses.items() if k.endswith("loss")}
             if self.bar is not None:
@@ -109,9 +108,6 @@ class _ProgressPrinter:
                     f"step {event.step}/{event.total_steps} {losses} {event.pairs_per_s:.1f} pairs/s eta {event.eta_s:.0f}s",
                     file=sys.stderr,
                 )
-        elif isinstance(event, Validated):
-            msg = f"validation Dice {event.dice:.3f} (best {event.best_dice:.3f})"
-            (self.bar.write(msg) if self.bar is not None else print(msg, file=sys.stderr))
 
     def close(self):
         if self.bar is not None:
@@ -149,7 +145,7 @@ def run_predict(args) -> int:
         written = write_folder_outputs(args.out, name, info, outputs, threshold)
     else:
         written = write_volume_outputs(args.out, name, volume, outputs, threshold)
-    print(f"wrote {len(written)} file(s) to {args.out}", file=sys.stderr)
+    LOGGER.info(f"wrote {len(written)} file(s) to {args.out}")
     return 0
 
 
@@ -157,12 +153,12 @@ def run_refine(args) -> int:
     from .pseudo.refine import refine_run
     from .study import load_study
 
-    log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
+    log = LOGGER.info
     path, result = refine_run(args.run_dir, load_study(args.study), which=args.which, device=_device(args.device), seed=args.seed, log=log)
     if result.network is None:
-        print("no iterative round ran (rounds = 0); nothing refined", file=sys.stderr)
+        LOGGER.info("no iterative round ran (rounds = 0); nothing refined")
     else:
-        print(f"best round {result.best_round}; weights in {path} (predict with --which refined)", file=sys.stderr)
+        LOGGER.info(f"best round {result.best_round}; weights in {path} (predict with --which refined)")
     return 0
 
 
@@ -265,12 +261,12 @@ def run_bench(args) -> int:
     if args.docs:
         update_docs_section(args.docs, args.docs_key or f"{args.suite}-{results['profile']}", args.out)
     runs = f" ({len(results['runs'])} runs)" if "runs" in results else ""
-    print(f"report: {args.out / 'report.md'}{runs}", file=sys.stderr)
+    LOGGER.info(f"report: {args.out / 'report.md'}{runs}")
     return 0
 
 
 def _log(msg: str) -> None:
-    print(msg, file=sys.stderr)
+    LOGGER.info(msg)
 
 
 def _methods(args) -> tuple[str, ...] | None:

@@ -26,6 +26,7 @@ from ..data.shape_prior import prior_masks
 from ..data.slices import Normaliser, PairSampler, hold_out_images, slice_pixel_mm, split_validation, study_slices
 from ..errors import InputError, WeaksegError
 from ..locks import FolderInUse, folder_lock, in_use
+from ..log import log_event, run_log
 from ..methods import METHODS, build_method, merge, method_preset
 from ..methods.validate import check_train_config
 from ..study.model import Study
@@ -197,6 +198,7 @@ class Trainer:
     def _emit(self, event: Event) -> None:
         if not self.dist.is_main:
             return
+        log_event(event)
         if not isinstance(event, Preview):
             with open(self.run_dir / "metrics.jsonl", "a") as fh:
                 fh.write(json.dumps(event.to_json()) + "\n")
@@ -212,21 +214,16 @@ class Trainer:
         torch.set_num_threads(choose_threads(self.config.threads))  # no more than the cores free now
         try:
             if not self.dist.is_main:
-                event = self._run()
-            else:
-                with folder_lock(self.run_dir, f"training {self.config.method}"):
-                    event = self._run()
-            finished = True
+                event, finished = self._attempt()
+            else:  # the run's train.log only once the folder is ours
+                with folder_lock(self.run_dir, f"training {self.config.method}"), run_log(self.run_dir):
+                    event, finished = self._attempt()
             return event
         except FolderInUse as exc:  # the other writer's metrics.jsonl is not ours to append to
             event = Failed(str(exc))
             if self.on_event is not None:
                 self.on_event(event)
             return event
-        except WeaksegError as exc:
-            event = Failed(str(exc))
-        except Exception as exc:  # reported, never swallowed silently
-            event = Failed(f"{type(exc).__name__}: {exc}", traceback.format_exc())
         finally:
             torch.set_num_threads(threads)
             if self.config.deterministic:  # a process-wide switch: leave it as we found it
@@ -234,8 +231,17 @@ class Trainer:
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
             teardown_distributed(self.dist, in_step=finished)
+
+    def _attempt(self) -> tuple[Finished | Failed, bool]:
+        """``_run``, a failure reported as a :class:`Failed` event; (event, whether it ran to its end)."""
+        try:
+            return self._run(), True
+        except WeaksegError as exc:
+            event = Failed(str(exc))
+        except Exception as exc:  # reported, never swallowed silently
+            event = Failed(f"{type(exc).__name__}: {exc}", traceback.format_exc())
         self._emit(event)
-        return event
+        return event, False
 
     def _run(self) -> Finished:
         cfg, mc = self.config, self.method_config
