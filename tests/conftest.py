@@ -1,15 +1,20 @@
 """Shared fixtures. torch is imported before Qt (see docs/architecture.md)."""
 
+import os
+import tempfile
+
 import numpy as np
 import pytest
 import torch  # noqa: F401  (import order: torch before Qt avoids OpenMP/Qt clashes)
+
+# napari's settings (e.g. the reader chosen per file extension, which the tagging dock sets) go to a file of
+# this test session, never the user's: read by napari when it is first imported, after this line
+os.environ["NAPARI_CONFIG"] = os.path.join(tempfile.mkdtemp(prefix="weakseg-tests-napari-"), "settings.yaml")
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _one_thread():
     """Tiny networks run fastest on one thread, and do not fight other jobs (or Qt) for the two cores."""
-    import os
-
     threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
     torch.set_num_threads(1)
     os.environ["OMP_NUM_THREADS"] = "1"  # what the Trainer (and its training processes) then choose

@@ -52,3 +52,25 @@ def test_nan_voxels_open_with_a_warning(make_napari_viewer, tmp_path, notificati
     layers = viewer.open(str(_write(tmp_path / "nan.nii.gz", arr)), plugin="napari-weakseg")
     assert np.isfinite(layers[0].data).all()
     assert any("2 NaN/Inf voxel(s) replaced by 0" in str(n.message) for n in notifications)
+
+
+def test_the_tagging_dock_makes_our_reader_napari_s_choice_for_nifti_unless_the_user_chose(make_napari_viewer, tmp_path):
+    """napari's reader dialog pre-selects "napari builtins" for .nii.gz, which fails; after the dock is opened
+    napari opens NIfTI files with ours, and a choice the user made is kept."""
+    from napari.settings import get_settings
+
+    from napari_weakseg.demo import ANNOTATION_WIDGET, PLUGIN
+    from napari_weakseg.io.napari_io import prefer_our_reader
+
+    settings = get_settings()
+    settings.plugins.extension2reader = {"*.nii": "someone-else"}
+    viewer = make_napari_viewer()
+    viewer.window.add_plugin_dock_widget(PLUGIN, ANNOTATION_WIDGET)
+    assert settings.plugins.extension2reader == {"*.nii": "someone-else", "*.nii.gz": "napari-weakseg"}
+    assert prefer_our_reader() == []  # set once
+    from napari_weakseg.data import make_phantom
+    from napari_weakseg.io.nifti import write_nifti
+
+    path = write_nifti(tmp_path / "case.nii.gz", make_phantom(shape=(8, 32, 32), seed=0).volume.data[0])
+    layers = viewer.open(str(path), plugin=None)  # as File > Open does: the preferred reader, no dialog, no error
+    assert layers and layers[0].data.shape[-2:] == (32, 32)

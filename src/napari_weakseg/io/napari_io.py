@@ -130,3 +130,20 @@ def _notify(kind: str, message: str) -> None:
     from napari.utils.notifications import show_error, show_warning
 
     (show_error if kind == "error" else show_warning)(message)
+
+
+NIFTI_PATTERNS = ("*.nii", "*.nii.gz")
+
+
+def prefer_our_reader(settings=None) -> list[str]:
+    """Make napari-weakseg napari's reader for NIfTI files, unless the user chose one: otherwise napari's reader
+    dialog pre-selects "napari builtins", which cannot read them (``OSError: Could not find a backend``). Saved in
+    napari's preferences (Plugins > File extension readers, where it can be changed). Returns the patterns set."""
+    from napari.settings import get_settings
+
+    settings = settings or get_settings()
+    current = dict(settings.plugins.extension2reader)
+    added = [p for p in NIFTI_PATTERNS if p not in current]
+    if added:
+        settings.plugins.extension2reader = {**current, **dict.fromkeys(added, "napari-weakseg")}
+    return added

@@ -63,7 +63,9 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, QWidget):
         self.cut_layers: dict[str, object] = {}  # image name -> the Shapes layer drawing its cut
         self._painted_absence: list[int] = []
         self._last_error = ""
+        from ..io.napari_io import prefer_our_reader
 
+        prefer_our_reader()  # File > Open on a .nii.gz then reads it without napari's failing default
         self._autosave = QTimer(self)
         self._autosave.setSingleShot(True)
         self._autosave.setInterval(AUTOSAVE_DELAY_MS)
