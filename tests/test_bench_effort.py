@@ -55,3 +55,28 @@ def test_the_suite_runs_the_plan_and_reports_from_results_json(tmp_path, brats):
 def test_options_that_do_not_apply_are_refused(tmp_path, brats, capsys):
     assert main(["bench", "effort", "--data", str(brats), "--out", str(tmp_path / "o"), "--methods", "genseg"]) != 0
     assert "do not apply" in capsys.readouterr().err
+
+
+def test_a_suite_stopped_early_reports_its_complete_volumes_only(tmp_path):
+    from napari_weakseg.bench.effort import summarise
+    from napari_weakseg.bench.effort_report import write_effort_report
+
+    def curve(case, method, strategy, dice):
+        rounds = [
+            {"painted": list(range(k + 1)), "dice": d, "train_s": 1.0, "predict_s": 0.1, "next_slice": None} for k, d in enumerate(dice)
+        ]
+        return {"case": case, "method": method, "strategy": strategy, "start": [0], "rounds": rounds}
+
+    prof = EffortProfile(rounds=1, strategies=("suggest",))
+    results = {
+        "profile": "cpu",
+        "settings": {**prof.__dict__, "strategies": list(prof.strategies)},
+        "cases": ["a", "b"],
+        "machine": {"cpu": "x", "cpu_count": 2, "torch": "t", "device": "cpu", "torch_threads": 2},
+        "matmul_flops_per_s": 1e9,
+        "curves": [curve("a", m, s, [0.5, 0.6]) for m, s in plan(prof)] + [curve("b", "genseg", "suggest", [0.9])],
+    }
+    results["summary"] = summarise(results)
+    assert results["summary"]["cases"] == ["a"] and results["summary"]["rows"]["genseg / suggest"]["mean"] == {"1": 0.5, "2": 0.6}
+    report = write_effort_report(results, tmp_path).read_text()
+    assert "b left out: the suite was stopped before its curves were complete" in report

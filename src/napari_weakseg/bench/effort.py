@@ -121,11 +121,24 @@ def run_effort_suite(data: Path, out: Path, profile="cpu", device: str = "auto",
     return results
 
 
+def complete_cases(results: dict) -> list[str]:
+    """The volumes whose every planned curve ran all its rounds (a suite stopped early reports only those)."""
+    st = results["settings"]
+    prof = EffortProfile(**{k: tuple(v) if isinstance(v, list) else v for k, v in st.items()})
+    done = []
+    for case in results["cases"]:
+        curves = {(c["method"], c["strategy"]): c for c in results["curves"] if c["case"] == case}
+        if all(k in curves and len(curves[k]["rounds"]) == prof.rounds + 1 for k in plan(prof)):
+            done.append(case)
+    return done
+
+
 def summarise(results: dict) -> dict:
-    """Mean Dice per (method, strategy) and painted count over the volumes, the painted slices each volume
-    needed to reach each threshold, and the mean wall time per round."""
+    """Mean Dice per (method, strategy) and painted count over the complete volumes (``complete_cases``), the
+    painted slices each volume needed to reach each threshold, and the mean wall time per round."""
     rows = {}
-    for c in results["curves"]:
+    cases = complete_cases(results)
+    for c in (c for c in results["curves"] if c["case"] in cases):
         key = f"{c['method']} / {c['strategy']}"
         empty = {"method": c["method"], "strategy": c["strategy"], "by_painted": {}, "reach": {}, "round_s": [], "worst": [], "chance": []}
         row = rows.setdefault(key, empty)
@@ -145,4 +158,4 @@ def summarise(results: dict) -> dict:
         row["worst_in_top"] = float(np.mean(row["worst"])) if row["worst"] else None
         row["worst_by_chance"] = float(np.mean(row["chance"])) if row["chance"] else None
         del row["round_s"], row["worst"], row["chance"]
-    return {"rows": rows}
+    return {"rows": rows, "cases": cases}

@@ -35,11 +35,15 @@ def write_effort_report(results: dict, out: Path) -> Path:
     rand = rows.get(_key(st["method"], "random"))
     oracle = rows.get(_key(st["method"], "oracle"))
     unit = "hemisphere" if st["halves"] else "slice"
+    cases = results["summary"].get("cases", results["cases"])
+    left_out = [c for c in results["cases"] if c not in cases]
     lines = [
         f"## Annotation effort: painted slices against Dice on the volume being annotated ({results['profile']} profile)",
         "",
-        f"A simulated annotator runs the dock's loop on each of {len(results['cases'])} BraTS 2015 volumes "
-        f"({', '.join(results['cases'])}): FLAIR + T1c at the stored 240x240, all axial slices, {unit} tags from "
+        f"A simulated annotator runs the dock's loop on each of {len(cases)} BraTS 2015 volumes "
+        f"({', '.join(cases)}"
+        + (f"; {', '.join(left_out)} left out: the suite was stopped before its curves were complete" if left_out else "")
+        + f"): FLAIR + T1c at the stored 240x240, all axial slices, {unit} tags from "
         "the whole-tumour mask inside the brain mask (slices without brain unknown), no mask but "
         f"{st['start']} painted slice(s) (evenly spread over the presence slices). It trains with the dock's "
         f"defaults (Train: {st['method']}, quick preset, {st['steps']} steps, validation as the dock decides), predicts "
@@ -129,7 +133,7 @@ def _figure(results: dict, out: Path, painted: list[int]) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cases = results["cases"]
+    cases = results["summary"].get("cases", results["cases"])
     keys = list(results["summary"]["rows"])
     n = len(cases) + 1
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), sharey=True, squeeze=False)
