@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from test_training import TINY
 
 from napari_weakseg.annotator import (
     TOP,
@@ -22,15 +23,6 @@ from napari_weakseg.errors import InputError
 from napari_weakseg.study import Study, Tag, save_study
 from napari_weakseg.study.build import keep_masks, tags_from_masks
 from napari_weakseg.suggest import suggest_slices
-
-TINY = {
-    "input_size": 32,
-    "batch_size": 2,
-    "annotated_per_batch": 1,
-    "disc_base": 4,
-    "augment": False,
-    "net": {"base": 4, "depth": 2, "max_channels": 8, "code_channels": 8, "unique_channels": 4, "res_blocks": 1},
-}
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_training import TINY, phantom_study
 
 from napari_weakseg.errors import InputError
 from napari_weakseg.losses.segmentation import dice_loss
@@ -81,13 +82,6 @@ def test_compile_decisions_and_thread_choice(monkeypatch):
     assert choose_threads(0) == 2
 
 
-TINY = {
-    "net": {"base": 4, "depth": 2, "max_channels": 16, "code_channels": 8, "unique_channels": 4},
-    "input_size": 32,
-    "batch_size": 2,
-    "disc_base": 4,
-    "augment": False,
-}
 BF16_STEPS = 4
 BF16_TOLERANCE = 0.1  # relative, on every loss term of every step (bf16 keeps 8 bits of mantissa)
 
@@ -104,8 +98,6 @@ def _losses(tmp_path, method, precision, study):
 @pytest.mark.skipif(not has_bf16_units(CPU), reason="this CPU has no bf16 units (AVX512-BF16 / AMX): bf16 autocast is refused here")
 @pytest.mark.parametrize("method", list(METHODS))
 def test_bf16_autocast_gives_the_fp32_losses_on_the_same_batches(tmp_path, method):
-    from test_training import phantom_study
-
     study, _ = phantom_study()
     ref, ref_runtime = _losses(tmp_path, method, "fp32", study)
     got, runtime = _losses(tmp_path, method, "bf16", study)
@@ -119,8 +111,6 @@ def test_bf16_autocast_gives_the_fp32_losses_on_the_same_batches(tmp_path, metho
 
 
 def test_a_step_that_fails_to_compile_trains_eagerly_with_a_note(tmp_path, monkeypatch):
-    from test_training import phantom_study
-
     def broken_compile(model, **kw):
         def run(*a, **k):
             raise RuntimeError("inductor: no backend for this op\nmore detail")
@@ -142,8 +132,6 @@ def test_a_step_that_fails_to_compile_trains_eagerly_with_a_note(tmp_path, monke
 
 @pytest.mark.skipif(not step_speed.compiler_available(), reason="no C++ compiler: inductor cannot compile on this CPU")
 def test_a_compiled_step_computes_what_the_eager_one_does(tmp_path):
-    from test_training import phantom_study
-
     study, _ = phantom_study()
     ref, _ = _losses(tmp_path, "seg-only", "fp32", study)
     cfg = TrainConfig(method="seg-only", steps=BF16_STEPS, device="cpu", val_fraction=0.0, overrides=TINY, compile="on", threads=1)
