@@ -104,6 +104,7 @@ def test_the_loop_trains_like_the_dock_and_paints_the_truth(tmp_path, phantom):
         assert 0.0 <= r.dice <= 1.0 and 0.0 <= r.dice_unpainted <= 1.0 and r.train_s > 0
         left = 10 - len(r.painted)  # the phantom's presence slices not painted yet
         assert 0 <= r.worst_in_top <= min(TOP, left) and r.worst_by_chance == pytest.approx(min(TOP, left) ** 2 / left)
+        assert 0 <= r.errors_in_top <= min(TOP, left)
 
 
 def test_a_branch_continues_in_its_own_folder(tmp_path, phantom):

@@ -54,6 +54,7 @@ class Round:
     next_slice: int | None = None  # what the strategy chose to paint after it
     worst_in_top: int = 0  # of the TOP unannotated presence slices with the worst Dice, how many the top TOP suggestions hold
     worst_by_chance: float = 0.0  # how many TOP slices drawn at random would hold
+    errors_in_top: int = 0  # of the TOP unannotated presence slices with the most wrong pixels, how many the suggestions hold
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -107,6 +108,25 @@ def choose_next(
         nxt = [s for s in order if s in set(left.tolist())]
         return int(nxt[0]) if nxt else None
     raise InputError(f"unknown strategy {strategy!r}; use {', '.join(STRATEGIES)}")
+
+
+def suggestion_check(im: StudyImage, prob: np.ndarray, truth: np.ndarray, threshold: float) -> tuple[int, float, int]:
+    """(of the TOP worst-Dice unannotated presence slices, how many the top TOP suggestions hold; how many TOP
+    random ones would; of the TOP with the most wrong pixels, how many the suggestions hold). prob, truth (Z, Y, X)."""
+    from .suggest import suggest_slices
+
+    left = candidates(im)
+    if not len(left):
+        return 0, 0.0, 0
+    k = min(TOP, len(left))
+    pred = prob >= threshold
+    other = tuple(a for a in range(3) if a != im.axis)
+    scores = slice_dice(pred, truth, im.axis)[left]
+    errors = (pred != truth).sum(axis=other)[left]
+    worst = set(left[np.argsort(scores, kind="stable")[:k]].tolist())
+    most = set(left[np.argsort(-errors, kind="stable")[:k]].tolist())
+    top = {s for s, _ in suggest_slices(im, prob, k, threshold)}
+    return len(worst & top), k * k / len(left), len(most & top)
 
 
 def train_like_the_dock(study_folder: Path, run_dir: Path, config: dict, init_weights: Path | None = None) -> float:
@@ -199,24 +219,16 @@ class SimulatedAnnotator:
             train_s,
             predict_s,
         )
-        rnd.worst_in_top, rnd.worst_by_chance = self.suggestion_check(prob)
+        rnd.worst_in_top, rnd.worst_by_chance, rnd.errors_in_top = self.suggestion_check(prob)
         self.rounds.append(rnd)
         self._prob = prob
         return rnd
 
-    def suggestion_check(self, prob: np.ndarray) -> tuple[int, float]:
-        """(how many of the TOP worst-Dice unannotated presence slices the top TOP suggestions hold, the number
-        expected by chance): do the suggestions find the failures (issue #17 item 5)?"""
-        from .suggest import suggest_slices
-
-        left = candidates(self.image)
-        if not len(left):
-            return 0, 0.0
-        k = min(TOP, len(left))
-        scores = slice_dice(prob >= self.settings.threshold, self.truth, self.image.axis)[left]
-        worst = set(left[np.argsort(scores, kind="stable")[:k]].tolist())
-        top = {s for s, _ in suggest_slices(self.image, prob, k, self.settings.threshold)}
-        return len(worst & top), k * k / len(left)
+    def suggestion_check(self, prob: np.ndarray) -> tuple[int, float, int]:
+        """Do the suggestions find the failures (issue #17 item 5)? Of the TOP unannotated presence slices with the
+        worst Dice, and of the TOP with the most wrong pixels, how many the top TOP suggestions hold; and the number
+        expected by chance: (worst-Dice hits, chance, most-errors hits)."""
+        return suggestion_check(self.image, prob, self.truth, self.settings.threshold)
 
     def run(self, strategy: str, rounds: int, order=(), on_round=None) -> list[Round]:
         """Train, then ``rounds`` times: paint the slice ``strategy`` picks and retrain. ``order``: the

@@ -140,13 +140,23 @@ def summarise(results: dict) -> dict:
     cases = complete_cases(results)
     for c in (c for c in results["curves"] if c["case"] in cases):
         key = f"{c['method']} / {c['strategy']}"
-        empty = {"method": c["method"], "strategy": c["strategy"], "by_painted": {}, "reach": {}, "round_s": [], "worst": [], "chance": []}
+        empty = {
+            "method": c["method"],
+            "strategy": c["strategy"],
+            "by_painted": {},
+            "reach": {},
+            "round_s": [],
+            "worst": [],
+            "chance": [],
+            "errors": [],
+        }
         row = rows.setdefault(key, empty)
         for r in c["rounds"]:
             row["by_painted"].setdefault(str(len(r["painted"])), []).append(r["dice"])
             row["round_s"].append(r["train_s"] + r["predict_s"])
             row["worst"].append(r.get("worst_in_top", 0))
             row["chance"].append(r.get("worst_by_chance", 0.0))
+            row["errors"].append(r.get("errors_in_top", 0))
         for t in THRESHOLDS:
             hit = [len(r["painted"]) for r in c["rounds"] if r["dice"] >= t]
             row["reach"].setdefault(f"{t:.2f}", []).append(hit[0] if hit else None)
@@ -157,5 +167,6 @@ def summarise(results: dict) -> dict:
         # the suggestions' check (issue #17 item 5): worst-Dice slices among the top suggestions, against chance
         row["worst_in_top"] = float(np.mean(row["worst"])) if row["worst"] else None
         row["worst_by_chance"] = float(np.mean(row["chance"])) if row["chance"] else None
-        del row["round_s"], row["worst"], row["chance"]
+        row["errors_in_top"] = float(np.mean(row["errors"])) if row["errors"] else None
+        del row["round_s"], row["worst"], row["chance"], row["errors"]
     return {"rows": rows, "cases": cases}

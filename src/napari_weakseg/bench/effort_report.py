@@ -102,9 +102,10 @@ def write_effort_report(results: dict, out: Path) -> Path:
         )
     if default is not None and default.get("worst_in_top") is not None:
         lines.append(
-            f"- Suggestions find the failures (issue #17 item 5): of the {TOP} unannotated presence slices with the worst "
-            f"Dice, the top {TOP} suggestions held **{default['worst_in_top']:.1f}** on average over the rounds of "
-            f"{st['method']} / suggest, against {default['worst_by_chance']:.1f} for {TOP} slices drawn at random."
+            f"- Suggestions find the failures (issue #17 item 5), averaged over the rounds of {st['method']} / suggest: "
+            f"of the {TOP} unannotated presence slices with the most wrong pixels the top {TOP} suggestions held "
+            f"**{_f(default.get('errors_in_top'), '.1f')}**, of the {TOP} with the worst Dice **{default['worst_in_top']:.1f}**; "
+            f"{TOP} slices drawn at random hold {default['worst_by_chance']:.1f} of either."
         )
     lines += ["", _paper_note(st), ""]
     path = out / "report.md"
