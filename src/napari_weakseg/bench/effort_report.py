@@ -49,11 +49,12 @@ def write_effort_report(results: dict, out: Path) -> Path:
         f"defaults (Train: {st['method']}, quick preset, {st['steps']} steps, validation as the dock decides), predicts "
         "the whole volume as Run model does (threshold 0.5), then paints one more slice from the ground truth, "
         f"accepts it and retrains (the dock's Retrain: warm start, {st['retrain_steps']} steps), {st['rounds']} rounds. "
-        "Training runs in the dock's background process; seed {st['seed']}, one run per curve.",
+        f"Training runs in the dock's background process; seed {st['seed']}, one run per curve.",
         "",
         f"The next slice: **suggest** (the top of *Suggest slices to annotate*), **random** (a random unannotated "
-        "presence slice), **oracle** (the unannotated presence slice with the worst Dice: the ceiling of any "
-        f"suggestion). {st['method']} (the dock's default) runs each from one shared first round; "
+        "presence slice), **oracle** (the unannotated presence slice with the worst Dice, as issue #21 defines it: the "
+        "ceiling of a per-slice view; the volume's Dice weighs slices by their size, so it is not the volume's ceiling). "
+        f"{st['method']} (the dock's default) runs each from one shared first round; "
         f"{st['baseline']} and {st['alternative']} are trained on the slices {st['method']}'s suggestions chose "
         "(**replay**: the methods compared at equal annotation). Dice is 3-D over the whole volume (every slice, "
         "painted ones included; the per-round files also hold it over the unpainted slices).",
