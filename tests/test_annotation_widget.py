@@ -240,7 +240,10 @@ def test_new_study_refuses_unusable_layers(make_napari_viewer, phantom, notes, m
     assert [layer.name for layer in viewer.layers] == names
     assert sorted(p.name for p in default_study_home().iterdir()) == saved
 
-    # a new study from the same layers replaces the current one and gets its own autosave folder
+    # a new study from the same layers replaces the current one and gets its own autosave folder (the first,
+    # with a tag of the user's, is kept; an empty one would be removed)
+    go(viewer, 3)
+    widget.presence_btn.click()
     case_flair, case_t1c = viewer.layers["case flair"], viewer.layers["case t1c"]
     select(viewer, case_flair, case_t1c)
     widget.new_btn.click()

@@ -120,7 +120,7 @@ def test_cli_training_with_two_processes(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     assert "completed at step 2" in res.stderr
     # rank 0 alone wrote: one metrics file, one started event, each step once
-    assert {p.name for p in run.iterdir()} == {"run.json", "metrics.jsonl", "last.pt", "best.pt"}
+    assert {p.name for p in run.iterdir()} == {"run.json", "metrics.jsonl", "last.pt", "best.pt", "train.log"}
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     started = [e for e in lines if e["event"] == "started"]
     assert len(started) == 1 and started[0]["world_size"] == 2 and started[0]["device"] == "cpu"

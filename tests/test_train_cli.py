@@ -126,7 +126,7 @@ def test_val_fraction_when_given(study, data, tmp_path):
 
 
 def test_train_predict_evaluate(seg_run, data, tmp_path):
-    assert {p.name for p in seg_run.iterdir()} == {"run.json", "metrics.jsonl", "last.pt", "best.pt"}
+    assert {p.name for p in seg_run.iterdir()} == {"run.json", "metrics.jsonl", "last.pt", "best.pt", "train.log"}
     info = json.loads((seg_run / "run.json").read_text())
     assert info["method"] == "seg-only" and info["method_config"]["net"]["base"] == 4 and info["method_config"]["input_size"] == 32
     events = [json.loads(line)["event"] for line in (seg_run / "metrics.jsonl").read_text().splitlines()]

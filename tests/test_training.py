@@ -123,7 +123,7 @@ def test_event_stream_and_metrics_file(tmp_path):
     assert info["method"] == "genseg" and info["state"]["step"] == 4
     for name in ("last.pt", "best.pt"):
         assert "model" in load_tensors(run / name)
-    assert not [p for p in run.iterdir() if p.name not in {"run.json", "metrics.jsonl", "last.pt", "best.pt"}]
+    assert not [p for p in run.iterdir() if p.name not in {"run.json", "metrics.jsonl", "last.pt", "best.pt", "train.log"}]
     model = TrainedModel.load(run)
     out = model.predict_volume(study.images[0].volume.data)
     assert set(out) == {"prob", "healthy", "residual"}

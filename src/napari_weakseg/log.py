@@ -60,7 +60,9 @@ def log_event(event) -> None:
     if isinstance(event, Started):
         LOGGER.info(
             f"training {event.method} on {event.device}: {event.train_slices} training / {event.val_slices} validation "
-            f"slices, {event.total_steps} steps" + (f" from step {event.resumed_from}" if event.resumed_from else "") + f"; {event.note}"
+            f"slices, {event.total_steps} steps"
+            + (f", resumed at step {event.resumed_from}" if event.resumed_from else "")
+            + f"; {event.note}"
         )
     elif isinstance(event, Progress) and (event.step * 10 // event.total_steps) != ((event.step - 1) * 10 // event.total_steps):
         losses = " ".join(f"{k}={v:.4g}" for k, v in event.losses.items())

@@ -33,7 +33,8 @@ class StudyFiles:
         ``layers`` defaults to the viewer's selection (or the active layer). The study
         is autosaved under :func:`default_study_home` until saved elsewhere.
         """
-        self.leave_study()
+        self.flush()
+        old = self.study
         if layers is None:  # in layer-list order: the selection is an unordered set
             layers = [layer for layer in self.viewer.layers if layer in self.viewer.layers.selection]
         layers = list(layers)
@@ -61,6 +62,7 @@ class StudyFiles:
             return False
         self._remove_layers(keep=images)
         self._set_study(study, reuse_images=images)
+        self._discard_if_empty(old)
         show_info(f"New study autosaved in {study.folder}; use 'Save as…' to choose its folder")
         return True
 
@@ -68,13 +70,16 @@ class StudyFiles:
         """Open a study folder, replacing the current study (which is saved first). ``read_only``: look and
         edit without ever writing there (e.g. a colleague's study, or one open in another viewer); Save as…
         keeps the edits in a new folder."""
-        self.leave_study()
+        self.flush()
+        old = self.study
         study = self._guard(lambda: load_study(folder))
         if study is None:
             return False
         self._remove_layers()
-        self.read_only = read_only
+        read_only_before, self.read_only = self.read_only, read_only
         self._set_study(study)
+        if not read_only_before:
+            self._discard_if_empty(old)
         return True
 
     def save_now(self, folder=None) -> bool:
@@ -109,11 +114,15 @@ class StudyFiles:
         return True
 
     def leave_study(self) -> None:
-        """Before another study replaces this one (or the viewer closes): save it, but remove an autosave that
-        holds nothing the user made (no tag, no mask, no run): e.g. a study started from the wrong layers."""
+        """The viewer closes: save the study, or remove it if it is an autosave with nothing the user made."""
         self.flush()
-        study = self.study
-        if study is None or study.folder is None or self.read_only or not Path(study.folder).is_relative_to(default_study_home()):
+        if not self.read_only:
+            self._discard_if_empty(self.study)
+
+    def _discard_if_empty(self, study) -> None:
+        """Remove ``study`` (one just replaced, or left) if it is an autosave that holds nothing the user made (no
+        tag, no mask, no run): e.g. a study started from the wrong layers."""
+        if study is None or study.folder is None or not Path(study.folder).is_relative_to(default_study_home()):
             return
         made = any((im.tags != Tag.UNKNOWN).any() or im.mask.any() or im.confirmed_empty.any() for im in study.images)
         if not made and not study_runs(study.folder) and not (Path(study.folder) / "runs").exists():
