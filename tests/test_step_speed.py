@@ -65,13 +65,13 @@ def test_precision_choices(monkeypatch):
 
 
 def test_compile_decisions_and_thread_choice(monkeypatch):
-    assert not decide_compile("auto", CPU, 100).compile and not decide_compile("off", CPU, 10**6).compile
+    assert not decide_compile("auto", CPU).compile and not decide_compile("off", CPU).compile
     monkeypatch.setattr(step_speed, "compiler_available", lambda: False)
-    refused = decide_compile("on", CPU, 100)
+    refused = decide_compile("on", CPU)
     assert not refused.compile and "no C++ compiler" in refused.note
-    assert "not supported on mps" in decide_compile("on", torch.device("mps"), 100).note
+    assert "not supported on mps" in decide_compile("on", torch.device("mps")).note
     with pytest.raises(InputError, match="use one of"):
-        decide_compile("yes", CPU, 100)
+        decide_compile("yes", CPU)
     assert choose_threads(3) == 3
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert choose_threads(0) == 1

@@ -98,7 +98,7 @@ def compiler_available() -> bool:
     return any(shutil.which(c) for c in (os.environ.get("CXX", ""), "g++", "c++", "clang++") if c)
 
 
-def decide_compile(mode: str, device: torch.device, steps: int) -> CompileDecision:
+def decide_compile(mode: str, device: torch.device) -> CompileDecision:
     """Whether to compile the step. ``auto``: off (the speed suite measures when compiling pays: its compile
     time against the step time saved, docs/benchmarks.md); ``on``: compile where possible, else eager with a note."""
     if mode not in COMPILE_MODES:

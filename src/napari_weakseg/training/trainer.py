@@ -266,7 +266,7 @@ class Trainer:
         method.prepare(self.train_set, self.pixel_mm, aux)
         total = self._total_steps()
         model = wrap_ddp(method, self.dist)
-        runner = self._runner(model, method.phases, total)
+        runner = self._runner(model, method.phases)
         if self.dist.is_main:
             write_run_info(self.run_dir, self._run_info(state))
         torch.manual_seed(cfg.seed + 1000 * self.dist.rank + state["step"])  # per-rank noise (u, dropout)
@@ -428,10 +428,10 @@ class Trainer:
         if info.get("method") != self.config.method:
             raise InputError(f"{self.run_dir}: was trained with method {info.get('method')}, not {self.config.method}; cannot resume")
 
-    def _runner(self, model, phases, total: int) -> StepRunner:
+    def _runner(self, model, phases) -> StepRunner:
         """The step's precision, compilation and threads, decided once per run (run.json's ``runtime``)."""
         precision = resolve_precision(self.config.precision, self.device)
-        decision = decide_compile(self.config.compile, self.device, total)
+        decision = decide_compile(self.config.compile, self.device)
         if decision.compile:  # compiled kernels kept between runs: a second run of the same network starts warm
             os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", compile_cache_dir())
         self.runtime = {"precision": precision, "compile": decision.compile, "threads": torch.get_num_threads(), "note": decision.note}
