@@ -459,3 +459,34 @@ def test_a_damaged_normaliser_and_nan_intensities_are_refused():
     study.images[0].volume.data[0, 1] = np.inf
     with pytest.raises(InputError, match="non-finite intensities"):
         Normaliser.fit(study)
+
+
+def test_a_retrain_that_fits_the_annotated_slices_worse_keeps_its_starting_weights(tmp_path):
+    """No validation split: best.pt is the checkpoint with the best Dice on the annotated training slices, the
+    warm start included, so a retrain that collapses (here: a learning rate of 1) does not replace the model."""
+    from napari_weakseg.training.events import kept_note
+
+    study, _ = phantom_study()
+    first, _ = train(study, tmp_path / "first", config(steps=60, val_every=30, overrides={"lr": 1e-2, "batch_size": 4}))
+    assert isinstance(first, Finished) and first.fit_step == 60 and first.fit_dice > 0.5 and not kept_note(first)
+    start = load_tensors(tmp_path / "first" / "best.pt")
+    result, rec = train(
+        study, tmp_path / "retrain", config(steps=20, val_every=10, overrides={"lr": 1.0}), init_weights=tmp_path / "first" / "best.pt"
+    )
+    checks = [v for v in rec.of(Validated) if v.on == "annotated"]
+    assert [v.step for v in checks] == [0, 10, 20]
+    assert checks[0].dice == pytest.approx(first.fit_dice) and max(v.dice for v in checks[1:]) < checks[0].dice
+    assert (result.fit_step, result.fit_dice) == (0, checks[0].dice) and result.best_dice is None
+    kept = load_tensors(tmp_path / "retrain" / "best.pt")
+    assert kept["step"] == 0 and all(torch.equal(kept["model"][k], start["model"][k]) for k in start["model"])
+    assert "keeps the starting weights" in kept_note(result)
+    assert "keeps the starting weights" in (tmp_path / "retrain" / "train.log").read_text()
+    last = load_tensors(tmp_path / "retrain" / "last.pt")
+    assert last["step"] == 20 and not all(torch.equal(last["model"][k], start["model"][k]) for k in start["model"])
+
+
+def test_without_the_fit_check_best_is_the_last_step(tmp_path):
+    study, _ = phantom_study()
+    result, rec = train(study, tmp_path / "run", config(steps=4, val_every=2, keep_best_fit=False))
+    assert result.fit_step is None and not rec.of(Validated)
+    assert load_tensors(tmp_path / "run" / "best.pt")["step"] == 4

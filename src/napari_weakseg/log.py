@@ -55,7 +55,7 @@ def run_log(run_dir: str | Path, enabled: bool = True):
 
 def log_event(event) -> None:
     """A training event as a log line (progress at every tenth of the run, checkpoints at DEBUG)."""
-    from .training.events import Checkpointed, Failed, Finished, Progress, Started, Validated
+    from .training.events import Checkpointed, Failed, Finished, Progress, Started, Validated, kept_note
 
     if isinstance(event, Started):
         LOGGER.info(
@@ -68,11 +68,13 @@ def log_event(event) -> None:
         losses = " ".join(f"{k}={v:.4g}" for k, v in event.losses.items())
         LOGGER.debug(f"step {event.step}/{event.total_steps} {losses} · {event.pairs_per_s:.1f} pairs/s · ETA {event.eta_s:.0f} s")
     elif isinstance(event, Validated):
-        LOGGER.info(f"validation at step {event.step}: Dice {event.dice:.4f} (best {event.best_dice:.4f})")
+        what = "validation" if event.on == "validation" else "fit to the annotated slices"
+        LOGGER.info(f"{what} at step {event.step}: Dice {event.dice:.4f} (best {event.best_dice:.4f})")
     elif isinstance(event, Checkpointed):
         LOGGER.debug(f"checkpoint at step {event.step}: {event.path}")
     elif isinstance(event, Finished):
         best = f", best validation Dice {event.best_dice:.4f}" if event.best_dice is not None else ""
-        LOGGER.info(f"{event.reason} at step {event.step}{best}", extra=RUN_ONLY)
+        kept = f"; {kept_note(event)}" if kept_note(event) else ""
+        LOGGER.info(f"{event.reason} at step {event.step}{best}{kept}", extra=RUN_ONLY)
     elif isinstance(event, Failed):  # the traceback goes to train.log; the console gets the CLI's one-line error
         LOGGER.error(f"failed: {event.message}" + (f"\n{event.details}" if event.details else ""), extra=RUN_ONLY)

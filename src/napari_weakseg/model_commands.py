@@ -40,7 +40,7 @@ def _profile(args, profiles: dict):
 
 def run_train(args) -> int:
     from .study import load_study
-    from .training.events import Failed
+    from .training.events import Failed, kept_note
     from .training.trainer import TrainConfig, Trainer
 
     overrides = _read_config(args.config)
@@ -73,7 +73,8 @@ def run_train(args) -> int:
         raise WeaksegError(result.message)
     if trainer.dist.is_main:
         best = f", best validation Dice {result.best_dice:.3f}" if result.best_dice is not None else ""
-        LOGGER.info(f"{result.reason} at step {result.step}{best}; run in {result.run_dir}")
+        kept = f"; {kept_note(result)}" if kept_note(result) else ""
+        LOGGER.info(f"{result.reason} at step {result.step}{best}{kept}; run in {result.run_dir}")
     return 0
 
 

@@ -149,6 +149,7 @@ def _train_and_test(study_dir: Path, run_dir: Path, method: str, prof: Profile, 
         device=str(dev),
         seed=seed,
         val_fraction=0.0,
+        keep_best_fit=False,  # the last checkpoint is scored (the report says so)
         checkpoint_every=max(steps, 1),
         overrides=prof.overrides,
     )

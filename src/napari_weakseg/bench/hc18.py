@@ -248,6 +248,7 @@ def train_pseudo_label(study, run_dir: Path, prof: HC18Profile, pseudo: dict, st
         device=str(dev),
         seed=seed,
         val_fraction=0.0,
+        keep_best_fit=False,  # the last checkpoint is scored (the report says so)
         checkpoint_every=max(steps, 1),
         overrides=overrides,
     )

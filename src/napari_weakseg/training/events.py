@@ -49,6 +49,7 @@ class Validated(Event):
     dice: float
     best_dice: float
     improved: bool
+    on: str = "validation"  # validation: held-out slices; annotated: the training slices (no validation split)
 
 
 @dataclass
@@ -78,6 +79,21 @@ class Finished(Event):
     best_dice: float | None
     run_dir: str
     peak_memory_mb: float | None = None  # CUDA: peak allocated; CPU: the process's peak resident set
+    fit_dice: float | None = None  # no validation split: best.pt's Dice on the annotated training slices
+    fit_step: int | None = None  # ... and its step (0 for a warm start that training never bettered)
+
+
+def kept_note(event: Finished) -> str:
+    """What the dock and the CLI say when best.pt is not the last step because an earlier one fitted the
+    annotated slices better (no validation split; ``TrainConfig.keep_best_fit``); "" otherwise."""
+    if event.fit_step is None or event.fit_step == event.step:
+        return ""
+    if event.fit_step == 0:
+        return (
+            f"training fitted your annotated slices worse than the model it started from (Dice {event.fit_dice:.3f} "
+            "at the start), so this run keeps the starting weights"
+        )
+    return f"the weights of step {event.fit_step} fitted your annotated slices best (Dice {event.fit_dice:.3f}) and are kept"
 
 
 @dataclass

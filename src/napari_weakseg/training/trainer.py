@@ -23,7 +23,7 @@ import torch
 
 from ..data.augment import augment
 from ..data.shape_prior import prior_masks
-from ..data.slices import Normaliser, PairSampler, hold_out_images, slice_pixel_mm, split_validation, study_slices
+from ..data.slices import Normaliser, PairSampler, SliceSet, hold_out_images, slice_pixel_mm, split_validation, study_slices
 from ..errors import InputError, WeaksegError
 from ..locks import FolderInUse, folder_lock, in_use
 from ..log import log_event, run_log
@@ -55,6 +55,10 @@ class TrainConfig:
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (``step_speed.resolve_precision``)
     compile: str = "auto"  # auto | on | off (``step_speed.decide_compile``)
     threads: int = 0  # intra-op threads; 0: the cores free when the run starts (``step_speed.choose_threads``)
+    # without a validation split, best.pt is the checkpoint that fits the annotated training slices best (checked
+    # every val_every steps and, for a warm start, before the first step): a retrain never ends worse on the
+    # user's own masks than where it started (``Trainer._check_fit``). False: best.pt is the last step.
+    keep_best_fit: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -249,7 +253,7 @@ class Trainer:
         seed_everything(cfg.seed, cfg.deterministic)
         method = build_method(cfg.method, mc).to(self.device)
         optimizers = method.make_optimizers()
-        state = {"step": 0, "epoch": 0, "best_dice": None, "best_step": None, "bad_validations": 0}
+        state = {"step": 0, "epoch": 0, "best_dice": None, "best_step": None, "bad_validations": 0, "fit_dice": None, "fit_step": None}
         if self.resume and not (self.run_dir / "last.pt").is_file():
             raise InputError(f"{self.run_dir}: no checkpoint to resume from (last.pt is missing)")
         if self.resume:
@@ -295,6 +299,11 @@ class Trainer:
                 self._note(sampler),
             )
         )
+        fit = self.train_set.subset(torch.nonzero(self.train_set.annotated).flatten()) if self.val_set is None and cfg.keep_best_fit else None
+        if fit is not None and not len(fit):
+            fit = None
+        if fit is not None and self.init_weights is not None and state["step"] == 0:
+            self._check_fit(method, state, fit)  # the warm start itself is a candidate
         pace = Pace(total, mc.batch_size * self.dist.world, torch.get_num_threads())
         reason = "completed"
         step_start = state["step"]
@@ -324,13 +333,19 @@ class Trainer:
                 reason = "early-stopped"
                 self._checkpoint(method, optimizers, state)
                 break
+            if fit is not None and (state["step"] % cfg.val_every == 0 or last):
+                self._check_fit(method, state, fit)
             if state["step"] % cfg.checkpoint_every == 0 or last:
                 self._checkpoint(method, optimizers, state)
         if reason == "stopped" and state["step"] > step_start:
+            if fit is not None and state["step"] % cfg.val_every:
+                self._check_fit(method, state, fit)
             self._checkpoint(method, optimizers, state)
-        if self.val_set is None and self.dist.is_main and (self.run_dir / "last.pt").is_file():
+        if self.val_set is None and fit is None and self.dist.is_main and (self.run_dir / "last.pt").is_file():
             save_tensors(self.run_dir / "best.pt", {"model": method.state_dict(), "step": state["step"]})
-        event = Finished(state["step"], reason, state["best_dice"], str(self.run_dir), peak_memory_mb(self.device))
+        event = Finished(
+            state["step"], reason, state["best_dice"], str(self.run_dir), peak_memory_mb(self.device), state["fit_dice"], state["fit_step"]
+        )
         self._emit(event)
         return event
 
@@ -359,17 +374,31 @@ class Trainer:
         return batch
 
     @torch.no_grad()
-    def _validate(self, method, state: dict) -> bool:
-        """Pooled Dice on the held-out annotated slices. Returns True if it did not improve."""
+    def _pooled_dice(self, method, rows: SliceSet) -> float:
+        """Dice of the thresholded prediction over all of ``rows`` (annotated slices), pooled over pixels."""
         method.eval()
         inter, total = 0.0, 0.0
-        for start in range(0, len(self.val_set), 16):
-            x = self.val_set.images[start : start + 16].to(self.device)
-            m = (self.val_set.masks[start : start + 16] > 0).float().to(self.device)  # labels: any lesion
+        for start in range(0, len(rows), 16):
+            x = rows.images[start : start + 16].to(self.device)
+            m = (rows.masks[start : start + 16] > 0).float().to(self.device)  # labels: any lesion
             pred = (method.predict(x)["prob"] >= self.method_config.threshold).float()
             inter += float((pred * m).sum())
             total += float(pred.sum() + m.sum())
-        dice = all_reduce_mean(1.0 if total == 0 else 2 * inter / total, self.dist)
+        return all_reduce_mean(1.0 if total == 0 else 2 * inter / total, self.dist)
+
+    def _check_fit(self, method, state: dict, fit: SliceSet) -> None:
+        """Without validation slices: keep in best.pt the weights that fit the annotated training slices best
+        (ties go to the later step); a retrain that collapses leaves best.pt at its starting weights."""
+        dice = self._pooled_dice(method, fit)
+        if state["fit_dice"] is None or dice >= state["fit_dice"]:
+            state.update(fit_dice=dice, fit_step=state["step"])
+            if self.dist.is_main:
+                save_tensors(self.run_dir / "best.pt", {"model": method.state_dict(), "step": state["step"], "fit_dice": dice})
+        self._emit(Validated(state["step"], dice, state["fit_dice"], state["fit_step"] == state["step"], on="annotated"))
+
+    def _validate(self, method, state: dict) -> bool:
+        """Pooled Dice on the held-out annotated slices. Returns True if it did not improve."""
+        dice = self._pooled_dice(method, self.val_set)
         improved = state["best_dice"] is None or dice > state["best_dice"]
         if improved:
             state.update(best_dice=dice, best_step=state["step"], bad_validations=0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QGroupBox,
@@ -26,7 +26,7 @@ from qtpy.QtWidgets import (
 
 from ..errors import WeaksegError
 from ..training.dock_defaults import DEFAULT_THRESHOLD, RETRAIN_STEPS
-from ..training.events import Checkpointed, Failed, Finished, Preview, Progress, Started, Validated
+from ..training.events import Checkpointed, Failed, Finished, Preview, Progress, Started, Validated, kept_note
 from ..training.pace import STARVED
 from .close_watch import ShutsDownOnClose
 from .dock_fit import scrolling_layout, tabify_with_siblings
@@ -315,7 +315,7 @@ class TrainingWidget(ShutsDownOnClose, ModelPanel, RetrainPanel, QWidget):
             self.plot.add_losses(event.step, event.losses)
             self._latest = event
             self.last_step = event.step
-        elif isinstance(event, Validated):
+        elif isinstance(event, Validated) and event.on == "validation":
             self.plot.add_validation(event.step, event.dice)
         elif isinstance(event, Preview):
             ann = self.annotation
@@ -379,8 +379,11 @@ class TrainingWidget(ShutsDownOnClose, ModelPanel, RetrainPanel, QWidget):
             self.last_run = Path(event.run_dir)
             self.load_model(self.last_run)
             best = f", best validation Dice {event.best_dice:.3f}" if event.best_dice is not None else ""
-            self.status.setText(f"{event.reason} at step {event.step}{best}")
+            kept = kept_note(event)
+            self.status.setText(f"{event.reason} at step {event.step}{best}" + (f"; {kept}" if kept else ""))
             show_info(f"Training {event.reason}; run saved in {event.run_dir}")
+            if kept:  # a retrain that made the model worse on the user's own masks does not replace it
+                show_warning(kept[0].upper() + kept[1:])
             self.run_model()  # the trained model's layers for the image on screen, without a click
         self._refresh()
         self.finished.emit(event)
