@@ -70,7 +70,7 @@ def test_a_suite_stopped_early_reports_its_complete_volumes_only(tmp_path):
     prof = EffortProfile(rounds=1, strategies=("suggest",))
     results = {
         "profile": "cpu",
-        "settings": {**prof.__dict__, "strategies": list(prof.strategies)},
+        "settings": {**prof.__dict__, "strategies": list(prof.strategies), "seeds": list(prof.seeds)},
         "cases": ["a", "b"],
         "machine": {"cpu": "x", "cpu_count": 2, "torch": "t", "device": "cpu", "torch_threads": 2},
         "matmul_flops_per_s": 1e9,
@@ -80,3 +80,28 @@ def test_a_suite_stopped_early_reports_its_complete_volumes_only(tmp_path):
     assert results["summary"]["cases"] == ["a"] and results["summary"]["rows"]["genseg / suggest"]["mean"] == {"1": 0.5, "2": 0.6}
     report = write_effort_report(results, tmp_path).read_text()
     assert "b left out: the suite was stopped before its curves were complete" in report
+
+
+def test_every_curve_runs_once_per_seed_and_the_report_gives_the_spread(tmp_path, brats):
+    prof = EffortProfile(cases=1, rounds=1, steps=2, retrain_steps=2, strategies=("suggest",), alternative=None, seeds=(0, 1))
+    assert plan(prof) == [("genseg", "suggest"), ("seg-only", "replay")]
+    out = tmp_path / "out"
+    results = run_effort_suite(brats, out, prof, device="cpu", log=lambda m: None, work=tmp_path / "work")
+    assert [(c["seed"], c["method"]) for c in results["curves"]] == [(0, "genseg"), (0, "seg-only"), (1, "genseg"), (1, "seg-only")]
+    assert (tmp_path / "work" / "case0" / "seed1" / "genseg-suggest").is_dir()
+    row = results["summary"]["rows"]["genseg / suggest"]
+    dice = [[r["dice"] for r in c["rounds"]] for c in results["curves"] if c["method"] == "genseg"]
+    assert row["n_runs"] == {"1": 2, "2": 2} and row["mean"]["2"] == pytest.approx((dice[0][1] + dice[1][1]) / 2)
+    assert row["seed_sd"]["2"] == pytest.approx(abs(dice[0][1] - dice[1][1]) / 2)
+    assert row["retrains"] == 2 and 0 <= row["kept_start"] <= 2
+    assert all(c["rounds"][1]["fit_step"] in (0, 2) for c in results["curves"])  # best.pt: the warm start or step 2
+    report = (out / "report.md").read_text()
+    assert "seeds 0, 1: each curve once per seed" in report and f"{row['mean']['2']:.3f} ({row['seed_sd']['2']:.3f})" in report
+    assert "kept its weights" in report and ", ae" not in report
+
+
+def test_results_written_before_seeds_are_read():
+    from napari_weakseg.bench.effort import settings_profile
+
+    old = {**{k: v for k, v in EffortProfile().__dict__.items() if k != "seeds"}, "seed": 3, "strategies": ["suggest"]}
+    assert settings_profile(old).seeds == (3,) and settings_profile(old).strategies == ("suggest",)

@@ -55,6 +55,7 @@ class Round:
     worst_in_top: int = 0  # of the TOP unannotated presence slices with the worst Dice, how many the top TOP suggestions hold
     worst_by_chance: float = 0.0  # how many TOP slices drawn at random would hold
     errors_in_top: int = 0  # of the TOP unannotated presence slices with the most wrong pixels, how many the suggestions hold
+    fit_step: int | None = None  # the step best.pt holds (0: a retrain kept its starting weights; TrainConfig.keep_best_fit)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -191,6 +192,7 @@ class SimulatedAnnotator:
     def train_round(self) -> Round:
         """Train (Train at first, then Retrain), predict the image, score it."""
         from .inference import TrainedModel
+        from .training.checkpoint import read_run_info
         from .training.trainer import resolve_device
 
         s = self.settings
@@ -202,6 +204,7 @@ class SimulatedAnnotator:
             init = self.last_run / "best.pt" if (self.last_run / "best.pt").is_file() else self.last_run / "last.pt"
         train_s = train_like_the_dock(self.folder, run_dir, config, init)
         self.last_run = run_dir
+        fit_step = read_run_info(run_dir).get("state", {}).get("fit_step")
         t0 = time.perf_counter()
         model = TrainedModel.load(run_dir, device=str(resolve_device(s.device)))
         prob = model.predict_image(self.image)["prob"]
@@ -218,6 +221,7 @@ class SimulatedAnnotator:
             dice(moved_pred[unpainted], moved_truth[unpainted]),
             train_s,
             predict_s,
+            fit_step=fit_step,
         )
         rnd.worst_in_top, rnd.worst_by_chance, rnd.errors_in_top = self.suggestion_check(prob)
         self.rounds.append(rnd)

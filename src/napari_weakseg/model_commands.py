@@ -32,9 +32,10 @@ def _profile(args, profiles: dict):
         return args.profile
     import dataclasses
 
+    from .bench.common import resolve_profile
     from .methods.config import merge_options
 
-    prof = profiles[args.profile]
+    prof = resolve_profile(args.profile, profiles, type(profiles["cpu"]))[0]
     return dataclasses.replace(prof, overrides=merge_options(prof.overrides, extra))
 
 
@@ -365,16 +366,20 @@ def _report_brats(out: Path) -> dict:
 def _run_effort(args) -> dict:
     from dataclasses import replace
 
-    from .bench.effort import PROFILES, run_effort_suite
+    from .bench.common import resolve_profile
+    from .bench.effort import PROFILES, EffortProfile, run_effort_suite
 
     if args.data is None:
         raise InputError("--data is required (the folder holding brats2015/CASE/ with FLAIR, T1c, OTMultiClass and brainmask)")
-    if args.config or args.methods or args.seeds:
-        raise InputError("effort: --config, --methods and --seeds do not apply (the suite runs the dock's defaults)")
-    prof = PROFILES[args.profile]
+    if args.config or args.methods:
+        raise InputError("effort: --config and --methods do not apply (the suite runs the dock's defaults)")
+    prof = resolve_profile(args.profile, PROFILES, EffortProfile)[0]
     if args.steps:
         prof = replace(prof, steps=args.steps, retrain_steps=args.steps)
-    return run_effort_suite(args.data, args.out, prof if args.steps else args.profile, args.device, log=_log, work=args.work)
+    if args.seeds:
+        prof = replace(prof, seeds=tuple(range(args.seeds)))
+    changed = args.steps or args.seeds
+    return run_effort_suite(args.data, args.out, prof if changed else args.profile, args.device, log=_log, work=args.work)
 
 
 def _report_effort(out: Path) -> dict:
@@ -406,9 +411,16 @@ def add_bench_parser(sub) -> None:
     )
     bench.add_argument("--out", type=Path, required=True, help="output folder")
     bench.add_argument(
-        "--profile", choices=("cpu", "gpu"), default="cpu", help="cpu: reduced scale for a small CPU; gpu: the paper's scale"
+        "--profile",
+        default="cpu",
+        help="cpu: reduced scale for a small CPU; gpu: the paper's scale; effort also has cpu-seeds (3 volumes, 2 seeds, "
+        "the targets' curves only)",
     )
-    bench.add_argument("--seeds", type=int, help="seeds per run (default: digits 3, hc18 1, brats the profile's: 2 on cpu)")
+    bench.add_argument(
+        "--seeds",
+        type=int,
+        help="seeds per run (default: digits 3, hc18 1, brats the profile's: 2 on cpu; effort: seeds 0..N-1, default the profile's)",
+    )
     bench.add_argument("--steps", type=int, help="override the profile's training steps")
     bench.add_argument("--methods", help="comma-separated subset of methods")
     bench.add_argument("--device", default="auto")

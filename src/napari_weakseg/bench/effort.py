@@ -27,10 +27,10 @@ class EffortProfile:
     rounds: int = 4  # correct-and-retrain rounds after it (one more painted slice each)
     method: str = DEFAULT_METHOD  # the dock's default
     baseline: str = "seg-only"
-    alternative: str = "ae"  # the best-scoring alternative of the BraTS suite (docs/bench/brats-cpu: ae 0.683)
+    alternative: str | None = "ae"  # the best-scoring alternative of the BraTS suite (docs/bench/brats-cpu: ae 0.683)
     strategies: tuple[str, ...] = ("suggest", "random", "oracle")
     halves: bool = False  # tag hemispheres (``study create --halves``) instead of whole slices
-    seed: int = 0
+    seeds: tuple[int, ...] = (0,)  # every curve once per seed (training and the random slices)
     steps: int = DEFAULT_STEPS  # the dock's Train and Retrain steps (other values: experiments, tests)
     retrain_steps: int = RETRAIN_STEPS
 
@@ -38,7 +38,9 @@ class EffortProfile:
 PROFILES = {
     # 4 volumes, 1 to 5 painted slices: 13 default-method rounds and 5 each for seg-only and ae per volume
     "cpu": EffortProfile(),
-    "gpu": EffortProfile(cases=6, rounds=9),
+    # the two targets' curves (and seg-only's, the gap) over seeds: 3 volumes x 2 seeds, about 70 min
+    "cpu-seeds": EffortProfile(cases=3, alternative=None, strategies=("suggest", "random"), seeds=(0, 1)),
+    "gpu": EffortProfile(cases=6, rounds=9, seeds=(0, 1, 2)),
 }
 THRESHOLDS = (0.85, 0.90)
 
@@ -66,12 +68,11 @@ def build_case_study(case: Path, folder: Path, halves: bool = False) -> np.ndarr
 
 def plan(prof: EffortProfile) -> list[tuple[str, str]]:
     """(method, strategy) curves per volume, in the order they run (the product's comparison first)."""
-    first = [(prof.method, "suggest"), (prof.baseline, "replay"), (prof.alternative, "replay")]
+    first = [(prof.method, "suggest"), (prof.baseline, "replay")] + ([(prof.alternative, "replay")] if prof.alternative else [])
     return first + [(prof.method, s) for s in prof.strategies if s != "suggest"]
 
 
 def run_effort_suite(data: Path, out: Path, profile="cpu", device: str = "auto", log=print, work: Path | None = None) -> dict:
-    from ..annotator import LoopSettings, SimulatedAnnotator, candidates, spread_slices
     from ..data.brats import find_brats, list_cases
     from ..training.trainer import resolve_device
     from .common import resolve_profile, results_header, save_results
@@ -85,33 +86,8 @@ def run_effort_suite(data: Path, out: Path, profile="cpu", device: str = "auto",
     results = {**header, "settings": asdict(prof), "cases": [c.name for c in cases], "curves": []}
     t_suite = time.perf_counter()
     for case in cases:
-        base = work / case.name / "start"
-        truth = build_case_study(case, base, prof.halves)
-        first = SimulatedAnnotator(base, truth, LoopSettings(prof.method, prof.steps, prof.retrain_steps, device=device, seed=prof.seed))
-        start = spread_slices(candidates(first.image), prof.start)
-        first.paint(start)
-        log(f"{case.name}: {len(candidates(first.image)) + prof.start} presence slices, start {start}")
-        trained: dict[str, SimulatedAnnotator] = {}  # method -> its annotator after the shared first round
-        order: list[int] = []
-        for method, strategy in plan(prof):
-            if method not in trained:
-                folder = work / case.name / f"{method}-first"
-                trained[method] = first.branch(folder)
-                trained[method].settings.method = method
-                trained[method].run(strategy, 0)
-            ann = trained[method].branch(work / case.name / f"{method}-{strategy}")
-            curve = {"case": case.name, "method": method, "strategy": strategy, "start": start, "rounds": []}
-            results["curves"].append(curve)
-
-            def saved(rnd, curve=curve, ann=ann):
-                curve["rounds"] = [r.to_dict() for r in ann.rounds]
-                save_results(results, out)
-                log(f"  {curve['method']:>12} {curve['strategy']:>8}: {len(rnd.painted)} painted, Dice {rnd.dice:.3f}")
-
-            saved(ann.rounds[-1])
-            ann.run(strategy, prof.rounds, order=order, on_round=saved)
-            if (method, strategy) == (prof.method, "suggest"):
-                order = [r.next_slice for r in ann.rounds if r.next_slice is not None]
+        for seed in prof.seeds:
+            _run_case(case, seed, prof, work / case.name / (f"seed{seed}" if len(prof.seeds) > 1 else ""), results, out, device, log)
     results["wall_s"] = time.perf_counter() - t_suite
     results["summary"] = summarise(results)
     save_results(results, out)
@@ -121,21 +97,63 @@ def run_effort_suite(data: Path, out: Path, profile="cpu", device: str = "auto",
     return results
 
 
+def _run_case(case: Path, seed: int, prof: EffortProfile, folder: Path, results: dict, out: Path, device: str, log) -> None:
+    """Every planned curve of one volume and seed (``plan``), appended to ``results["curves"]`` as it runs."""
+    from ..annotator import LoopSettings, SimulatedAnnotator, candidates, spread_slices
+    from .common import save_results
+
+    base = folder / "start"
+    truth = build_case_study(case, base, prof.halves)
+    first = SimulatedAnnotator(base, truth, LoopSettings(prof.method, prof.steps, prof.retrain_steps, device=device, seed=seed))
+    start = spread_slices(candidates(first.image), prof.start)
+    first.paint(start)
+    log(f"{case.name}, seed {seed}: {len(candidates(first.image)) + prof.start} presence slices, start {start}")
+    trained: dict[str, SimulatedAnnotator] = {}  # method -> its annotator after the shared first round
+    order: list[int] = []
+    for method, strategy in plan(prof):
+        if method not in trained:
+            trained[method] = first.branch(folder / f"{method}-first")
+            trained[method].settings.method = method
+            trained[method].run(strategy, 0)
+        ann = trained[method].branch(folder / f"{method}-{strategy}")
+        curve = {"case": case.name, "seed": seed, "method": method, "strategy": strategy, "start": start, "rounds": []}
+        results["curves"].append(curve)
+
+        def saved(rnd, curve=curve, ann=ann):
+            curve["rounds"] = [r.to_dict() for r in ann.rounds]
+            save_results(results, out)
+            log(f"  {curve['method']:>12} {curve['strategy']:>8}: {len(rnd.painted)} painted, Dice {rnd.dice:.3f}")
+
+        saved(ann.rounds[-1])
+        ann.run(strategy, prof.rounds, order=order, on_round=saved)
+        if (method, strategy) == (prof.method, "suggest"):
+            order = [r.next_slice for r in ann.rounds if r.next_slice is not None]
+
+
+def settings_profile(settings: dict) -> EffortProfile:
+    """The profile a results.json was run with (one written before ``seeds`` has ``seed``)."""
+    st = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+    if "seed" in st:
+        st["seeds"] = (st.pop("seed"),)
+    return EffortProfile(**st)
+
+
 def complete_cases(results: dict) -> list[str]:
-    """The volumes whose every planned curve ran all its rounds (a suite stopped early reports only those)."""
-    st = results["settings"]
-    prof = EffortProfile(**{k: tuple(v) if isinstance(v, list) else v for k, v in st.items()})
+    """The volumes whose every planned curve ran all its rounds for every seed (a suite stopped early reports
+    only those)."""
+    prof = settings_profile(results["settings"])
     done = []
     for case in results["cases"]:
-        curves = {(c["method"], c["strategy"]): c for c in results["curves"] if c["case"] == case}
-        if all(k in curves and len(curves[k]["rounds"]) == prof.rounds + 1 for k in plan(prof)):
+        curves = {(c.get("seed", prof.seeds[0]), c["method"], c["strategy"]): c for c in results["curves"] if c["case"] == case}
+        if all((seed, *k) in curves and len(curves[seed, *k]["rounds"]) == prof.rounds + 1 for seed in prof.seeds for k in plan(prof)):
             done.append(case)
     return done
 
 
 def summarise(results: dict) -> dict:
-    """Mean Dice per (method, strategy) and painted count over the complete volumes (``complete_cases``), the
-    painted slices each volume needed to reach each threshold, and the mean wall time per round."""
+    """Mean Dice per (method, strategy) and painted count over the complete volumes (``complete_cases``) and the
+    seeds, its spread over the seeds (the standard deviation of the seeds' means over the volumes), the painted
+    slices each volume and seed needed to reach each threshold, and the mean wall time per round."""
     rows = {}
     cases = complete_cases(results)
     for c in (c for c in results["curves"] if c["case"] in cases):
@@ -144,29 +162,39 @@ def summarise(results: dict) -> dict:
             "method": c["method"],
             "strategy": c["strategy"],
             "by_painted": {},
+            "by_seed": {},
             "reach": {},
             "round_s": [],
             "worst": [],
             "chance": [],
             "errors": [],
+            "kept_start": 0,
+            "retrains": 0,
         }
         row = rows.setdefault(key, empty)
-        for r in c["rounds"]:
+        seed = str(c.get("seed", 0))
+        for i, r in enumerate(c["rounds"]):
             row["by_painted"].setdefault(str(len(r["painted"])), []).append(r["dice"])
+            row["by_seed"].setdefault(seed, {}).setdefault(str(len(r["painted"])), []).append(r["dice"])
             row["round_s"].append(r["train_s"] + r["predict_s"])
             row["worst"].append(r.get("worst_in_top", 0))
             row["chance"].append(r.get("worst_by_chance", 0.0))
             row["errors"].append(r.get("errors_in_top", 0))
+            if i and "fit_step" in r:  # a retrain: did it keep its starting weights (``TrainConfig.keep_best_fit``)?
+                row["retrains"] += 1
+                row["kept_start"] += int(r.get("fit_step") == 0)
         for t in THRESHOLDS:
             hit = [len(r["painted"]) for r in c["rounds"] if r["dice"] >= t]
             row["reach"].setdefault(f"{t:.2f}", []).append(hit[0] if hit else None)
     for row in rows.values():
         row["mean"] = {k: float(np.mean(v)) for k, v in row["by_painted"].items()}
-        row["n_volumes"] = {k: len(v) for k, v in row["by_painted"].items()}
+        row["n_runs"] = {k: len(v) for k, v in row["by_painted"].items()}
+        seed_means = {k: [float(np.mean(s[k])) for s in row["by_seed"].values() if k in s] for k in row["by_painted"]}
+        row["seed_sd"] = {k: float(np.std(v)) if len(v) > 1 else None for k, v in seed_means.items()}
         row["mean_round_s"] = float(np.mean(row["round_s"])) if row["round_s"] else None
         # the suggestions' check (issue #17 item 5): worst-Dice slices among the top suggestions, against chance
         row["worst_in_top"] = float(np.mean(row["worst"])) if row["worst"] else None
         row["worst_by_chance"] = float(np.mean(row["chance"])) if row["chance"] else None
         row["errors_in_top"] = float(np.mean(row["errors"])) if row["errors"] else None
-        del row["round_s"], row["worst"], row["chance"], row["errors"]
+        del row["round_s"], row["worst"], row["chance"], row["errors"], row["by_seed"]
     return {"rows": rows, "cases": cases}

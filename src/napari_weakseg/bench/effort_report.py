@@ -24,9 +24,20 @@ def _f(x, spec: str = ".3f") -> str:
     return "—" if x is None else format(x, spec)
 
 
+def _mean_sd(row: dict, painted: int) -> str:
+    """The mean at ``painted`` and, with several seeds, its spread over them: "0.871 (0.012)"."""
+    mean, sd = _mean_at(row, painted), (row.get("seed_sd") or {}).get(str(painted))
+    return _f(mean) + (f" ({sd:.3f})" if sd is not None else "")
+
+
 def write_effort_report(results: dict, out: Path) -> Path:
+    from dataclasses import asdict
+
+    from .effort import settings_profile
+
     out = Path(out)
-    st, rows = results["settings"], results["summary"]["rows"]
+    st, rows = asdict(settings_profile(results["settings"])), results["summary"]["rows"]
+    seeds = list(st["seeds"])
     painted = sorted({int(k) for row in rows.values() for k in row["mean"]})
     last = max(painted) if painted else 0
     _figure(results, out, painted)
@@ -49,13 +60,15 @@ def write_effort_report(results: dict, out: Path) -> Path:
         f"defaults (Train: {st['method']}, quick preset, {st['steps']} steps, validation as the dock decides), predicts "
         "the whole volume as Run model does (threshold 0.5), then paints one more slice from the ground truth, "
         f"accepts it and retrains (the dock's Retrain: warm start, {st['retrain_steps']} steps), {st['rounds']} rounds. "
-        f"Training runs in the dock's background process; seed {st['seed']}, one run per curve.",
+        "Training runs in the dock's background process; "
+        + (f"seed {seeds[0]}, one run per curve." if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}: each curve once per seed."),
         "",
         f"The next slice: **suggest** (the top of *Suggest slices to annotate*), **random** (a random unannotated "
         "presence slice), **oracle** (the unannotated presence slice with the worst Dice, as issue #21 defines it: the "
         "ceiling of a per-slice view; the volume's Dice weighs slices by their size, so it is not the volume's ceiling). "
         f"{st['method']} (the dock's default) runs each from one shared first round; "
-        f"{st['baseline']} and {st['alternative']} are trained on the slices {st['method']}'s suggestions chose "
+        f"{' and '.join(m for m in (st['baseline'], st['alternative']) if m)} "
+        f"{'are' if st['alternative'] else 'is'} trained on the slices {st['method']}'s suggestions chose "
         "(**replay**: the methods compared at equal annotation). Dice is 3-D over the whole volume (every slice, "
         "painted ones included; the per-round files also hold it over the unpainted slices).",
         "",
@@ -69,18 +82,22 @@ def write_effort_report(results: dict, out: Path) -> Path:
     lines += [
         f"![Dice against painted slices]({CURVES})",
         "",
-        "Mean Dice over the volumes by the number of painted slices:",
+        "Mean Dice over the volumes by the number of painted slices"
+        + (" (in brackets: the standard deviation over the seeds of their means over the volumes)" if len(seeds) > 1 else "")
+        + ":",
         "",
         "| method / next slice | " + " | ".join(str(p) for p in painted) + " | reaches 0.85 at | reaches 0.90 at | s per round |",
         "|---|" + "---:|" * (len(painted) + 3),
     ]
     for key, row in rows.items():
         reach = [_reach_text(row["reach"][t]) for t in ("0.85", "0.90")]
-        cells = [_f(_mean_at(row, p)) for p in painted]
+        cells = [_mean_sd(row, p) for p in painted]
         lines.append(f"| {key} | " + " | ".join(cells) + f" | {reach[0]} | {reach[1]} | {_f(row['mean_round_s'], '.0f')} |")
     lines += [
         "",
-        "*reaches … at*: the painted slices each volume needed (in volume order; — = not within the rounds run).",
+        "*reaches … at*: the painted slices each volume needed (in volume order"
+        + (", the seeds of a volume together" if len(seeds) > 1 else "")
+        + "; — = not within the rounds run).",
         "",
         "### Targets",
         "",
@@ -100,6 +117,12 @@ def write_effort_report(results: dict, out: Path) -> Path:
         lines.append(
             f"- Suggested against random slices at the last round ({last} painted): {ds:.3f} against {dr:.3f}, "
             f"**{gain:+.3f}** (target >= +{TARGET_GAIN}: {verdict}); the oracle {_f(do)}."
+        )
+    if default is not None and default.get("retrains"):
+        lines.append(
+            f"- Retrains of {st['method']} / suggest that fitted the painted slices worse than their starting model and so "
+            f"kept its weights (`keep_best_fit`, the dock's guard against a collapsing retrain): "
+            f"**{default['kept_start']} of {default['retrains']}**."
         )
     if default is not None and default.get("worst_in_top") is not None:
         lines.append(
@@ -122,8 +145,7 @@ def _paper_note(st: dict) -> str:
     return (
         f"**Papers:** none of the three reports Dice against painted slices of one volume. For scale, {VORONTSOV}, "
         f"Table II (brain, BraTS 2017 hemispheres, masks on 1 % of the training volumes, scored on held-out "
-        f"volumes): {st['method']} {fmt(table_ii(st['method'], 'brain'))}, {st['baseline']} "
-        f"{fmt(table_ii(st['baseline'], 'brain'))}, {st['alternative']} {fmt(table_ii(st['alternative'], 'brain'))}. "
+        f"volumes): " + ", ".join(f"{m} {fmt(table_ii(m, 'brain'))}" for m in (st["method"], st["baseline"], st["alternative"]) if m) + ". "
         "Here the model is scored on the volume it is trained on (what an annotator sees), so the numbers are "
         "not comparable, only the gap between the methods is."
     )
@@ -145,14 +167,13 @@ def _figure(results: dict, out: Path, painted: list[int]) -> Path:
             if case == "mean":
                 mean = results["summary"]["rows"][key]["mean"]
                 xs = sorted(int(p) for p in mean)
-                ys = [mean[str(p)] for p in xs]
-            else:
-                curve = next((c for c in results["curves"] if c["case"] == case and _key(c["method"], c["strategy"]) == key), None)
-                if curve is None:
-                    continue
+                ax.plot(xs, [mean[str(p)] for p in xs], "o-", ms=3, color=colours[key], label=key)
+                continue
+            curves = [c for c in results["curves"] if c["case"] == case and _key(c["method"], c["strategy"]) == key]
+            for i, curve in enumerate(curves):  # one per seed, the first drawn solid
                 xs = [len(r["painted"]) for r in curve["rounds"]]
                 ys = [r["dice"] for r in curve["rounds"]]
-            ax.plot(xs, ys, "o-", ms=3, color=colours[key], label=key)
+                ax.plot(xs, ys, "o-" if not i else "o--", ms=3, color=colours[key], alpha=1.0 if not i else 0.5)
         ax.axhline(TARGET_DICE, color="grey", lw=0.6, ls=":")
         ax.set_title(case.replace("brats_2013_", ""), fontsize=9)
         ax.set_xlabel("painted slices")

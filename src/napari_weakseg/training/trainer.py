@@ -299,9 +299,9 @@ class Trainer:
                 self._note(sampler),
             )
         )
-        fit = self.train_set.subset(torch.nonzero(self.train_set.annotated).flatten()) if self.val_set is None and cfg.keep_best_fit else None
-        if fit is not None and not len(fit):
-            fit = None
+        fit = None  # the annotated training rows, for keep_best_fit
+        if self.val_set is None and cfg.keep_best_fit and bool(self.train_set.annotated.any()):
+            fit = self.train_set.subset(torch.nonzero(self.train_set.annotated).flatten())
         if fit is not None and self.init_weights is not None and state["step"] == 0:
             self._check_fit(method, state, fit)  # the warm start itself is a candidate
         pace = Pace(total, mc.batch_size * self.dist.world, torch.get_num_threads())
