@@ -195,6 +195,17 @@ def test_create_without_masks_and_other_axis(tmp_path, data, capsys):
     assert load_study(out_dir).images[0].axis == 2
 
 
+def test_create_slices_the_anatomical_plane_whatever_the_storage(tmp_path, capsys):
+    """--plane (axial by default) picks the slicing axis from the affine: a scan stored with S-I as its j axis
+    slices along napari axis 1; --plane sagittal along the axis closest to left-right."""
+    aff = np.array([[0, 0, 1.0, 0], [-1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 0, 1]])  # i: P, j: S, k: R (PSR)
+    img = save(tmp_path / "psr.nii.gz", np.random.default_rng(0).random((6, 7, 8)).astype(np.float32), aff)
+    for plane, axis in (("axial", 1), ("sagittal", 0), ("coronal", 2)):
+        rc, _, err = run(capsys, "study", "create", tmp_path / plane, "--image", img, *(["--plane", plane] if plane != "axial" else []))
+        assert rc == 0, err
+        assert load_study(tmp_path / plane).images[0].axis == axis, plane
+
+
 def test_keep_masks_per_slice(tmp_path, data, capsys):
     args = [
         "--image",

@@ -892,3 +892,27 @@ def test_keep_masks_bumps_revision_and_refuses_bad_unit():
     empty = Study()
     empty.add_image(volume())
     assert keep_masks(empty, 0.5) == 0
+
+
+def test_the_manifest_says_whether_an_image_knows_its_anatomy(tmp_path):
+    """Views are upright only for images with an orientation: a NIfTI file's, not an image folder's or a
+    synthetic one's, although the study's own copy of those is a NIfTI file too."""
+    from napari_weakseg.io.orientation import is_oriented
+
+    study = Study()
+    study.add_image(volume(), name="synthetic")
+    study.add_image(load_case([oblique_nifti(tmp_path / "scan.nii.gz")]), name="scan")
+    save_study(study, tmp_path / "s")
+    manifest = json.loads((tmp_path / "s" / "study.json").read_text())
+    assert [e["oriented"] for e in manifest["images"]] == [False, True]
+    assert [is_oriented(im.volume) for im in load_study(tmp_path / "s").images] == [False, True]
+    # a manifest from before the field: only images from NIfTI sources count as oriented
+    for e in manifest["images"]:
+        del e["oriented"]
+    manifest["images"][0]["sources"] = [str(tmp_path / "an image folder")]
+    (tmp_path / "s" / "study.json").write_text(json.dumps(manifest))
+    assert [is_oriented(im.volume) for im in load_study(tmp_path / "s").images] == [False, True]
+    manifest["images"][1]["oriented"] = "yes"
+    (tmp_path / "s" / "study.json").write_text(json.dumps(manifest))
+    with pytest.raises(InputError, match="oriented must be true or false"):
+        load_study(tmp_path / "s")

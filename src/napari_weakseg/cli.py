@@ -70,8 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--roi-mask", action=_CaseOption, metavar="PATH", help="region (e.g. brain mask) outside which slices stay unknown")
     create.add_argument("--name", action=_CaseOption, metavar="NAME", help="name of the preceding image in the study")
     create.add_argument(
-        "--axis", type=int, default=0, choices=(0, 1, 2), help="slicing axis in napari order (0 = NIfTI k, the axial axis of most scans)"
+        "--plane",
+        choices=("axial", "coronal", "sagittal"),
+        default="axial",
+        help="the anatomical plane of the slices to tag, found from each image's affine (default axial); images "
+        "without an orientation (image folders) slice along axis 0",
     )
+    create.add_argument("--axis", type=int, choices=(0, 1, 2), help="slicing axis in napari order instead of --plane (0 = NIfTI k)")
     create.add_argument("--tags-from-masks", action="store_true", help="tag every slice presence/absence from its mask")
     create.add_argument(
         "--halves",
@@ -177,6 +182,7 @@ class _CaseOption(argparse.Action):
 def _study_create(args) -> int:
     from .io.case import load_case, load_mask
     from .io.nifti import nifti_stem
+    from .io.orientation import study_axis
     from .study import Study, save_study
     from .study.build import keep_masks, parse_amount, split_in_halves, tags_from_masks
     from .study.folder import check_new_folder
@@ -194,7 +200,8 @@ def _study_create(args) -> int:
         mask = load_mask(case["mask"], volume) if case["mask"] else None
         roi = load_mask(case["roi_mask"], volume) if case["roi_mask"] else None
         name = case["name"] or (stem if stems.count(stem) == 1 else Path(case["paths"][0]).resolve().parent.name)
-        im = study.add_image(volume, name=name, mask=mask, axis=args.axis)
+        axis = study_axis(volume, args.plane) if args.axis is None else args.axis
+        im = study.add_image(volume, name=name, mask=mask, axis=axis)
         if args.halves:
             split = split_in_halves(study, im, roi, args.halves_at)
             LOGGER.info(f"{im.name}: halves across axis {split.axis} at {split.at}")

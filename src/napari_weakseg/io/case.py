@@ -23,6 +23,8 @@ class Volume:
     spacing: (sz, sy, sx) voxel size, in mm for NIfTI.
     channel_names: one name per channel.
     sources: the files the channels came from.
+    oriented: whether the affine gives the anatomy (``io.orientation.is_oriented``); None: decided from the
+    header (its qform or sform code), as for a file just read.
     """
 
     data: np.ndarray
@@ -31,6 +33,7 @@ class Volume:
     spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
     channel_names: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    oriented: bool | None = None
 
     def __post_init__(self):
         if self.data.ndim != 4:

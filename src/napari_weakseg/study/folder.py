@@ -30,7 +30,8 @@ from .. import __version__
 from ..atomic import remove_stale_temporaries, write_json_atomic
 from ..errors import InputError, SchemaVersionError
 from ..io.case import Volume, as_label_dtype
-from ..io.nifti import read_nifti, spacing_from_header, write_nifti
+from ..io.nifti import is_nifti_path, read_nifti, spacing_from_header, write_nifti
+from ..io.orientation import header_is_oriented, is_oriented
 from ..locks import LOCK_FILES, folder_lock
 from .halves import HalfSplit
 from .model import Study, StudyImage, Tag, safe_name
@@ -179,6 +180,7 @@ def _entry(im: StudyImage, files: dict) -> dict:
         "mask_revision": im.mask_revision,
         "channels": list(v.channel_names),
         "sources": list(v.sources),
+        "oriented": is_oriented(v),  # the affine gives the anatomy (views upright); false: image folders, synthetic
         "shape_zyx": list(v.shape),
         "spacing_zyx": [float(s) for s in v.spacing],
         "slice_axis": im.axis,
@@ -201,7 +203,13 @@ def _image_from_entry(folder: Path, e: dict) -> StudyImage:
     data = data[None] if data.ndim == 3 else data
     if list(data.shape[1:]) != list(e["shape_zyx"]):
         raise InputError(f"{e['image_file']}: shape {data.shape[1:]} differs from the manifest's {e['shape_zyx']}")
-    volume = Volume(data, affine, header, spacing_from_header(header), list(e["channels"]), list(e.get("sources", [])))
+    sources = list(e.get("sources", []))
+    oriented = e.get("oriented")
+    if oriented is None:  # a manifest from before views: the study's own file says 1 even for image folders
+        oriented = bool(sources) and all(is_nifti_path(s) for s in sources) and header_is_oriented(header)
+    elif not isinstance(oriented, bool):
+        raise InputError(f"{e['name']}: oriented must be true or false; got {oriented!r}"[:300])
+    volume = Volume(data, affine, header, spacing_from_header(header), list(e["channels"]), sources, oriented)
     mask, _, _ = read_nifti(_file(folder, e["mask_file"]), labels=True)
     for key in ("mask_revision", "slice_axis"):
         if not isinstance(e[key], int) or isinstance(e[key], bool) or e[key] < 0:

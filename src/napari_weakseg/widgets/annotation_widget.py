@@ -34,6 +34,7 @@ from .session import session_for
 from .slice_overview import SliceOverview
 from .study_files import StudyFiles, default_study_home
 from .study_layers import add_layers
+from .view_controls import ViewControls
 
 __all__ = ["SHORTCUTS", "AnnotationWidget", "default_study_home"]
 
@@ -118,6 +119,8 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, QWidget):
         g.addWidget(self.image_combo, 2, 1, 1, 2)
         g.addWidget(self.folder_label, 3, 0, 1, 3)
         root.addWidget(box)
+        self.views = ViewControls(self)
+        root.addWidget(self.views)
 
         box = QGroupBox("Current slice")
         g = QGridLayout(box)
@@ -249,6 +252,7 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, QWidget):
         for layer in self.cut_layers.values():
             if layer in self.viewer.layers:
                 self.viewer.layers.remove(layer)
+        self.views.remove_labels()
         self.layers, self.cut_layers = {}, {}
 
     def _select_image(self, index: int) -> None:
@@ -272,6 +276,7 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, QWidget):
             spin.setRange(0, im.n_slices - 1)
             spin.setValue(value)
             spin.lineEdit().setText(spin.textFromValue(value))  # Qt leaves an unchanged 0 blank
+        self.views.show_image(im)  # its slicing plane upright, labelled (refreshes the dock)
         self._refresh()
 
     # ------------------------------------------------------------------ edits
@@ -304,9 +309,16 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, QWidget):
         axis = self.viewer.dims.ndim - layer.ndim + im.axis
         self.viewer.dims.set_point(axis, world[im.axis])
 
+    def in_slicing_plane(self) -> bool:
+        """True when the canvas shows the study's slices; else says why tags wait (a note, no change)."""
+        if self.views.in_slicing_plane():
+            return True
+        show_info(f"Tags and masks are per {self.views.slicing_plane(self.image)} slice: go back to that view to tag")
+        return False
+
     def tag_current(self, tag) -> None:
         self._process_paint()
-        if self.image is not None:
+        if self.image is not None and self.in_slicing_plane():
             self._guard(lambda: self.study.set_tags(self.current, self.current_slice(), tag))
 
     def tag_range(self, start: int, stop: int, tag, half: int | None = None) -> None:
@@ -325,7 +337,7 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, QWidget):
         """Toggle "annotated, no lesion" on the current presence slice."""
         self._process_paint()
         im = self.image
-        if im is not None:
+        if im is not None and self.in_slicing_plane():
             s = self.current_slice()
             self._guard(lambda: self.study.confirm_empty(self.current, s, not im.confirmed_empty[s]))
 
@@ -392,16 +404,20 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, QWidget):
             self.save_as_btn,
         ):
             w.setEnabled(enabled)
+        self.views.refresh(im)
         if im is None:
             self.halves.refresh(None, 0)
             return
+        here = self.views.in_slicing_plane()
+        for w in (self.presence_btn, self.absence_btn, self.unknown_btn):
+            w.setEnabled(here)
         s = self.current_slice()
         annotated = im.annotated()
         state = Tag(int(im.tags[s])).name.lower()
         if annotated[s]:
             state += ", annotated" + (" (no lesion)" if im.confirmed_empty[s] else "")
-        self.slice_label.setText(f"Slice {s} of {im.n_slices - 1} (axis {im.axis}): {state}")
-        self.no_lesion_btn.setEnabled(int(im.tags[s]) == Tag.PRESENCE)
+        self.slice_label.setText(f"Slice {s} of {im.n_slices - 1} ({self.views.slicing_plane(im) or f'axis {im.axis}'}): {state}")
+        self.no_lesion_btn.setEnabled(here and int(im.tags[s]) == Tag.PRESENCE)
         self.undo_btn.setEnabled(self.study.can_undo)
         split = im.split is not None
         self.overview.set_state(im.tags, annotated, s, im.half_tags if split else None, im.half_annotated() if split else None)

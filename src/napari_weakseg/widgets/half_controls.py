@@ -111,7 +111,7 @@ class HalfTagging:
     def tag_half(self, half: int, tag, slices=None) -> None:
         """Tag ``half`` (0 or 1) of the current slice (or of ``slices``)."""
         self._process_paint()
-        if self.image is not None:
+        if self.image is not None and (slices is not None or self.in_slicing_plane()):
             target = self.current_slice() if slices is None else slices
             self._guard(lambda: self.study.set_tags(self.current, target, tag, half))
 

@@ -13,6 +13,7 @@ from napari.layers import Image, Labels
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QFileDialog
 
+from ..io.orientation import study_axis
 from ..study import Study, Tag, load_study, save_study
 from ..study.runs import carry_runs, check_runs_idle, study_runs
 from .session import session_for
@@ -47,7 +48,7 @@ class StudyFiles:
             volume, mask = volume_from_layers(images, labels[0] if labels else None)
             study = Study()
             name = images[0].name.split(" ")[0] if len(images) > 1 else images[0].name
-            im = study.add_image(volume, name=name, mask=mask)
+            im = study.add_image(volume, name=name, mask=mask, axis=study_axis(volume))  # axial, from the affine
             if mask is not None:
                 study.mask_painted(im)  # painted slices become presence + annotated
             stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -1,0 +1,161 @@
+"""Dock controls for anatomical views: axial / coronal / sagittal upright in the radiological (or neurological)
+convention, whatever the file's storage orientation, with R/L/A/P/S/I at the image's edges.
+
+Thin over :mod:`napari_weakseg.io.orientation`: a view sets ``viewer.dims.order`` and
+``viewer.camera.orientation2d``; the voxels are never moved. Tags and masks belong to the study's slicing
+plane, so in the other planes the mask cannot be painted and slices cannot be tagged (one stroke there would
+touch many of the study's slices).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from qtpy.QtWidgets import QComboBox, QGridLayout, QGroupBox, QLabel, QPushButton
+
+from ..io.orientation import CONVENTIONS, PLANES, View, header_is_oriented, is_oriented, view_for
+
+LABEL_COLOUR = "#ffd54a"
+
+
+class ViewControls(QGroupBox):
+    """Plane buttons, the convention and the study's slicing plane. ``owner`` is the tagging dock."""
+
+    def __init__(self, owner):
+        super().__init__("View")
+        self.owner = owner
+        self.view: View | None = None
+        self.labels_layer = None
+        g = QGridLayout(self)
+        self.buttons = {p: QPushButton(p.capitalize()) for p in PLANES}
+        for col, (plane, b) in enumerate(self.buttons.items()):
+            b.setToolTip(f"Show {plane} slices upright (from the image's orientation)")
+            b.clicked.connect(lambda _=False, plane=plane: self.show_plane(plane))
+            g.addWidget(b, 0, col)
+        self.convention = QComboBox()
+        self.convention.addItems(CONVENTIONS)
+        self.convention.setToolTip("radiological: the patient's right on the screen's left; neurological: on the right")
+        self.convention.currentTextChanged.connect(lambda _: self.show_plane(self.view.plane if self.view else None))
+        self.plane_label = QLabel("")
+        self.plane_label.setWordWrap(True)
+        g.addWidget(self.convention, 1, 0)
+        g.addWidget(self.plane_label, 1, 1, 1, 2)
+        owner.viewer.layers.events.inserted.connect(self._on_inserted)
+
+    # ------------------------------------------------------------------ state
+    def slicing_plane(self, im) -> str | None:
+        """The anatomical plane of ``im``'s slices (None when the image has no orientation)."""
+        if im is None or not is_oriented(im.volume):
+            return None
+        return next((p for p in PLANES if view_for(im.volume.affine, p).slice_axis == im.axis), None)
+
+    def in_slicing_plane(self) -> bool:
+        """Whether the canvas shows the study's own slices (tags and paint apply to what is seen)."""
+        im = self.owner.image
+        return self.view is None or im is None or self.view.slice_axis == im.axis
+
+    def refresh(self, im) -> None:
+        oriented = im is not None and is_oriented(im.volume)
+        for b in self.buttons.values():
+            b.setEnabled(oriented)
+        self.convention.setEnabled(oriented)
+        if im is None:
+            self.plane_label.setText("")
+        elif not oriented:
+            self.plane_label.setText(f"Slices along axis {im.axis} (the image has no anatomical orientation)")
+        else:
+            plane = self.slicing_plane(im) or f"axis {im.axis}"
+            shown = f"; showing {self.view.plane}: tags and painting are off here" if not self.in_slicing_plane() else ""
+            self.plane_label.setText(f"Slices: {plane}{shown}")
+
+    # ------------------------------------------------------------------ views
+    def show_image(self, im) -> None:
+        """Show study image ``im`` in its slicing plane (the plain display when it has no orientation)."""
+        if im is not None and is_oriented(im.volume):
+            self.show_plane(self.slicing_plane(im) or "axial")
+        else:
+            self.view = None
+            self.remove_labels()
+            self._apply_plain()
+            self.refresh(im)
+
+    def show_plane(self, plane: str | None) -> None:
+        im = self.owner.image
+        if plane is None or im is None or not is_oriented(im.volume):
+            return
+        self.view = view_for(im.volume.affine, plane, self.convention.currentText())
+        self._apply(self.view, im.volume.shape, im.volume.spacing, im.name)
+        mask = self.owner.mask_layer
+        if mask is not None:
+            mask.editable = self.in_slicing_plane()
+            if not mask.editable:
+                mask.mode = "pan_zoom"
+        self.refresh(im)
+        self.owner._refresh()
+
+    def orient_layer(self, layer) -> None:
+        """Show a volume opened outside a study (File > Open with this plugin's reader) axial and upright."""
+        info = (layer.metadata or {}).get("weakseg") or {}
+        if layer.ndim == 3 and header_is_oriented(info.get("header")):
+            self.view = view_for(np.asarray(info["affine"]), "axial", self.convention.currentText())
+            self._apply(self.view, layer.data.shape, tuple(layer.scale), layer.name)
+
+    def _on_inserted(self, event) -> None:
+        if self.owner.study is None and self.owner.isVisible():
+            self.orient_layer(event.value)
+
+    def _apply(self, view: View, shape, spacing, name: str) -> None:
+        viewer = self.owner.viewer
+        lead = viewer.dims.ndim - 3
+        viewer.dims.order = (*range(lead), *(lead + a for a in view.order))
+        viewer.camera.orientation2d = (view.vertical, view.horizontal)
+        self._show_labels(view, shape, spacing, name)
+        viewer.reset_view()
+
+    def _apply_plain(self) -> None:
+        viewer = self.owner.viewer
+        viewer.dims.order = tuple(range(viewer.dims.ndim))
+        viewer.camera.orientation2d = ("down", "right")
+
+    # ------------------------------------------------------------------ labels
+    def _show_labels(self, view: View, shape, spacing, name: str) -> None:
+        """R/L/A/P/S/I just outside the image's four edges, on every slice of the plane (a Points layer that is
+        not edited, hidden from the layer controls' paint tools)."""
+        coords, letters = edge_label_points(view, shape)
+        self.remove_labels()
+        self.labels_layer = self.owner.viewer.add_points(
+            coords,
+            name=f"orientation · {name}",
+            scale=spacing,
+            size=0,
+            features={"letter": letters},
+            text={"string": "{letter}", "color": LABEL_COLOUR, "size": 14, "anchor": "center"},
+        )
+        self.labels_layer.editable = False
+        self.owner.viewer.layers.selection.active = self.owner.mask_layer or self.owner.viewer.layers.selection.active
+
+    def remove_labels(self) -> None:
+        layer, self.labels_layer = self.labels_layer, None
+        if layer is not None and layer in self.owner.viewer.layers:
+            self.owner.viewer.layers.remove(layer)
+
+
+def edge_label_points(view: View, shape) -> tuple[np.ndarray, list[str]]:
+    """(points (4 * n, 3) in data coordinates, their letters): the middle of each edge of every slice of the
+    plane, a little outside the image, on the edge where the letter's anatomy lies on screen."""
+    s, r, c = view.order
+    n_rows, n_cols = shape[r], shape[c]
+    margin_r, margin_c = max(2.0, 0.04 * n_rows), max(2.0, 0.04 * n_cols)
+    top = -margin_r if view.vertical == "down" else n_rows - 1 + margin_r  # the row index drawn at the top
+    bottom = n_rows - 1 + margin_r if view.vertical == "down" else -margin_r
+    left = -margin_c if view.horizontal == "right" else n_cols - 1 + margin_c
+    right = n_cols - 1 + margin_c if view.horizontal == "right" else -margin_c
+    mid_r, mid_c = (n_rows - 1) / 2, (n_cols - 1) / 2
+    spots = [("top", top, mid_c), ("bottom", bottom, mid_c), ("left", mid_r, left), ("right", mid_r, right)]
+    coords, letters = [], []
+    for k in range(shape[s]):
+        for edge, row, col in spots:
+            p = np.zeros(3)
+            p[s], p[r], p[c] = k, row, col
+            coords.append(p)
+            letters.append(view.edges[edge])
+    return np.array(coords), letters
