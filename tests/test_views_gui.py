@@ -75,6 +75,7 @@ def test_every_plane_is_upright_and_labelled_in_the_viewer(make_napari_viewer, t
         widget.views.buttons[plane].click()
         show_marker_slice(viewer, widget, marker)
         assert white_quadrant(viewer) == where, (plane, convention)
+        assert viewer.dims.axis_labels[widget.views.view.slice_axis] == plane  # the slider names its plane
         letters = widget.views.labels_layer.features["letter"].tolist()[:4]
         want = {"axial": ["A", "P"], "coronal": ["S", "I"], "sagittal": ["S", "I"]}[plane]
         side = {"radiological": ["R", "L"], "neurological": ["L", "R"]}[convention] if plane != "sagittal" else ["A", "P"]
@@ -109,4 +110,5 @@ def test_images_without_an_orientation_keep_the_plain_display(make_napari_viewer
     widget.new_btn.click()
     assert widget.views.view is None and not widget.views.buttons["axial"].isEnabled()
     assert tuple(viewer.dims.order) == (0, 1, 2) and viewer.camera.orientation2d == ("down", "right")
+    assert tuple(viewer.dims.axis_labels) == ("-3", "-2", "-1")  # napari's own
     assert "no anatomical orientation" in widget.views.plane_label.text()

@@ -108,12 +108,15 @@ class ViewControls(QGroupBox):
         lead = viewer.dims.ndim - 3
         viewer.dims.order = (*range(lead), *(lead + a for a in view.order))
         viewer.camera.orientation2d = (view.vertical, view.horizontal)
+        names = axis_planes(view)  # the slider says which plane it moves through
+        viewer.dims.axis_labels = (*viewer.dims.axis_labels[:lead], *names)
         self._show_labels(view, shape, spacing, name)
         viewer.reset_view()
 
     def _apply_plain(self) -> None:
         viewer = self.owner.viewer
         viewer.dims.order = tuple(range(viewer.dims.ndim))
+        viewer.dims.axis_labels = tuple(str(a - viewer.dims.ndim) for a in range(viewer.dims.ndim))  # napari's own
         viewer.camera.orientation2d = ("down", "right")
 
     # ------------------------------------------------------------------ labels
@@ -127,6 +130,9 @@ class ViewControls(QGroupBox):
             name=f"orientation · {name}",
             scale=spacing,
             size=0,
+            border_width=0,
+            face_color="transparent",
+            border_color="transparent",
             features={"letter": letters},
             text={"string": "{letter}", "color": LABEL_COLOUR, "size": 14, "anchor": "center"},
         )
@@ -139,16 +145,26 @@ class ViewControls(QGroupBox):
             self.owner.viewer.layers.remove(layer)
 
 
+def axis_planes(view: View) -> tuple[str, str, str]:
+    """For each volume axis (napari order), the plane it moves through as the slider: "axial" for the one
+    along S-I, and so on (from ``view``: its slider is its plane's axis, its rows and columns the others')."""
+    other = {"axial": ("coronal", "sagittal"), "coronal": ("axial", "sagittal"), "sagittal": ("axial", "coronal")}[view.plane]
+    names = [""] * 3
+    names[view.order[0]] = view.plane
+    names[view.order[1]], names[view.order[2]] = other
+    return tuple(names)
+
+
 def edge_label_points(view: View, shape) -> tuple[np.ndarray, list[str]]:
     """(points (4 * n, 3) in data coordinates, their letters): the middle of each edge of every slice of the
-    plane, a little outside the image, on the edge where the letter's anatomy lies on screen."""
+    plane, just inside the image (so the layer adds nothing to the sliders' ranges), on the edge where the
+    letter's anatomy lies on screen."""
     s, r, c = view.order
     n_rows, n_cols = shape[r], shape[c]
-    margin_r, margin_c = max(2.0, 0.04 * n_rows), max(2.0, 0.04 * n_cols)
-    top = -margin_r if view.vertical == "down" else n_rows - 1 + margin_r  # the row index drawn at the top
-    bottom = n_rows - 1 + margin_r if view.vertical == "down" else -margin_r
-    left = -margin_c if view.horizontal == "right" else n_cols - 1 + margin_c
-    right = n_cols - 1 + margin_c if view.horizontal == "right" else -margin_c
+    inset_r, inset_c = min(max(2.0, 0.04 * n_rows), (n_rows - 1) / 2), min(max(2.0, 0.04 * n_cols), (n_cols - 1) / 2)
+    near_r, far_r, near_c, far_c = inset_r, n_rows - 1 - inset_r, inset_c, n_cols - 1 - inset_c
+    top, bottom = (near_r, far_r) if view.vertical == "down" else (far_r, near_r)  # the row indices drawn at the top, bottom
+    left, right = (near_c, far_c) if view.horizontal == "right" else (far_c, near_c)
     mid_r, mid_c = (n_rows - 1) / 2, (n_cols - 1) / 2
     spots = [("top", top, mid_c), ("bottom", bottom, mid_c), ("left", mid_r, left), ("right", mid_r, right)]
     coords, letters = [], []
