@@ -112,3 +112,33 @@ def test_images_without_an_orientation_keep_the_plain_display(make_napari_viewer
     assert tuple(viewer.dims.order) == (0, 1, 2) and viewer.camera.orientation2d == ("down", "right")
     assert tuple(viewer.dims.axis_labels) == ("-3", "-2", "-1")  # napari's own
     assert "no anatomical orientation" in widget.views.plane_label.text()
+
+
+def test_a_dicom_series_acquired_sagittally_opens_axial_and_upright(make_napari_viewer, tmp_path):
+    """A DICOM series whose slices are sagittal (rows inferior, columns posterior) becomes a study of axial slices,
+    shown with anterior up and the patient's right on the left."""
+    from test_dicom import write_series
+
+    ras = head()  # (X, Y, Z) RAS, white block right-anterior-superior
+    # sagittal images: one per x (LPS x grows to the left, so the patient's right comes first), rows from superior
+    # to inferior, columns from anterior to posterior
+    frames = np.stack([ras[x, ::-1, ::-1].T for x in range(ras.shape[0])[::-1]])
+    frames = np.round(frames * 1000).astype(np.uint16)
+    n, rows, cols = frames.shape
+    top = np.array([ras.shape[0] - 1, ras.shape[1] - 1, ras.shape[2] - 1]) * 1.0  # RAS of the first voxel of slice 0
+    ipp = [LPS @ (top - [k, 0, 0]) for k in range(n)]  # one image per mm towards the left
+    write_series(tmp_path / "sag", frames, [0, 1, 0, 0, 0, -1], ipp, spacing=(1.0, 1.0), slope=0.001, intercept=0.0)
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(900, 700)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    layers = viewer.open(tmp_path / "sag", plugin=PLUGIN)
+    viewer.layers.selection.active = layers[0]
+    widget.new_btn.click()
+    assert widget.image is not None, widget._last_error
+    assert widget.views.slicing_plane(widget.image) == "axial" and widget.image.axis != 0
+    marker = widget.image.volume.data[0] > 0.9
+    show_marker_slice(viewer, widget, marker)
+    assert white_quadrant(viewer) == ("top", "left")
+
+
+LPS = np.diag([-1.0, -1.0, 1.0])

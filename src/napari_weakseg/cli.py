@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         action=_CaseOption,
         required=True,
         metavar="PATH[,PATH...]",
-        help="a NIfTI file or a folder of 2D images; comma-joined paths are channels of one case; repeat for more cases",
+        help="a NIfTI file, a DICOM series' folder (FOLDER#N: series N of several) or a folder of 2D images; "
+        "comma-joined paths are channels of one case; repeat for more cases",
     )
     create.add_argument("--mask", action=_CaseOption, metavar="PATH", help="full or partial lesion mask of the preceding image")
     create.add_argument("--roi-mask", action=_CaseOption, metavar="PATH", help="region (e.g. brain mask) outside which slices stay unknown")

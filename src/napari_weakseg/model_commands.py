@@ -119,6 +119,7 @@ class _ProgressPrinter:
 def run_predict(args) -> int:
     from .inference import TrainedModel
     from .io.case import load_case
+    from .io.dicom import is_dicom_folder, split_series_path
     from .io.image_folder import read_image_folder
     from .io.nifti import is_nifti_path, nifti_stem
     from .io.outputs import write_folder_outputs, write_volume_outputs
@@ -133,7 +134,7 @@ def run_predict(args) -> int:
 
     if looks_like_mask(volume.data):
         print(f"weakseg: warning: {paths[0]} holds only a few whole-number values, like a label mask: is it the image?", file=sys.stderr)
-    name = args.name or (nifti_stem(paths[0]) if is_nifti_path(paths[0]) else Path(paths[0]).name)
+    name = args.name or (nifti_stem(paths[0]) if is_nifti_path(paths[0]) else split_series_path(paths[0])[0].name)
     outputs = model.predict_volume(
         volume.data,
         axis=args.axis,
@@ -142,7 +143,7 @@ def run_predict(args) -> int:
     )
     args.out.mkdir(parents=True, exist_ok=True)
     threshold = args.threshold if args.threshold is not None else model.config.threshold
-    if Path(paths[0]).is_dir():
+    if Path(paths[0]).is_dir() and not is_dicom_folder(paths[0]):
         _, info = read_image_folder(paths[0])
         written = write_folder_outputs(args.out, name, info, outputs, threshold)
     else:

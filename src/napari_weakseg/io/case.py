@@ -48,7 +48,12 @@ class Volume:
 
 
 def read_volume(path: str | os.PathLike) -> Volume:
-    """Read one NIfTI file or one folder of 2D images as a :class:`Volume`."""
+    """Read one NIfTI file, one DICOM series (a folder, or ``FOLDER#N`` for one of several) or one folder of
+    2D images as a :class:`Volume`."""
+    from .dicom import is_dicom_folder, read_dicom_series
+
+    if is_dicom_folder(path):
+        return read_dicom_series(path)
     path = Path(path)
     if is_nifti_path(path):
         data, affine, header = read_nifti(path)

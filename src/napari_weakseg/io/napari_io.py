@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import WeaksegError
 from .case import Volume, as_label_dtype, read_volume
+from .dicom import is_dicom_folder, split_series_path
 from .image_folder import is_image_folder
 from .nifti import is_nifti_path, nifti_stem, read_nifti, write_nifti
 
@@ -47,7 +48,10 @@ def read_paths(path) -> list:
 
 
 def layer_data_for(path) -> list[tuple]:
-    """napari layer data for one NIfTI file or image folder (masks open as Labels)."""
+    """napari layer data for one NIfTI file, DICOM folder (every series that is a volume, each its own
+    layer: the user picks one for a study) or image folder (masks open as Labels)."""
+    if is_dicom_folder(path) and split_series_path(path)[1] is None:
+        return dicom_layer_data(Path(path))
     path = Path(path)
     if is_nifti_path(path) and MASK_STEM.search(nifti_stem(path)):
         data, affine, header = read_nifti(path, labels=True)
@@ -55,6 +59,23 @@ def layer_data_for(path) -> list[tuple]:
             meta = {"name": nifti_stem(path), "scale": _scale(header), "metadata": nifti_metadata(affine, header, [str(path)])}
             return [(as_label_dtype(data), meta, "labels")]
     return volume_layer_data(read_volume(path), name=nifti_stem(path) if is_nifti_path(path) else path.name)
+
+
+def dicom_layer_data(folder: Path) -> list[tuple]:
+    """Each series of a DICOM folder as its own layer(s); a series that is not a volume is named in a warning."""
+    from .dicom import SERIES_MARK, list_series, volume_from_files
+
+    series = list_series(folder)
+    layers = []
+    for k, s in enumerate(series, 1):
+        try:
+            volume = volume_from_files(s.files, name=s.description or folder.name, source=str(folder.resolve()))
+        except WeaksegError as exc:
+            warnings.warn(f"{folder.name}{SERIES_MARK}{k}, {s.label()}: not opened: {exc}", stacklevel=2)
+            continue
+        name = s.description or folder.name
+        layers += volume_layer_data(volume, f"{name} #{k}" if len(series) > 1 else name)
+    return layers
 
 
 def volume_layer_data(volume: Volume, name: str) -> list[tuple]:
