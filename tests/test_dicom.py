@@ -162,6 +162,13 @@ def test_the_real_samples_inside_pydicom(tmp_path):
     zs = [world_of(ct.affine, 0, 0, k)[2] for k in range(5)]
     assert zs == pytest.approx([-1.2375, 1.2625, 3.7625, 6.2625, 8.7625])  # ordered by position, not by file
     assert ct.data.min() >= -1024 and axis_letters(ct.affine) == ("S", "P", "L")
+    from napari_weakseg.io.dicom_seg import read_dicom_seg, write_dicom_seg
+
+    mask = np.zeros(ct.shape, np.uint8)
+    mask[2, 4:9, 3:12] = 1  # a SEG over a real, anonymised exam (some patient fields absent) reads back
+    assert np.array_equal(
+        read_dicom_seg(write_dicom_seg(tmp_path / "ct-seg.dcm", mask, SAMPLES / "98892001" / "CT5N"), SAMPLES / "98892001" / "CT5N"), mask
+    )
     with pytest.raises(InputError, match="unevenly spaced"):
         read_volume(SAMPLES / "77654033" / "CT2")
     with pytest.raises(InputError, match="different orientations"):
@@ -189,6 +196,39 @@ def test_a_dicom_series_trains_and_predicts_on_its_grid(tmp_path, capsys):
     run = tmp_path / "run"
     args = ["train", str(study), "--method", "seg-only", "--out", str(run), "--steps", "3", "--config", str(cfg), "--device", "cpu"]
     assert main(args) == 0
-    assert main(["predict", str(run), str(tmp_path / "mr"), "--out", str(tmp_path / "pred"), "--device", "cpu"]) == 0
+    from napari_weakseg.io.dicom_seg import read_dicom_seg
+
+    predict = ["predict", str(run), str(tmp_path / "mr"), "--device", "cpu"]
+    assert main([*predict, "--out", str(tmp_path / "pred"), "--threshold", "0"]) == 0  # everything segmented
     seg = nib.load(tmp_path / "pred" / "mr_seg.nii.gz")
-    assert seg.shape == (32, 32, 12) and np.allclose(seg.affine, volume.affine)
+    assert seg.shape == (32, 32, 12) and np.allclose(seg.affine, volume.affine) and np.asarray(seg.dataobj).all()
+    # and the same segmentation as a DICOM SEG over the series' images
+    assert np.array_equal(read_dicom_seg(tmp_path / "pred" / "mr_seg.dcm", tmp_path / "mr"), np.ones((12, 32, 32)))
+    assert main([*predict, "--out", str(tmp_path / "none"), "--threshold", "1"]) == 0  # nothing segmented
+    assert not (tmp_path / "none" / "mr_seg.dcm").exists() and "no DICOM SEG written" in capsys.readouterr().err
+
+
+def test_a_segmentation_is_written_as_dicom_seg_and_reads_back_on_the_series(tmp_path):
+    import highdicom as hd
+
+    from napari_weakseg.io.dicom_seg import read_dicom_seg, write_dicom_seg
+
+    f = frames(n=5)
+    ipp = [[-30.0, -40.0, 10.0 + 2.0 * k] for k in range(5)]
+    write_series(tmp_path / "ax", f, [1, 0, 0, 0, 1, 0], ipp)
+    mask = np.zeros((5, 10, 12), np.uint8)
+    mask[1, 2:5, 3:7] = 1
+    mask[3, 6:8, 1:4] = 2
+    path = write_dicom_seg(tmp_path / "seg.dcm", mask, tmp_path / "ax", names={2: "enhancing"})
+    assert np.array_equal(read_dicom_seg(path, tmp_path / "ax"), mask)
+    seg = hd.seg.segread(str(path))
+    assert [s.SegmentLabel for s in seg.SegmentSequence] == ["lesion", "enhancing"]
+    series_uid = str(pydicom.dcmread(tmp_path / "ax" / "im000.dcm").SeriesInstanceUID)
+    assert str(seg.ReferencedSeriesSequence[0].SeriesInstanceUID) == series_uid
+    positions = sorted(float(fr.PlanePositionSequence[0].ImagePositionPatient[2]) for fr in seg.PerFrameFunctionalGroupsSequence)
+    assert positions == pytest.approx([12.0, 16.0])  # the frames lie where their source images are
+    with pytest.raises(InputError, match="not the series' grid"):
+        write_dicom_seg(tmp_path / "bad.dcm", mask[:4], tmp_path / "ax")
+    with pytest.raises(InputError, match="empty"):
+        write_dicom_seg(tmp_path / "empty.dcm", np.zeros_like(mask), tmp_path / "ax")
+    assert not (tmp_path / "bad.dcm").exists() and not (tmp_path / "empty.dcm").exists()

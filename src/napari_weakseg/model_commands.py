@@ -122,7 +122,7 @@ def run_predict(args) -> int:
     from .io.dicom import is_dicom_folder, split_series_path
     from .io.image_folder import read_image_folder
     from .io.nifti import is_nifti_path, nifti_stem
-    from .io.outputs import write_folder_outputs, write_volume_outputs
+    from .io.outputs import dicom_series_of, save_segmentation, write_folder_outputs, write_volume_outputs
 
     model = TrainedModel.load(args.run_dir, which=args.which, device=_device(args.device))
     paths = [p for p in args.image.split(",") if p]
@@ -148,6 +148,12 @@ def run_predict(args) -> int:
         written = write_folder_outputs(args.out, name, info, outputs, threshold)
     else:
         written = write_volume_outputs(args.out, name, volume, outputs, threshold)
+        if dicom_series_of(volume) is not None:  # and a DICOM SEG referring to the series' images
+            seg = outputs["prob"] >= threshold
+            if seg.any():
+                written.append(save_segmentation(args.out / f"{name}_seg.dcm", seg.astype("uint8"), volume))
+            else:
+                LOGGER.warning("nothing segmented: no DICOM SEG written (a SEG needs at least one labelled pixel)")
     LOGGER.info(f"wrote {len(written)} file(s) to {args.out}")
     return 0
 

@@ -124,17 +124,16 @@ def read_dicom_series(path: str | os.PathLike):
     affine, a NIfTI header built from it, the voxel size from the positions."""
     folder, which = split_series_path(path)
     series = choose_series(folder, list_series(folder), which)
-    return volume_from_files(series.files, name=series.description or folder.name, source=str(folder.resolve()))
+    source = str(folder.resolve()) + (f"{SERIES_MARK}{which}" if which else "")  # names the series (DICOM SEG refers to it)
+    return volume_from_files(series.files, name=series.description or folder.name, source=source)
 
 
-def volume_from_files(files: list[Path], name: str, source: str):
-    import nibabel as nib
+def ordered_images(files: list[Path], what: str) -> tuple[list[Path], list, np.ndarray, np.ndarray]:
+    """The images of one series checked to be one volume and ordered along their normal: (files, their headers
+    (pydicom datasets without pixels), positions (n, 3) LPS mm, the normal (3,)). InputError with the reason
+    for a series that is not one volume."""
     import pydicom
 
-    from .case import Volume
-    from .nifti import check_fits_in_memory, to_nifti_order
-
-    what = Path(source).name
     heads = [pydicom.dcmread(p, stop_before_pixels=True) for p in files]
     for ds in heads:
         if int(ds.get("NumberOfFrames", 1) or 1) > 1:
@@ -149,15 +148,12 @@ def volume_from_files(files: list[Path], name: str, source: str):
     spacings = {tuple(round(float(v), 6) for v in ds.PixelSpacing) for ds in heads}
     if len(shapes) > 1 or len(spacings) > 1:
         raise InputError(f"{what}: its images differ in size or pixel spacing ({sorted(shapes)}, {sorted(spacings)})")
-    row_dir, col_dir = orient[0, :3], orient[0, 3:]  # LPS: along a row (columns grow), along a column (rows grow)
-    normal = np.cross(row_dir, col_dir)
+    normal = np.cross(orient[0, :3], orient[0, 3:])
     pos = np.array([[float(v) for v in ds.ImagePositionPatient] for ds in heads])
     order = np.argsort(pos @ normal, kind="stable")
     pos, heads, files = pos[order], [heads[k] for k in order], [files[k] for k in order]
-    along = pos @ normal
-    n = len(heads)
-    if n > 1:
-        steps = np.diff(along)
+    if len(heads) > 1:
+        steps = np.diff(pos @ normal)
         if steps.min() < 1e-3:
             raise InputError(
                 f"{what}: {int((steps < 1e-3).sum()) + 1} images at the same position (several echoes or time points "
@@ -169,11 +165,35 @@ def volume_from_files(files: list[Path], name: str, source: str):
                 f"{what}: unevenly spaced slices (steps {steps.min():.3g} to {steps.max():.3g} mm along the normal): "
                 "a missing file or an image from another stack"
             )
+    return files, heads, pos, normal
+
+
+def series_images(path: str | os.PathLike) -> tuple[list[Path], list]:
+    """The ordered (files, headers) of the series ``path`` names (``FOLDER`` or ``FOLDER#N``)."""
+    folder, which = split_series_path(path)
+    series = choose_series(folder, list_series(folder), which)
+    files, heads, _, _ = ordered_images(series.files, folder.name)
+    return files, heads
+
+
+def volume_from_files(files: list[Path], name: str, source: str):
+    import nibabel as nib
+    import pydicom
+
+    from .case import Volume
+    from .nifti import check_fits_in_memory, to_nifti_order
+
+    what = Path(split_series_path(source)[0]).name
+    files, heads, pos, normal = ordered_images(files, what)
+    n = len(heads)
+    if n > 1:
         step = (pos[-1] - pos[0]) / (n - 1)  # keeps a gantry tilt (not along the normal)
     else:
         step = normal * float(heads[0].get("SpacingBetweenSlices") or heads[0].get("SliceThickness") or 1.0)
+    orient = np.array([float(v) for v in heads[0].ImageOrientationPatient])
+    row_dir, col_dir = orient[:3], orient[3:]  # LPS: along a row (columns grow), along a column (rows grow)
     dr, dc = (float(v) for v in heads[0].PixelSpacing)  # row spacing, column spacing (mm)
-    rows, cols = shapes.pop()
+    rows, cols = int(heads[0].Rows), int(heads[0].Columns)
     check_fits_in_memory(what, (cols, rows, n), 4)
     lps = np.eye(4)
     lps[:3, 0], lps[:3, 1], lps[:3, 2], lps[:3, 3] = row_dir * dc, col_dir * dr, step, pos[0]

@@ -69,7 +69,8 @@ def dicom_layer_data(folder: Path) -> list[tuple]:
     layers = []
     for k, s in enumerate(series, 1):
         try:
-            volume = volume_from_files(s.files, name=s.description or folder.name, source=str(folder.resolve()))
+            source = str(folder.resolve()) + (f"{SERIES_MARK}{k}" if len(series) > 1 else "")
+            volume = volume_from_files(s.files, name=s.description or folder.name, source=source)
         except WeaksegError as exc:
             warnings.warn(f"{folder.name}{SERIES_MARK}{k}, {s.label()}: not opened: {exc}", stacklevel=2)
             continue

@@ -29,6 +29,31 @@ def write_volume_outputs(out_dir: Path, name: str, volume: Volume, outputs: dict
     return written
 
 
+def dicom_series_of(volume: Volume) -> str | None:
+    """The DICOM series (``FOLDER`` or ``FOLDER#N``) a volume was read from, or None."""
+    from .dicom import is_dicom_folder
+
+    src = volume.sources[0] if len(volume.sources) == 1 else None
+    return src if src is not None and is_dicom_folder(src) else None
+
+
+def save_segmentation(path: str | Path, seg: np.ndarray, volume: Volume) -> Path:
+    """A segmentation (Z, Y, X) labels on ``volume``'s grid: ``.dcm`` a DICOM SEG referring to the DICOM series
+    the volume came from, anything else NIfTI with the volume's affine and header."""
+    path = Path(path)
+    if path.suffix.lower() == ".dcm":
+        from ..errors import InputError
+        from .dicom_seg import write_dicom_seg
+
+        series = dicom_series_of(volume)
+        if series is None:
+            raise InputError("a DICOM SEG refers to a DICOM series, and this image was not read from one; save it as NIfTI")
+        return write_dicom_seg(path, seg, series)
+    if not str(path).lower().endswith((".nii", ".nii.gz")):
+        path = path.with_name(path.name + ".nii.gz")
+    return write_nifti(path, np.asarray(seg).astype(np.uint8), affine=volume.affine, header=volume.header)
+
+
 def write_folder_outputs(out_dir: Path, name: str, info: dict, outputs: dict[str, np.ndarray], threshold: float) -> list[Path]:
     """One file per input image, cropped back to its own size: ``<name>_seg/<stem>.png`` (0/255),
     ``<name>_prob/<stem>.png`` (8-bit), ``<name>_healthy|residual/<stem>.tif`` (float32)."""

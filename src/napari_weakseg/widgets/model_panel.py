@@ -29,6 +29,37 @@ class ModelPanel:
                 self.load_model(runs[-1])
         self._refresh()
 
+    def save_segmentation(self, path: str | Path | None = None) -> Path | None:
+        """Save the current image's segmentation layer (as corrected) on the image's grid: NIfTI, or a DICOM SEG
+        (``.dcm``) referring to the DICOM series the image came from. Without ``path`` a dialog asks (and asks
+        before replacing a file). Returns the file written."""
+        from qtpy.QtWidgets import QFileDialog
+
+        from ..io.outputs import dicom_series_of, save_segmentation
+        from .output_layers import SEG, layer_name
+
+        ann = self.annotation
+        im = ann.image if ann is not None else None
+        name = layer_name(im.name, SEG) if im is not None else None
+        if name is None or name not in self.viewer.layers:
+            show_error("No segmentation to save: run the model on the image first")
+            return None
+        if path is None:
+            filters = "NIfTI (*.nii.gz)" + (";;DICOM SEG (*.dcm)" if dicom_series_of(im.volume) else "")
+            start = Path(ann.study.folder or Path.home()) / f"{im.name}_seg.nii.gz"
+            path, chosen = QFileDialog.getSaveFileName(self, "Save segmentation", str(start), filters)
+            if not path:
+                return None
+            if "dcm" in chosen and not path.lower().endswith(".dcm"):
+                path += ".dcm"
+        try:
+            written = save_segmentation(path, self.viewer.layers[name].data, im.volume)
+        except (WeaksegError, OSError) as exc:
+            show_error(f"Segmentation not saved: {exc}")
+            return None
+        show_info(f"Segmentation saved in {written}")
+        return written
+
     def delete_run(self, run: str | Path) -> bool:
         """Delete a run of the study (the run list asked the user first)."""
         ann = self.annotation

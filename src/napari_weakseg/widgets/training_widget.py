@@ -138,8 +138,10 @@ class TrainingWidget(ShutsDownOnClose, ModelPanel, RetrainPanel, QWidget):
         row = QHBoxLayout()
         self.load_btn = QPushButton("Load model…")
         self.save_model_btn = QPushButton("Save model as…")
-        row.addWidget(self.load_btn)
-        row.addWidget(self.save_model_btn)
+        self.save_seg_btn = QPushButton("Save segmentation…")
+        self.save_seg_btn.setToolTip("The segmentation layer (with your corrections) as NIfTI, or as DICOM SEG for a DICOM series")
+        for b in (self.load_btn, self.save_model_btn, self.save_seg_btn):
+            row.addWidget(b)
         v.addLayout(row)
         self.model_label = QLabel("no model yet")
         self.model_label.setWordWrap(True)
@@ -151,6 +153,7 @@ class TrainingWidget(ShutsDownOnClose, ModelPanel, RetrainPanel, QWidget):
         root.addWidget(box)
         self.load_btn.clicked.connect(self._load_dialog)
         self.save_model_btn.clicked.connect(self._save_dialog)
+        self.save_seg_btn.clicked.connect(lambda: self.save_segmentation())
 
         box = QGroupBox("Correct and retrain")
         v = QVBoxLayout(box)
