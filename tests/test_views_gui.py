@@ -142,3 +142,23 @@ def test_a_dicom_series_acquired_sagittally_opens_axial_and_upright(make_napari_
 
 
 LPS = np.diag([-1.0, -1.0, 1.0])
+
+
+def test_a_layer_of_another_reader_becomes_a_study_shown_upright(make_napari_viewer):
+    """A layer as MIC-DKFZ's napari-nifti builds it (a full affine, LPS): the study shows its own layers instead
+    (the other reader's is closed: the study holds a copy, the file is untouched), upright and labelled."""
+    from test_other_readers import napari_nifti_layer
+
+    ras = head()
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(900, 700)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    stored, affine = stored_as("LPS", ras)
+    theirs = viewer.add_layer(napari_nifti_layer(stored, affine))
+    viewer.layers.selection.active = theirs
+    widget.new_btn.click()
+    assert widget.image is not None, widget._last_error
+    assert theirs not in viewer.layers and np.array_equal(widget.image.volume.data[0], theirs.data)
+    assert widget.views.slicing_plane(widget.image) == "axial"
+    show_marker_slice(viewer, widget, widget.image.volume.data[0] > 0.9)
+    assert white_quadrant(viewer) == ("top", "left")

@@ -17,7 +17,7 @@ from ..io.orientation import study_axis
 from ..study import Study, Tag, load_study, save_study
 from ..study.runs import carry_runs, check_runs_idle, study_runs
 from .session import session_for
-from .study_layers import volume_from_layers
+from .study_layers import plain_transform, volume_from_layers
 
 
 def default_study_home() -> Path:
@@ -62,7 +62,16 @@ class StudyFiles:
         if study is None:
             return False
         self._remove_layers(keep=images)
-        self._set_study(study, reuse_images=images)
+        reuse = images if all(plain_transform(layer) for layer in images) else None
+        if reuse is None:  # another reader's rotations or flips: the study's own layers show it upright instead
+            for layer in [*images, *labels]:  # (copied into the study; their files are untouched)
+                if layer in self.viewer.layers:
+                    self.viewer.layers.remove(layer)
+            show_info(
+                f"{', '.join(layer.name for layer in images)}: shown by the study's own layers (upright, labelled); "
+                "the other reader's layers were closed, their files are untouched"
+            )
+        self._set_study(study, reuse_images=reuse)
         self._discard_if_empty(old)
         show_info(f"New study autosaved in {study.folder}; use 'Save as…' to choose its folder")
         return True

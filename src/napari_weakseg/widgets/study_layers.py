@@ -6,7 +6,9 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.case import Volume
+from ..io.layer_geometry import affine_from_metadata, header_for
 from ..io.napari_io import nifti_metadata
+from ..io.nifti import spacing_from_header
 from ..study.model import StudyImage
 
 
@@ -37,11 +39,15 @@ def volume_from_layers(image_layers, labels_layer=None) -> tuple[Volume, np.ndar
         n_bad = int((~np.isfinite(data)).sum())
         raise InputError(f"{first.name}: {n_bad} NaN/Inf voxel(s); reopen the file with this plugin's reader, which replaces them")
     info = first.metadata.get("weakseg", {})
-    scale = tuple(float(s) for s in first.scale[-3:]) if first.ndim >= 3 else (1.0, *map(float, first.scale[-2:]))
+    scale = tuple(abs(float(s)) for s in first.scale[-3:]) if first.ndim >= 3 else (1.0, *(abs(float(s)) for s in first.scale[-2:]))
     header = info.get("header")
     if header is not None and tuple(header.get_data_shape()[:3]) != data.shape[1:][::-1]:
         header = None
     affine = info.get("affine") if header is not None else np.diag([*scale[::-1], 1.0])
+    other = affine_from_metadata(first.metadata) if not info and first.ndim == 3 else None
+    if other is not None:  # a layer of another NIfTI / ITK reader: its geometry, so masks overlay the source
+        affine, header = other, header_for(other, data.shape[1:])
+        scale = spacing_from_header(header)
     volume = Volume(data, np.asarray(affine), header, scale, [layer.name for layer in image_layers], list(info.get("sources", [])))
     mask = None
     if labels_layer is not None:
@@ -51,6 +57,18 @@ def volume_from_layers(image_layers, labels_layer=None) -> tuple[Volume, np.ndar
         if mask.shape != volume.shape:
             raise InputError(f"{labels_layer.name}: mask shape {mask.shape} does not match the image shape {volume.shape}")
     return volume, mask
+
+
+def plain_transform(layer) -> bool:
+    """Whether a layer is drawn by positive scales and a translation only (what the study's own layers and the
+    anatomical views assume); layers of other readers may carry rotations, flips or a full affine."""
+    eye = np.eye(layer.ndim)
+    return (
+        bool(np.all(np.asarray(layer.scale) > 0))
+        and np.allclose(layer.rotate, eye)
+        and np.allclose(layer.shear, 0)
+        and np.allclose(layer.affine.affine_matrix, np.eye(layer.ndim + 1))
+    )
 
 
 def add_layers(viewer, im: StudyImage):
