@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
         "without an orientation (image folders) slice along axis 0",
     )
     create.add_argument("--axis", type=int, choices=(0, 1, 2), help="slicing axis in napari order instead of --plane (0 = NIfTI k)")
+    create.add_argument(
+        "--resample",
+        choices=("linear", "nearest"),
+        help="channels of a case on different grids: resample them onto the first channel's grid with this interpolation (default: refuse)",
+    )
     create.add_argument("--tags-from-masks", action="store_true", help="tag every slice presence/absence from its mask")
     create.add_argument(
         "--halves",
@@ -197,7 +202,7 @@ def _study_create(args) -> int:
     stems = [nifti_stem(c["paths"][0]) for c in args.cases]
     study = Study()
     for case, stem in zip(args.cases, stems, strict=False):
-        volume = load_case(case["paths"])
+        volume = load_case(case["paths"], resample=args.resample)
         mask = load_mask(case["mask"], volume) if case["mask"] else None
         roi = load_mask(case["roi_mask"], volume) if case["roi_mask"] else None
         name = case["name"] or (stem if stems.count(stem) == 1 else Path(case["paths"][0]).resolve().parent.name)

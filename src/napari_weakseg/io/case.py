@@ -69,12 +69,13 @@ def read_volume(path: str | os.PathLike) -> Volume:
     raise InputError(f"{path.name}: not a NIfTI file (.nii, .nii.gz) or a folder of PNG/TIFF images")
 
 
-def load_case(paths: list[str | os.PathLike] | str) -> Volume:
+def load_case(paths: list[str | os.PathLike] | str, resample: str | None = None) -> Volume:
     """Read one or more files of the same case and stack them as channels.
 
-    All files must share the spatial shape; NIfTI files must also share the affine
-    (to 1e-3 mm), otherwise the modalities are not registered and stacking them
-    would be wrong.
+    All files must share the spatial shape; NIfTI and DICOM files must also share the affine (to 1e-3 mm),
+    otherwise the modalities are not registered and stacking them would be wrong. ``resample`` ("linear" or
+    "nearest"), when the user asks for it: the others are resampled onto the first one's grid instead
+    (``io.resample``: the same world position, voxel by voxel).
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -82,13 +83,23 @@ def load_case(paths: list[str | os.PathLike] | str) -> Volume:
         raise InputError("no image given")
     vols = [read_volume(p) for p in paths]
     first = vols[0]
-    for p, v in zip(paths[1:], vols[1:], strict=False):
-        if v.shape != first.shape:
+    for n, (p, v) in enumerate(zip(paths[1:], vols[1:], strict=True), start=1):
+        same_shape = v.shape == first.shape
+        same_affine = (v.header is None) == (first.header is None) and np.allclose(v.affine, first.affine, atol=1e-3)
+        if same_shape and same_affine:
+            continue
+        if resample is not None:
+            from .resample import resample_onto
+
+            vols[n] = resample_onto(v, first, resample)
+            continue
+        oriented = v.header is not None and first.header is not None
+        hint = "; pass --resample linear to resample it onto the first one's grid" if oriented else ""
+        if not same_shape:
             raise InputError(
-                f"{Path(p).name}: shape {v.shape} differs from {Path(paths[0]).name} {first.shape}; channels must share one grid"
+                f"{Path(p).name}: shape {v.shape} differs from {Path(paths[0]).name} {first.shape}; channels must share one grid{hint}"
             )
-        if (v.header is None) != (first.header is None) or not np.allclose(v.affine, first.affine, atol=1e-3):
-            raise InputError(f"{Path(p).name}: its affine differs from {Path(paths[0]).name}; channels must be registered")
+        raise InputError(f"{Path(p).name}: its affine differs from {Path(paths[0]).name}; channels must be registered{hint}")
     if len(vols) == 1:
         return first
     return Volume(

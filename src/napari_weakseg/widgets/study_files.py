@@ -17,7 +17,7 @@ from ..io.orientation import study_axis
 from ..study import Study, Tag, load_study, save_study
 from ..study.runs import carry_runs, check_runs_idle, study_runs
 from .session import session_for
-from .study_layers import plain_transform, volume_from_layers
+from .study_layers import GridMismatch, plain_transform, volume_from_layers
 
 
 def default_study_home() -> Path:
@@ -45,7 +45,13 @@ class StudyFiles:
         labels = [layer for layer in layers if isinstance(layer, Labels)]
 
         def build():
-            volume, mask = volume_from_layers(images, labels[0] if labels else None)
+            label = labels[0] if labels else None
+            try:
+                volume, mask = volume_from_layers(images, label)
+            except GridMismatch as exc:  # ask before resampling: it changes the voxels of every channel after the first
+                if not (exc.can_resample and self._ask_resample(str(exc), images[0].name)):
+                    raise
+                volume, mask = volume_from_layers(images, label, resample="linear")
             study = Study()
             name = images[0].name.split(" ")[0] if len(images) > 1 else images[0].name
             im = study.add_image(volume, name=name, mask=mask, axis=study_axis(volume))  # axial, from the affine
@@ -75,6 +81,16 @@ class StudyFiles:
         self._discard_if_empty(old)
         show_info(f"New study autosaved in {study.folder}; use 'Save as…' to choose its folder")
         return True
+
+    def _ask_resample(self, problem: str, first: str) -> bool:
+        from qtpy.QtWidgets import QMessageBox
+
+        answer = QMessageBox.question(
+            self,
+            "Channels on different grids",
+            f"{problem}.\n\nResample the other channels onto {first}'s grid (linear interpolation, by world position)?",
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     def open_study(self, folder, read_only: bool = False) -> bool:
         """Open a study folder, replacing the current study (which is saved first). ``read_only``: look and
