@@ -89,3 +89,25 @@ def test_layers_without_geometry_keep_their_scale():
     layer = Image(np.zeros((4, 5, 6), np.float32), scale=(2.0, 0.5, 0.5), metadata={"something": 1})
     volume, _ = volume_from_layers([layer])
     assert not is_oriented(volume) and volume.spacing == (2.0, 0.5, 0.5)
+
+
+def test_files_of_one_orientation_on_different_grids_overlay_where_the_anatomy_is(tmp_path):
+    """This plugin's reader puts each file's voxels at their positions (scale and translate from the affine):
+    a cropped, coarser copy on its own grid lands on the same world points as the full scan."""
+    from napari_weakseg.io.napari_io import layer_data_for
+
+    full = np.diag([-1.0, -1.0, 1.2, 1.0])  # LPS, as DICOM converters write
+    full[:3, 3] = [60.0, 70.0, -20.0]
+    crop = np.diag([-2.0, -2.0, 2.4, 1.0])  # every second voxel of a box inside it
+    crop[:3, 3] = full[:3, :3] @ [10, 12, 4] + full[:3, 3]
+    nib.save(nib.Nifti1Image(np.zeros((40, 44, 30), np.float32), full), tmp_path / "full.nii.gz")
+    nib.save(nib.Nifti1Image(np.zeros((10, 10, 8), np.float32), crop), tmp_path / "crop.nii.gz")
+    a, b = (
+        Image(d, **{k: v for k, v in m.items() if k != "name"})
+        for d, m, _ in (layer_data_for(tmp_path / f)[0] for f in ("full.nii.gz", "crop.nii.gz"))
+    )
+    for ijk in ([0, 0, 0], [3, 5, 7], [9, 9, 7]):  # a voxel of the crop (NIfTI order) ...
+        world = b.data_to_world(ijk[::-1])
+        assert np.allclose(
+            a.world_to_data(world)[::-1], [10 + 2 * ijk[0], 12 + 2 * ijk[1], 4 + 2 * ijk[2]]
+        )  # ... is there in the full scan

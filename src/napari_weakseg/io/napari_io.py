@@ -17,6 +17,7 @@ from .case import Volume, as_label_dtype, read_volume
 from .dicom import is_dicom_folder, split_series_path
 from .image_folder import is_image_folder
 from .nifti import is_nifti_path, nifti_stem, read_nifti, write_nifti
+from .orientation import header_is_oriented, layer_translate, world_translate
 
 NOTHING = [(None,)]  # napari's sentinel: the file was handled, there is nothing to add
 MASK_STEM = re.compile(r"(mask|seg|label|annotation|truth|OTMultiClass|_gt$)", re.IGNORECASE)
@@ -56,7 +57,12 @@ def layer_data_for(path) -> list[tuple]:
     if is_nifti_path(path) and MASK_STEM.search(nifti_stem(path)):
         data, affine, header = read_nifti(path, labels=True)
         if data.ndim == 3 and data.dtype.kind in "iu":
-            meta = {"name": nifti_stem(path), "scale": _scale(header), "metadata": nifti_metadata(affine, header, [str(path)])}
+            meta = {
+                "name": nifti_stem(path),
+                "scale": _scale(header),
+                "translate": world_translate(affine) if header_is_oriented(header) else (0.0, 0.0, 0.0),
+                "metadata": nifti_metadata(affine, header, [str(path)]),
+            }
             return [(as_label_dtype(data), meta, "labels")]
     return volume_layer_data(read_volume(path), name=nifti_stem(path) if is_nifti_path(path) else path.name)
 
@@ -83,6 +89,7 @@ def volume_layer_data(volume: Volume, name: str) -> list[tuple]:
     """Layer data for a volume: one grey image layer per channel, only the first visible."""
     meta = {
         "scale": volume.spacing,
+        "translate": layer_translate(volume),  # files on different grids overlay where the anatomy is
         "metadata": nifti_metadata(volume.affine, volume.header, volume.sources),
         "colormap": "gray",
     }

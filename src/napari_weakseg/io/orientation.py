@@ -70,6 +70,20 @@ def plane_axis(affine: np.ndarray, plane: str = "axial") -> int:
     return view_for(affine, plane).slice_axis
 
 
+def world_translate(affine: np.ndarray) -> tuple[float, float, float]:
+    """napari ``translate`` (Z, Y, X) that puts a volume's voxels at their positions along its own axes (the
+    origin projected on each axis' direction), so that files on different grids of one orientation overlay
+    where the anatomy is. affine: (4, 4), NIfTI (i, j, k)."""
+    a = np.asarray(affine, float)
+    units = a[:3, :3] / np.linalg.norm(a[:3, :3], axis=0)
+    return tuple(float(a[:3, 3] @ units[:, 2 - k]) for k in range(3))
+
+
+def layer_translate(volume) -> tuple[float, float, float]:
+    """``world_translate`` of a :class:`~napari_weakseg.io.case.Volume` that knows its anatomy, else 0."""
+    return world_translate(volume.affine) if is_oriented(volume) else (0.0, 0.0, 0.0)
+
+
 def study_axis(volume, plane: str = "axial") -> int:
     """The slicing axis a new study gives a :class:`~napari_weakseg.io.case.Volume`: ``plane``'s axis when
     the volume knows its anatomy (``is_oriented``), else axis 0 (the stack of an image folder)."""

@@ -222,7 +222,10 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, QWidget):
             if i == 0 and reuse_images:
                 first = reuse_images[0]
                 scale = first.scale[-3:] if first.ndim >= 3 else (1.0, *first.scale)
-                mask_layer = self.viewer.add_labels(im.mask, name=f"{im.name} mask", scale=scale, metadata=first.metadata, opacity=0.6)
+                translate = first.translate[-3:] if first.ndim >= 3 else (0.0, *first.translate)
+                mask_layer = self.viewer.add_labels(
+                    im.mask, name=f"{im.name} mask", scale=scale, translate=translate, metadata=first.metadata, opacity=0.6
+                )
                 layers[im.name] = (list(reuse_images), mask_layer)
             else:
                 layers[im.name] = add_layers(self.viewer, im)

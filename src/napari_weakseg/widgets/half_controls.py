@@ -7,6 +7,7 @@ import numpy as np
 from napari.utils.notifications import show_info
 from qtpy.QtWidgets import QGridLayout, QGroupBox, QLabel, QPushButton, QSpinBox
 
+from ..io.orientation import layer_translate
 from ..study import Tag
 from ..study.halves import half_names
 
@@ -132,7 +133,7 @@ class HalfTagging:
         self.tag_half(half, tag)
 
     def _show_cut(self, im) -> None:
-        layer = show_split_line(self.viewer, im, im.volume.spacing, self.cut_layers.get(im.name))
+        layer = show_split_line(self.viewer, im, self.cut_layers.get(im.name))
         if layer is None:
             self.cut_layers.pop(im.name, None)
         else:
@@ -154,7 +155,7 @@ def split_line_data(im) -> list[np.ndarray]:
     return lines
 
 
-def show_split_line(viewer, im, scale, layer=None):
+def show_split_line(viewer, im, layer=None):
     """Add (or update, or remove when ``im`` is not split) the non-editable Shapes layer drawing the cut.
     Returns the layer, or None."""
     if im.split is None:
@@ -167,7 +168,14 @@ def show_split_line(viewer, im, scale, layer=None):
         layer.shape_type = ["line"] * len(data)
         return layer
     layer = viewer.add_shapes(
-        data, shape_type="line", edge_color="#ffd23f", edge_width=0.6, name=f"{im.name} cut", scale=scale, opacity=0.8
+        data,
+        shape_type="line",
+        edge_color="#ffd23f",
+        edge_width=0.6,
+        name=f"{im.name} cut",
+        scale=im.volume.spacing,
+        translate=layer_translate(im.volume),
+        opacity=0.8,
     )
     layer.editable = False
     return layer

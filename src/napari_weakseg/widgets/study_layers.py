@@ -9,6 +9,7 @@ from ..io.case import Volume
 from ..io.layer_geometry import affine_from_metadata, header_for
 from ..io.napari_io import nifti_metadata
 from ..io.nifti import spacing_from_header
+from ..io.orientation import layer_translate
 from ..study.model import StudyImage
 
 
@@ -108,10 +109,12 @@ def add_layers(viewer, im: StudyImage):
             v.data[c],
             name=f"{im.name} {name}" if name != im.name else name,
             scale=v.spacing,
+            translate=layer_translate(v),
             colormap="gray",
             metadata=meta,
             visible=c == 0,
         )
         image_layers.append(layer)
-    mask_layer = viewer.add_labels(im.mask, name=f"{im.name} mask", scale=v.spacing, metadata=meta, opacity=0.6)
+    grid = {"scale": v.spacing, "translate": layer_translate(v)}
+    mask_layer = viewer.add_labels(im.mask, name=f"{im.name} mask", **grid, metadata=meta, opacity=0.6)
     return image_layers, mask_layer

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from qtpy.QtWidgets import QComboBox, QGridLayout, QGroupBox, QLabel, QPushButton
 
-from ..io.orientation import CONVENTIONS, PLANES, View, header_is_oriented, is_oriented, view_for
+from ..io.orientation import CONVENTIONS, PLANES, View, header_is_oriented, is_oriented, layer_translate, view_for
 
 LABEL_COLOUR = "#ffd54a"
 
@@ -83,7 +83,7 @@ class ViewControls(QGroupBox):
         if plane is None or im is None or not is_oriented(im.volume):
             return
         self.view = view_for(im.volume.affine, plane, self.convention.currentText())
-        self._apply(self.view, im.volume.shape, im.volume.spacing, im.name)
+        self._apply(self.view, im.volume.shape, im.volume.spacing, im.name, layer_translate(im.volume))
         mask = self.owner.mask_layer
         if mask is not None:
             mask.editable = self.in_slicing_plane()
@@ -97,20 +97,20 @@ class ViewControls(QGroupBox):
         info = (layer.metadata or {}).get("weakseg") or {}
         if layer.ndim == 3 and header_is_oriented(info.get("header")):
             self.view = view_for(np.asarray(info["affine"]), "axial", self.convention.currentText())
-            self._apply(self.view, layer.data.shape, tuple(layer.scale), layer.name)
+            self._apply(self.view, layer.data.shape, tuple(layer.scale), layer.name, tuple(layer.translate))
 
     def _on_inserted(self, event) -> None:
         if self.owner.study is None and self.owner.isVisible():
             self.orient_layer(event.value)
 
-    def _apply(self, view: View, shape, spacing, name: str) -> None:
+    def _apply(self, view: View, shape, spacing, name: str, translate) -> None:
         viewer = self.owner.viewer
         lead = viewer.dims.ndim - 3
         viewer.dims.order = (*range(lead), *(lead + a for a in view.order))
         viewer.camera.orientation2d = (view.vertical, view.horizontal)
         names = axis_planes(view)  # the slider says which plane it moves through
         viewer.dims.axis_labels = (*viewer.dims.axis_labels[:lead], *names)
-        self._show_labels(view, shape, spacing, name)
+        self._show_labels(view, shape, spacing, name, translate)
         viewer.reset_view()
 
     def _apply_plain(self) -> None:
@@ -120,7 +120,7 @@ class ViewControls(QGroupBox):
         viewer.camera.orientation2d = ("down", "right")
 
     # ------------------------------------------------------------------ labels
-    def _show_labels(self, view: View, shape, spacing, name: str) -> None:
+    def _show_labels(self, view: View, shape, spacing, name: str, translate) -> None:
         """R/L/A/P/S/I just outside the image's four edges, on every slice of the plane (a Points layer that is
         not edited, hidden from the layer controls' paint tools)."""
         coords, letters = edge_label_points(view, shape)
@@ -129,6 +129,7 @@ class ViewControls(QGroupBox):
             coords,
             name=f"orientation · {name}",
             scale=spacing,
+            translate=translate,
             size=0,
             border_width=0,
             face_color="transparent",
