@@ -22,7 +22,7 @@ from qtpy.QtTest import QTest
 
 from napari_weakseg.study import SCHEMA_VERSION, Study, Tag, load_study, save_study
 from napari_weakseg.widgets import annotation_widget as aw
-from napari_weakseg.widgets import half_controls, paint_watch, study_files
+from napari_weakseg.widgets import half_controls, paint_watch, study_files, tag_edits
 from napari_weakseg.widgets.annotation_widget import SHORTCUTS, AnnotationWidget, default_study_home
 
 PLUGIN = "napari-weakseg"
@@ -38,7 +38,7 @@ AUTOSAVE_WAIT_MS = 6000
 def notes(monkeypatch):
     """What the widget tells the user: {'error': [...], 'warning': [...], 'info': [...]}."""
     got = {"error": [], "warning": [], "info": []}
-    for module in (aw, study_files, paint_watch, half_controls):  # the dock and its mixins
+    for module in (aw, study_files, paint_watch, half_controls, tag_edits):  # the dock and its mixins
         for kind in got:
             if hasattr(module, f"show_{kind}"):
                 monkeypatch.setattr(module, f"show_{kind}", got[kind].append)

@@ -110,8 +110,8 @@ def test_a_bench_config_file_layers_method_options_over_the_profile(tmp_path, ca
     import argparse
 
     from napari_weakseg.bench.brats import PROFILES
+    from napari_weakseg.bench_commands import _profile
     from napari_weakseg.cli import main
-    from napari_weakseg.model_commands import _profile
 
     cfg = tmp_path / "seg-head.json"
     cfg.write_text(json.dumps({"net": {"seg_head_kernel": 7}, "batch_size": 4}))

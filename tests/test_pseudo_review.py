@@ -187,10 +187,12 @@ def docks(make_napari_viewer, trained, tmp_path, monkeypatch):
     import shutil
 
     import napari_weakseg.widgets.pseudo_review_widget as rw
+    import napari_weakseg.widgets.review_decisions as rd
     from napari_weakseg.demo import ANNOTATION_WIDGET, PLUGIN
 
     errors = []
-    monkeypatch.setattr(rw, "show_error", errors.append)
+    for module in (rw, rd):  # the dock and its mixin
+        monkeypatch.setattr(module, "show_error", errors.append)
     folder, run = shutil.copytree(trained[0], tmp_path / "study"), shutil.copytree(trained[1], tmp_path / "run")
     viewer = make_napari_viewer()
     _, ann = viewer.window.add_plugin_dock_widget(PLUGIN, ANNOTATION_WIDGET)

@@ -23,10 +23,11 @@ TINY = {
 def docks(make_napari_viewer, tmp_path, monkeypatch):
     import napari_weakseg.widgets.model_panel as mp
     import napari_weakseg.widgets.retrain_panel as rp
+    import napari_weakseg.widgets.run_events as re_
     import napari_weakseg.widgets.training_widget as tw
 
     errors = []
-    for module in (tw, mp, rp):  # the dock and its mixins
+    for module in (tw, mp, rp, re_):  # the dock and its mixins
         monkeypatch.setattr(module, "show_error", errors.append)
     viewer = make_napari_viewer()
     _, ann = viewer.window.add_plugin_dock_widget(PLUGIN, ANNOTATION_WIDGET)

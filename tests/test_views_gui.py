@@ -11,6 +11,7 @@ from test_orientation import stored_as
 
 from napari_weakseg.io.nifti import to_napari_order
 from napari_weakseg.widgets import annotation_widget as aw
+from napari_weakseg.widgets import tag_edits
 
 PLUGIN, WIDGET = "napari-weakseg", "Tag slices and paint masks"
 
@@ -51,7 +52,7 @@ def show_marker_slice(viewer, widget, marker):
 @pytest.mark.parametrize("code", ["RAS", "LPS", "PSR"])
 def test_every_plane_is_upright_and_labelled_in_the_viewer(make_napari_viewer, tmp_path, code, monkeypatch):
     notes = []
-    monkeypatch.setattr(aw, "show_info", notes.append)
+    monkeypatch.setattr(tag_edits, "show_info", notes.append)
     path, marker = write(tmp_path, code)
     viewer = make_napari_viewer(show=True)
     viewer.window._qt_window.resize(900, 700)

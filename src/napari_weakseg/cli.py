@@ -156,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
     evaluate.set_defaults(run=_evaluate)
 
-    from .model_commands import add_bench_parser, add_parsers
+    from .bench_commands import add_bench_parser
+    from .model_commands import add_parsers
 
     add_parsers(sub)
     add_bench_parser(sub)
@@ -201,7 +202,7 @@ def _study_create(args) -> int:
     amount = parse_amount(args.keep_masks) if args.keep_masks is not None else None
     stems = [nifti_stem(c["paths"][0]) for c in args.cases]
     study = Study()
-    for case, stem in zip(args.cases, stems, strict=False):
+    for case, stem in zip(args.cases, stems, strict=True):
         volume = load_case(case["paths"], resample=args.resample)
         mask = load_mask(case["mask"], volume) if case["mask"] else None
         roi = load_mask(case["roi_mask"], volume) if case["roi_mask"] else None

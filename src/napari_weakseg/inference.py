@@ -149,8 +149,8 @@ def _predict(
             if sample is not None:
                 out["lesion_sample"] = sample
     method.train(was_training)
-    scale = torch.tensor([(hi - lo) / 2 for lo, hi in zip(normaliser.low, normaliser.high, strict=False)]).view(1, -1, 1, 1)
-    offset = torch.tensor([(hi + lo) / 2 for lo, hi in zip(normaliser.low, normaliser.high, strict=False)]).view(1, -1, 1, 1)
+    scale = torch.tensor([(hi - lo) / 2 for lo, hi in zip(normaliser.low, normaliser.high, strict=True)]).view(1, -1, 1, 1)
+    offset = torch.tensor([(hi + lo) / 2 for lo, hi in zip(normaliser.low, normaliser.high, strict=True)]).view(1, -1, 1, 1)
     result = {}
     for k, v in out.items():
         v = v.float().cpu()

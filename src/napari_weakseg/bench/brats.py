@@ -116,7 +116,7 @@ def kept_masks(cases, train: list[int], val: int, setting: str, seed: int, prof:
             c = cases[i]
             if prof.halves:
                 ht = c.half_tags(prof.roi_min, prof.lesion_min)
-                units += [(k, int(r), int(h)) for r, h in zip(*np.nonzero(ht == 1), strict=False)]
+                units += [(k, int(r), int(h)) for r, h in zip(*np.nonzero(ht == 1), strict=True)]
             else:
                 units += [(k, int(r), -1) for r in np.flatnonzero(c.presence)]
         n = min(len(units), max(1, int(round(prof.slice_fraction * len(units)))))
@@ -256,7 +256,7 @@ def _case_counts(case, prof: BratsProfile) -> dict:
 def _annotation_counts(kept: list[np.ndarray], cases, train: list[int], prof: BratsProfile) -> dict:
     """Annotated / presence units (half-slices, or slices) of the training volumes."""
     n_ann = n_p = 0
-    for keep, i in zip(kept, train, strict=False):
+    for keep, i in zip(kept, train, strict=True):
         c = cases[i]
         if prof.halves:
             ht, at = c.half_tags(prof.roi_min, prof.lesion_min), c.split().at
@@ -284,29 +284,11 @@ def train_and_test(
     best-validation checkpoint and score it at full resolution; returns (the scores, the loaded TrainedModel)."""
     from ..inference import TrainedModel
     from ..study import load_study
-    from ..training.events import Failed
-    from ..training.trainer import TrainConfig, Trainer
-    from .common import StepTimer
+    from .common import train_run
     from .report import read_curve
 
-    shutil.rmtree(run_dir, ignore_errors=True)
-    timer = StepTimer()
-    config = TrainConfig(
-        method=method,
-        preset=prof.preset,
-        steps=steps,
-        device=str(dev),
-        seed=seed,
-        val_images=[val_name],
-        val_every=prof.val_every,
-        checkpoint_every=max(steps, 1),
-        overrides=prof.overrides,
-    )
-    t0 = time.perf_counter()
-    result = Trainer(load_study(study_dir), run_dir, config, on_event=timer).run()
-    wall = time.perf_counter() - t0
-    if isinstance(result, Failed):
-        raise RuntimeError(f"{method} failed: {result.message}\n{result.details}")
+    val = {"val_images": [val_name], "val_every": prof.val_every}
+    result, _, timer, wall = train_run(load_study(study_dir), run_dir, method, prof, steps, seed, dev, **val)
     model = TrainedModel.load(run_dir, which="best", device=str(dev))
     t1 = time.perf_counter()
     row = score_test(model, test, prof)

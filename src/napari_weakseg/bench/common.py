@@ -83,3 +83,31 @@ class StepTimer:
 
         times = self.step_times[len(self.step_times) // 5 :]
         return statistics.median(times) if times else float("nan")
+
+
+LAST_CHECKPOINT = {"val_fraction": 0.0, "keep_best_fit": False}  # no validation split, the last step is what is scored
+
+
+def train_run(study, run_dir: Path, method: str, prof, steps: int, seed: int, dev, **config) -> tuple[object, object, StepTimer, float]:
+    """One training run of a suite, the way every suite runs it: a fresh ``run_dir``, the profile's preset and
+    method-config overrides (``prof.preset``, ``prof.overrides``), one checkpoint at the end, the step times
+    recorded. ``config``: further TrainConfig fields (the validation rule, overrides of the overrides).
+    Returns (the Finished event, the Trainer, its StepTimer, wall seconds); a failed run is a RuntimeError
+    with the traceback (a suite's result never hides one)."""
+    import shutil
+    import time
+
+    from ..training.events import Failed
+    from ..training.trainer import TrainConfig, Trainer
+
+    shutil.rmtree(run_dir, ignore_errors=True)
+    config.setdefault("overrides", prof.overrides)
+    cfg = TrainConfig(method=method, preset=prof.preset, steps=steps, device=str(dev), seed=seed, checkpoint_every=max(steps, 1), **config)
+    timer = StepTimer()
+    trainer = Trainer(study, run_dir, cfg, on_event=timer)
+    t0 = time.perf_counter()
+    result = trainer.run()
+    wall = time.perf_counter() - t0
+    if isinstance(result, Failed):
+        raise RuntimeError(f"{method} failed: {result.message}\n{result.details}")
+    return result, trainer, timer, wall

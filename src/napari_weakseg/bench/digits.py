@@ -129,36 +129,13 @@ def run_digits_suite(
 
 
 def _train_and_test(study_dir: Path, run_dir: Path, method: str, prof: Profile, steps: int, seed: int, dev, test) -> dict:
-    import shutil
-
     from ..inference import TrainedModel
     from ..study import load_study
-    from ..training.events import Failed
-    from ..training.trainer import TrainConfig, Trainer
-    from .common import StepTimer
+    from .common import LAST_CHECKPOINT, train_run
     from .hardware import training_step_flops
 
-    shutil.rmtree(run_dir, ignore_errors=True)
-    study = load_study(study_dir)
-    timer = StepTimer()
-
-    config = TrainConfig(
-        method=method,
-        preset=prof.preset,
-        steps=steps,
-        device=str(dev),
-        seed=seed,
-        val_fraction=0.0,
-        keep_best_fit=False,  # the last checkpoint is scored (the report says so)
-        checkpoint_every=max(steps, 1),
-        overrides=prof.overrides,
-    )
-    trainer = Trainer(study, run_dir, config, on_event=timer)
-    t0 = time.perf_counter()
-    result = trainer.run()
-    wall = time.perf_counter() - t0
-    if isinstance(result, Failed):
-        raise RuntimeError(f"{method} failed: {result.message}\n{result.details}")
+    # the last checkpoint is scored (the report says so)
+    _, trainer, timer, wall = train_run(load_study(study_dir), run_dir, method, prof, steps, seed, dev, **LAST_CHECKPOINT)
     model = TrainedModel.load(run_dir, which="last", device=str(dev))
     t1 = time.perf_counter()
     prob = model.predict_volume(test.images[None].astype(np.float32))["prob"]
@@ -170,8 +147,8 @@ def _train_and_test(study_dir: Path, run_dir: Path, method: str, prof: Profile, 
     flops = training_step_flops(model.method.train(), batch)
     median_step = timer.median_step_s()
     return {
-        "dice_pooled": pooled_dice(zip(pred, test.masks, strict=False)),
-        "dice_pooled_presence": pooled_dice(zip(pred[presence], test.masks[presence], strict=False)),
+        "dice_pooled": pooled_dice(zip(pred, test.masks, strict=True)),
+        "dice_pooled_presence": pooled_dice(zip(pred[presence], test.masks[presence], strict=True)),
         "false_positive_pixels_absence": int(pred[~presence].sum()),
         "train_seconds": wall,
         "median_step_s": median_step,

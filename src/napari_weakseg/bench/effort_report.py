@@ -33,7 +33,7 @@ def _mean_sd(row: dict, painted: int) -> str:
 def write_effort_report(results: dict, out: Path) -> Path:
     from dataclasses import asdict
 
-    from .effort import settings_profile
+    from .effort_profile import settings_profile
 
     out = Path(out)
     st, rows = asdict(settings_profile(results["settings"])), results["summary"]["rows"]
@@ -162,7 +162,7 @@ def _figure(results: dict, out: Path, painted: list[int]) -> Path:
     n = len(cases) + 1
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), sharey=True, squeeze=False)
     colours = {k: f"C{i}" for i, k in enumerate(keys)}
-    for ax, case in zip(axes[0], [*cases, "mean"], strict=False):
+    for ax, case in zip(axes[0], [*cases, "mean"], strict=True):
         for key in keys:
             if case == "mean":
                 mean = results["summary"]["rows"][key]["mean"]

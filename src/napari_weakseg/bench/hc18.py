@@ -105,14 +105,14 @@ def score(pred: np.ndarray, truth: np.ndarray, pixel_mm: np.ndarray) -> dict:
     """Per-image Dice and ASSD (mm, each image's own pixel size) of 0/1 stacks (N, S, S)."""
     from ..training.metrics import assd, dice, pooled_dice
 
-    d = [dice(p, t) for p, t in zip(pred, truth, strict=False)]
-    a = [assd(p, t, (s, s)) for p, t, s in zip(pred, truth, pixel_mm, strict=False)]
+    d = [dice(p, t) for p, t in zip(pred, truth, strict=True)]
+    a = [assd(p, t, (s, s)) for p, t, s in zip(pred, truth, pixel_mm, strict=True)]
     finite = [x for x in a if math.isfinite(x)]
     return {
         "dice_mean": float(np.mean(d)),
         "dice_std": float(np.std(d)),
         "dice_median": float(np.median(d)),
-        "dice_pooled": pooled_dice(zip(pred, truth, strict=False)),
+        "dice_pooled": pooled_dice(zip(pred, truth, strict=True)),
         "assd_mm_mean": float(np.mean(finite)) if finite else None,
         "empty_predictions": int(len(a) - len(finite)),
         "dice_per_image": [round(x, 4) for x in d],
@@ -232,31 +232,13 @@ def build_hc18_study(data: HC18Set, pixel_mm: float):
 
 def train_pseudo_label(study, run_dir: Path, prof: HC18Profile, pseudo: dict, steps: int, seed: int, dev) -> dict:
     """The Trainer's CycleGAN stage; returns the loaded model, the study's normalised images and seconds."""
-    import shutil
-
     from ..data.slices import study_slices
     from ..inference import TrainedModel
-    from ..training.events import Failed
-    from ..training.trainer import TrainConfig, Trainer
+    from .common import LAST_CHECKPOINT, train_run
 
-    shutil.rmtree(run_dir, ignore_errors=True)
     overrides = {**prof.overrides, "input_size": None, "pseudo_label": pseudo}
-    config = TrainConfig(
-        method="pseudo-label",
-        preset=prof.preset,
-        steps=steps,
-        device=str(dev),
-        seed=seed,
-        val_fraction=0.0,
-        keep_best_fit=False,  # the last checkpoint is scored (the report says so)
-        checkpoint_every=max(steps, 1),
-        overrides=overrides,
-    )
-    t0 = time.perf_counter()
-    result = Trainer(study, run_dir, config).run()
-    seconds = time.perf_counter() - t0
-    if isinstance(result, Failed):
-        raise RuntimeError(f"pseudo-label training failed: {result.message}\n{result.details}")
+    # the last checkpoint is scored (the report says so)
+    _, _, _, seconds = train_run(study, run_dir, "pseudo-label", prof, steps, seed, dev, **LAST_CHECKPOINT, overrides=overrides)
     model = TrainedModel.load(run_dir, which="last", device=str(dev))
     mc = model.config
     images = study_slices(study, model.normaliser, mc.input_size, 2**mc.net.depth).images

@@ -182,7 +182,7 @@ def _gui_section(gui: dict, out: Path, plt) -> list[str]:
     for label, colour in zip(
         ("idle", "idle, user", "training", "training, user", "showing results"),
         ("#999999", "#555555", "#4c72b0", "#dd8452", "#c44e52"),
-        strict=False,
+        strict=True,
     ):
         idx = [i for i, k in enumerate(labels) if k == label]
         if idx:

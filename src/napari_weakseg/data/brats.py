@@ -177,7 +177,7 @@ def build_brats_study(
 
     check_new_folder(folder)
     study = Study()
-    for case, keep in zip(cases, kept, strict=False):
+    for case, keep in zip(cases, kept, strict=True):
         f = case.native_shape[1] / case.images.shape[-1]
         affine = np.diag([f, f, 1.0, 1.0])  # NIfTI (i, j, k); the kept slices are stacked without gaps
         volume = Volume(case.images, affine, None, (1.0, f, f), list(CHANNEL_NAMES), case.sources)

@@ -127,7 +127,7 @@ def _rows(im: StudyImage) -> list[tuple[int, int]]:
     """(slice, half) of every tagged row of an image: half -1 for a whole slice."""
     if im.split is None:
         return [(int(r), -1) for r in np.flatnonzero(im.tags != Tag.UNKNOWN)]
-    return [(int(r), int(h)) for r, h in zip(*np.nonzero(im.half_tags != Tag.UNKNOWN), strict=False)]
+    return [(int(r), int(h)) for r, h in zip(*np.nonzero(im.half_tags != Tag.UNKNOWN), strict=True)]
 
 
 def cut_half(x: np.ndarray, half: int, at: int, flip: bool) -> np.ndarray:
@@ -366,6 +366,6 @@ def slice_pixel_mm(study: Study, size: int | None) -> float:
     of their slices after resizing to ``size`` (None: native)."""
     sizes = []
     for im in study.images:
-        plane = [(s, n) for a, (s, n) in enumerate(zip(im.volume.spacing, im.volume.shape, strict=False)) if a != im.axis]
+        plane = [(s, n) for a, (s, n) in enumerate(zip(im.volume.spacing, im.volume.shape, strict=True)) if a != im.axis]
         sizes.append(float(np.mean([s * n / size if size else s for s, n in plane])))
     return float(np.median(sizes))

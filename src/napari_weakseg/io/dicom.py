@@ -180,8 +180,8 @@ def volume_from_files(files: list[Path], name: str, source: str):
     import nibabel as nib
     import pydicom
 
-    from .case import Volume
     from .nifti import check_fits_in_memory, to_nifti_order
+    from .volume import Volume
 
     what = Path(split_series_path(source)[0]).name
     files, heads, pos, normal = ordered_images(files, what)

@@ -61,7 +61,7 @@ def write_folder_outputs(out_dir: Path, name: str, info: dict, outputs: dict[str
     from skimage import io as skio
 
     written = []
-    for i, (src, (h, w)) in enumerate(zip(info["files"], info["shapes"], strict=False)):
+    for i, (src, (h, w)) in enumerate(zip(info["files"], info["shapes"], strict=True)):
         stem = Path(src).stem
         prob = outputs["prob"][i, :h, :w]
         for key, arr in (("seg", ((prob >= threshold) * 255).astype(np.uint8)), ("prob", np.round(prob * 255).astype(np.uint8))):

@@ -19,8 +19,8 @@ def resample_onto(volume, target, interpolation: str = "linear"):
     target's shape, the target's affine, header and spacing; the source's channel names and files."""
     from scipy import ndimage as ndi
 
-    from .case import Volume
     from .nifti import to_napari_order, to_nifti_order
+    from .volume import Volume
 
     if interpolation not in INTERPOLATIONS:
         raise InputError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}; got {interpolation!r}")

@@ -13,7 +13,7 @@ def _each(scores):
 def hinge_d_loss(real_scores, fake_scores) -> torch.Tensor:
     """Discriminator hinge: E[relu(1 - D(real))] + E[relu(1 + D(fake))]."""
     real, fake = _each(real_scores), _each(fake_scores)
-    return sum(F.relu(1 - r).mean() + F.relu(1 + f).mean() for r, f in zip(real, fake, strict=False)) / len(real)
+    return sum(F.relu(1 - r).mean() + F.relu(1 + f).mean() for r, f in zip(real, fake, strict=True)) / len(real)
 
 
 def hinge_g_loss(fake_scores) -> torch.Tensor:
@@ -25,7 +25,7 @@ def hinge_g_loss(fake_scores) -> torch.Tensor:
 def lsgan_d_loss(real_scores, fake_scores) -> torch.Tensor:
     """Least squares: 0.5 E[(D(real) - 1)^2] + 0.5 E[D(fake)^2]."""
     real, fake = _each(real_scores), _each(fake_scores)
-    return sum(0.5 * ((r - 1) ** 2).mean() + 0.5 * (f**2).mean() for r, f in zip(real, fake, strict=False)) / len(real)
+    return sum(0.5 * ((r - 1) ** 2).mean() + 0.5 * (f**2).mean() for r, f in zip(real, fake, strict=True)) / len(real)
 
 
 def lsgan_g_loss(fake_scores) -> torch.Tensor:

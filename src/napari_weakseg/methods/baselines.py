@@ -132,9 +132,9 @@ class MeanTeacher(_PairedBaseline):
         decay = self.cfg.ema_decay
         student = {"encoder": self.encoder, "dec_segment": self.dec_segment}
         for name, module in student.items():
-            for t, s in zip(self.teacher[name].parameters(), module.parameters(), strict=False):
+            for t, s in zip(self.teacher[name].parameters(), module.parameters(), strict=True):
                 t.mul_(decay).add_(s.detach(), alpha=1 - decay)
-            for t, s in zip(self.teacher[name].buffers(), module.buffers(), strict=False):
+            for t, s in zip(self.teacher[name].buffers(), module.buffers(), strict=True):
                 t.copy_(s)
 
     @torch.no_grad()

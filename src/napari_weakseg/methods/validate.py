@@ -12,7 +12,9 @@ NORMS = ("none", "layer", "instance")
 BASELINE_DECODERS = ("common", "residual")
 
 
-def _number(key: str, value, low: float, high: float, *, integer: bool = False, low_open: bool = False, high_open: bool = False) -> None:
+def check_number(
+    key: str, value, low: float, high: float, *, integer: bool = False, low_open: bool = False, high_open: bool = False
+) -> None:
     ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
     if isinstance(value, bool) or not ok_type:
         raise InputError(f"option {key} must be {'a whole number' if integer else 'a number'}, not {value!r}")
@@ -49,38 +51,38 @@ def check_method_config(cfg) -> None:
         ("disc_max_channels", cfg.disc_max_channels, 1, 4096),
         ("absence_by_position", cfg.absence_by_position, 0, 1000),
     ):
-        _number(key, value, low, high, integer=True)
+        check_number(key, value, low, high, integer=True)
     for key in ("decoder_kernel", "residual_kernel"):
         value = getattr(net, key)
-        _number(f"net.{key}", value, 1, 15, integer=True)
+        check_number(f"net.{key}", value, 1, 15, integer=True)
         if value % 2 == 0:
             raise InputError(f"option net.{key} = {value} must be odd (a centred convolution)")
     if net.seg_head_kernel % 2 == 0 and net.seg_head_kernel:
         raise InputError(f"option net.seg_head_kernel = {net.seg_head_kernel} must be 0 or odd")
     if net.unique_channels >= net.code_channels:
         raise InputError(f"option net.unique_channels ({net.unique_channels}) must be below net.code_channels ({net.code_channels})")
-    _number("net.dropout", net.dropout, 0, 1, high_open=True)
+    check_number("net.dropout", net.dropout, 0, 1, high_open=True)
     _choice("net.baseline_decoder", net.baseline_decoder, BASELINE_DECODERS)
     _choice("disc_norm", cfg.disc_norm, NORMS)
     _choice("normalisation", cfg.normalisation, ("percentile", "none"))
-    _number("lr", cfg.lr, 0, 10)  # 0 freezes the weights (tests use it)
+    check_number("lr", cfg.lr, 0, 10)  # 0 freezes the weights (tests use it)
     if not isinstance(cfg.betas, (tuple, list)) or len(cfg.betas) != 2:
         raise InputError(f"option betas must be two numbers, e.g. [0.5, 0.999], not {cfg.betas!r}")
     for i, b in enumerate(cfg.betas):
-        _number(f"betas[{i}]", b, 0, 1, high_open=True)
+        check_number(f"betas[{i}]", b, 0, 1, high_open=True)
     if cfg.lr_decay_start is not None:
-        _number("lr_decay_start", cfg.lr_decay_start, 0, 1)
+        check_number("lr_decay_start", cfg.lr_decay_start, 0, 1)
     if not isinstance(cfg.weights, dict) or not cfg.weights:
         raise InputError(f"option weights must be an object of loss weights, not {cfg.weights!r}")
     for k, w in cfg.weights.items():
-        _number(f"weights.{k}", w, 0, 1e9)
+        check_number(f"weights.{k}", w, 0, 1e9)
     if cfg.normalise_weights and sum(cfg.weights.values()) <= 0:
         raise InputError("option weights: with normalise_weights their sum must be above 0")
     for key in ("ema_decay", "input_noise", "consistency"):
-        _number(key, getattr(cfg, key), 0, 1 if key == "ema_decay" else 1e6)
-    _number("threshold", cfg.threshold, 0, 1, low_open=True, high_open=True)
+        check_number(key, getattr(cfg, key), 0, 1 if key == "ema_decay" else 1e6)
+    check_number("threshold", cfg.threshold, 0, 1, low_open=True, high_open=True)
     if cfg.input_size is not None:
-        _number("input_size", cfg.input_size, 8, 4096, integer=True)
+        check_number("input_size", cfg.input_size, 8, 4096, integer=True)
         if cfg.input_size % 2**net.depth:
             raise InputError(f"option input_size = {cfg.input_size} must be a multiple of 2^net.depth = {2**net.depth}")
     for key in ("amsgrad", "normalise_weights", "augment", "absence_as_empty", "clip_inputs", "flip_halves"):
@@ -91,20 +93,3 @@ def check_method_config(cfg) -> None:
             raise InputError(f"option net.{key} must be true or false, not {getattr(net, key)!r}")
     if not isinstance(cfg.pseudo_label, dict):
         raise InputError(f"option pseudo_label must be an object, not {cfg.pseudo_label!r}")
-
-
-def check_train_config(cfg) -> None:
-    """InputError naming the first run setting of ``cfg`` (a TrainConfig) with a wrong type or range."""
-    for key in ("steps", "epochs"):
-        if getattr(cfg, key) is not None:
-            _number(key, getattr(cfg, key), 1, 10**9, integer=True)
-    _number("val_fraction", cfg.val_fraction, 0, 1, high_open=True)
-    if not isinstance(cfg.val_images, list) or not all(isinstance(n, str) for n in cfg.val_images):
-        raise InputError(f"val_images: a list of image names, not {cfg.val_images!r}")
-    for key, low in (("val_every", 1), ("patience", 0), ("checkpoint_every", 1), ("seed", 0), ("threads", 0)):
-        _number(key, getattr(cfg, key), low, 2**31, integer=True)
-    for key, choices in (("precision", ("auto", "fp32", "bf16", "fp16")), ("compile", ("auto", "on", "off"))):
-        if getattr(cfg, key) not in choices:
-            raise InputError(f"{key} {getattr(cfg, key)!r}: use one of {', '.join(choices)}")
-    if not isinstance(cfg.overrides, dict):
-        raise InputError(f"the method-config overrides must be an object, not {type(cfg.overrides).__name__}")

@@ -63,7 +63,7 @@ class ResUNet(nn.Module):
             skips.append(h)
             h = block(F.max_pool2d(h, 2))
         h = self.bottleneck(h)
-        for i, (up, merge) in enumerate(zip(self.up, self.merge, strict=False)):
+        for i, (up, merge) in enumerate(zip(self.up, self.merge, strict=True)):
             h = up(F.interpolate(h, scale_factor=2, mode="nearest"))
             h = merge(torch.cat([h, skips[-1 - i]], 1))
             if betas is not None:

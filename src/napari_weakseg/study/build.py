@@ -117,7 +117,7 @@ def keep_masks(study: Study, amount: float | int, per: str = "slice", seed: int 
         if per == "volume":
             units += [(i, None, None)] if im.annotated().any() else []
         elif per == "half" and im.split is not None:
-            units += [(i, int(s), int(h)) for s, h in zip(*np.nonzero(im.half_annotated()), strict=False)]
+            units += [(i, int(s), int(h)) for s, h in zip(*np.nonzero(im.half_annotated()), strict=True)]
         else:
             units += [(i, int(s), None) for s in np.flatnonzero(im.annotated())]
     k = amount if isinstance(amount, int) else int(round(amount * len(units)))

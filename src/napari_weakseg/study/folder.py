@@ -98,7 +98,7 @@ def _save_locked(study: Study, folder: Path, existed: bool, moving: bool) -> Pat
     study._manifest_digest = _manifest_digest(folder)
     study.folder = folder
     study._saved_count = edit_count
-    study._saved_mask_revisions = {im.name: int(e["mask_revision"]) for im, e in zip(study.images, entries, strict=False)}
+    study._saved_mask_revisions = {im.name: int(e["mask_revision"]) for im, e in zip(study.images, entries, strict=True)}
     _collect_garbage(folder, entries, {im.name for im in study.images} | set(study._files))  # removed images too
     return folder
 

@@ -282,7 +282,7 @@ def evaluate_files(
 
     cases, unit_dice, unit_assd = [], [], []
     inter = size = 0
-    for name, pp, tp in zip(names, pred_paths, truth_paths, strict=False):
+    for name, pp, tp in zip(names, pred_paths, truth_paths, strict=True):
         truth, spacing, t_affine = read_binary(tp, labels)
         pred, _, p_affine = read_binary(pp)
         if pred.shape != truth.shape:

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import InputError
+from .step_options import COMPILE_MODES, PRECISIONS
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-COMPILE_MODES = ("auto", "on", "off")
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 

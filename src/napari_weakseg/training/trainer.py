@@ -11,11 +11,9 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,88 +26,13 @@ from ..errors import InputError, WeaksegError
 from ..locks import FolderInUse, folder_lock, in_use
 from ..log import log_event, run_log
 from ..methods import METHODS, build_method, merge, method_preset
-from ..methods.validate import check_train_config
 from ..study.model import Study
 from .checkpoint import clear_unstarted_run, has_checkpoint, load_tensors, read_run_info, save_tensors, write_run_info
 from .distributed import DistInfo, all_reduce_mean, setup_distributed, teardown_distributed, wrap_ddp
 from .events import Checkpointed, Event, Failed, Finished, Preview, Progress, Started, Validated
 from .pace import Pace
+from .run_setup import TrainConfig, check_train_config, peak_memory_mb, resolve_device, seed_everything, set_lr_factor
 from .step_speed import StepRunner, choose_threads, compile_cache_dir, decide_compile, resolve_precision
-
-
-@dataclass
-class TrainConfig:
-    method: str = "genseg"
-    preset: str = "quick"
-    steps: int | None = None  # total optimisation steps (default: 300, or from epochs)
-    epochs: int | None = None
-    device: str = "auto"
-    seed: int = 0
-    deterministic: bool = False
-    val_fraction: float = 0.2
-    val_images: list[str] = field(default_factory=list)  # images held out whole for validation (then val_fraction is unused)
-    val_every: int = 50
-    patience: int = 0  # validations without improvement before stopping; 0 = never
-    checkpoint_every: int = 50
-    overrides: dict = field(default_factory=dict)  # method-config overrides (e.g. from --config)
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (``step_speed.resolve_precision``)
-    compile: str = "auto"  # auto | on | off (``step_speed.decide_compile``)
-    threads: int = 0  # intra-op threads; 0: the cores free when the run starts (``step_speed.choose_threads``)
-    # without a validation split, best.pt is the checkpoint that fits the annotated training slices best (checked
-    # every val_every steps and, for a warm start, before the first step): a retrain never ends worse on the
-    # user's own masks than where it started (``Trainer._check_fit``). False: best.pt is the last step.
-    keep_best_fit: bool = True
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def peak_memory_mb(device: torch.device) -> float | None:
-    """Peak memory of this process so far: CUDA allocations on a GPU; on a CPU the peak resident set
-    (Linux ``VmHWM``, which starts afresh with each program, unlike ``ru_maxrss``, which a child
-    process inherits from its parent). None where unknown."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
-    return None
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA, then MPS, then CPU; an unavailable device is a clear error."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("device cuda requested, but no CUDA GPU is available")
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise InputError("device mps requested, but MPS is not available")
-    return dev
-
-
-def seed_everything(seed: int, deterministic: bool) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
-
-
-def set_lr_factor(optimizers: dict[str, torch.optim.Optimizer], factor: float) -> None:
-    """Set every parameter group's learning rate to ``factor`` times its initial one."""
-    for opt in optimizers.values():
-        for group in opt.param_groups:
-            group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
 
 
 class Trainer:

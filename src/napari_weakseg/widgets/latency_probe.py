@@ -45,7 +45,7 @@ class EventLoopProbe(QObject):
 
     def summary(self, label: str | None = None) -> dict:
         """Lateness statistics of all samples, or of those taken under ``label``."""
-        values = self.lateness_ms if label is None else [v for v, k in zip(self.lateness_ms, self.labels, strict=False) if k == label]
+        values = self.lateness_ms if label is None else [v for v, k in zip(self.lateness_ms, self.labels, strict=True) if k == label]
         return latency_summary(values)
 
 

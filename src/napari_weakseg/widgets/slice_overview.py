@@ -58,7 +58,7 @@ class SliceOverview(QWidget):
         p = QPainter(self)
         w, h = self.width() / n, float(self.height())
         if self.half_tags is None:
-            for i, (t, a) in enumerate(zip(self.tags, self.annotated, strict=False)):
+            for i, (t, a) in enumerate(zip(self.tags, self.annotated, strict=True)):
                 p.fillRect(QRectF(i * w, 4, w, h - 4), TAG_COLORS[Tag(int(t))])
                 if a:
                     p.fillRect(QRectF(i * w, 0, w, 4), ANNOTATED_COLOR)

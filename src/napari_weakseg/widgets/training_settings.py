@@ -11,6 +11,7 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox
 
 from ..training.dock_defaults import DEFAULT_METHOD, DEFAULT_PRESET, DEFAULT_STEPS, dock_train_config
+from ..training.step_options import COMPILE_MODES, PRECISIONS
 from ..training.validation_default import MIN_ANNOTATED_FOR_VALIDATION, default_val_fraction
 from .spin_boxes import dspin, spin
 
@@ -77,10 +78,10 @@ class TrainingSettings(QGroupBox):
         self.augment = QCheckBox()
         self.augment.setChecked(True)
         self.precision = QComboBox()
-        self.precision.addItems(["auto", "fp32", "bf16", "fp16"])
+        self.precision.addItems(list(PRECISIONS))
         self.precision.setToolTip("bf16 autocast needs bf16 units (detected), fp16 a CUDA GPU; auto: what was measured faster here")
         self.compile = QComboBox()
-        self.compile.addItems(["auto", "on", "off"])
+        self.compile.addItems(list(COMPILE_MODES))
         self.compile.setToolTip("torch.compile the training step: its compile time pays only in long runs")
         for label, w in (
             ("batch size", self.batch),

@@ -1,0 +1,47 @@
+"""What the annotation-effort benchmark runs (``EffortProfile``, the named profiles, the curves' plan): read by
+the suite (``effort.py``) and its report (``effort_report.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..training.dock_defaults import DEFAULT_METHOD, DEFAULT_STEPS, RETRAIN_STEPS
+
+
+@dataclass
+class EffortProfile:
+    cases: int = 4  # the first N volumes (by name)
+    start: int = 1  # painted slices before the first training
+    rounds: int = 4  # correct-and-retrain rounds after it (one more painted slice each)
+    method: str = DEFAULT_METHOD  # the dock's default
+    baseline: str = "seg-only"
+    alternative: str | None = "ae"  # the best-scoring alternative of the BraTS suite (docs/bench/brats-cpu: ae 0.683)
+    strategies: tuple[str, ...] = ("suggest", "random", "oracle")
+    halves: bool = False  # tag hemispheres (``study create --halves``) instead of whole slices
+    seeds: tuple[int, ...] = (0,)  # every curve once per seed (training and the random slices)
+    steps: int = DEFAULT_STEPS  # the dock's Train and Retrain steps (other values: experiments, tests)
+    retrain_steps: int = RETRAIN_STEPS
+
+
+PROFILES = {
+    # 4 volumes, 1 to 5 painted slices: 13 default-method rounds and 5 each for seg-only and ae per volume
+    "cpu": EffortProfile(),
+    # the two targets' curves (and seg-only's, the gap) over seeds: 3 volumes x 2 seeds, about 70 min
+    "cpu-seeds": EffortProfile(cases=3, alternative=None, strategies=("suggest", "random"), seeds=(0, 1)),
+    "gpu": EffortProfile(cases=6, rounds=9, seeds=(0, 1, 2)),
+}
+THRESHOLDS = (0.85, 0.90)
+
+
+def plan(prof: EffortProfile) -> list[tuple[str, str]]:
+    """(method, strategy) curves per volume, in the order they run (the product's comparison first)."""
+    first = [(prof.method, "suggest"), (prof.baseline, "replay")] + ([(prof.alternative, "replay")] if prof.alternative else [])
+    return first + [(prof.method, s) for s in prof.strategies if s != "suggest"]
+
+
+def settings_profile(settings: dict) -> EffortProfile:
+    """The profile a results.json was run with (one written before ``seeds`` has ``seed``)."""
+    st = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+    if "seed" in st:
+        st["seeds"] = (st.pop("seed"),)
+    return EffortProfile(**st)

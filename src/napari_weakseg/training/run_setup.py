@@ -1,0 +1,106 @@
+"""What a training run is given and the machine it runs on: ``TrainConfig``, the device, seeding, the learning
+rate factor and memory accounting (torch, no Qt; used by the Trainer, the CLI, the dock and the benchmarks)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..methods.validate import check_number
+from .step_options import COMPILE_MODES, PRECISIONS
+
+
+@dataclass
+class TrainConfig:
+    method: str = "genseg"
+    preset: str = "quick"
+    steps: int | None = None  # total optimisation steps (default: 300, or from epochs)
+    epochs: int | None = None
+    device: str = "auto"
+    seed: int = 0
+    deterministic: bool = False
+    val_fraction: float = 0.2
+    val_images: list[str] = field(default_factory=list)  # images held out whole for validation (then val_fraction is unused)
+    val_every: int = 50
+    patience: int = 0  # validations without improvement before stopping; 0 = never
+    checkpoint_every: int = 50
+    overrides: dict = field(default_factory=dict)  # method-config overrides (e.g. from --config)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (``step_speed.resolve_precision``)
+    compile: str = "auto"  # auto | on | off (``step_speed.decide_compile``)
+    threads: int = 0  # intra-op threads; 0: the cores free when the run starts (``step_speed.choose_threads``)
+    # without a validation split, best.pt is the checkpoint that fits the annotated training slices best (checked
+    # every val_every steps and, for a warm start, before the first step): a retrain never ends worse on the
+    # user's own masks than where it started (``Trainer._check_fit``). False: best.pt is the last step.
+    keep_best_fit: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def peak_memory_mb(device: torch.device) -> float | None:
+    """Peak memory of this process so far: CUDA allocations on a GPU; on a CPU the peak resident set
+    (Linux ``VmHWM``, which starts afresh with each program, unlike ``ru_maxrss``, which a child
+    process inherits from its parent). None where unknown."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return None
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA, then MPS, then CPU; an unavailable device is a clear error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("device cuda requested, but no CUDA GPU is available")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise InputError("device mps requested, but MPS is not available")
+    return dev
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+def set_lr_factor(optimizers: dict[str, torch.optim.Optimizer], factor: float) -> None:
+    """Set every parameter group's learning rate to ``factor`` times its initial one."""
+    for opt in optimizers.values():
+        for group in opt.param_groups:
+            group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
+
+
+def check_train_config(cfg) -> None:
+    """InputError naming the first run setting of ``cfg`` (a TrainConfig) with a wrong type or range."""
+    for key in ("steps", "epochs"):
+        if getattr(cfg, key) is not None:
+            check_number(key, getattr(cfg, key), 1, 10**9, integer=True)
+    check_number("val_fraction", cfg.val_fraction, 0, 1, high_open=True)
+    if not isinstance(cfg.val_images, list) or not all(isinstance(n, str) for n in cfg.val_images):
+        raise InputError(f"val_images: a list of image names, not {cfg.val_images!r}")
+    for key, low in (("val_every", 1), ("patience", 0), ("checkpoint_every", 1), ("seed", 0), ("threads", 0)):
+        check_number(key, getattr(cfg, key), low, 2**31, integer=True)
+    for key, choices in (("precision", PRECISIONS), ("compile", COMPILE_MODES)):
+        if getattr(cfg, key) not in choices:
+            raise InputError(f"{key} {getattr(cfg, key)!r}: use one of {', '.join(choices)}")
+    if not isinstance(cfg.overrides, dict):
+        raise InputError(f"the method-config overrides must be an object, not {type(cfg.overrides).__name__}")
