@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..log import LOGGER
 from .brats_scoring import full_resolution_prob, residual_ratio, score_test, stitched_dice, summarise_brats
 
 ALL_METHODS = ("seg-only", "ae", "mean-teacher", "genseg", "genseg-sepdec", "cyclegan-ssl")
@@ -138,7 +139,7 @@ def run_brats_suite(
     steps: int | None = None,
     methods: tuple[str, ...] = ALL_METHODS,
     device: str = "auto",
-    log=print,
+    log=LOGGER.info,
     work: Path | None = None,
     folds: list[int] | None = None,
 ) -> dict:

@@ -14,6 +14,7 @@ import torch
 
 from ..data.digits import get_task, make_cluttered_digits
 from ..errors import InputError
+from ..log import LOGGER
 from ..training.metrics import pooled_dice
 from .report import PANEL_METHOD, panel_file, read_curve
 
@@ -67,7 +68,7 @@ def run_digits_suite(
     steps: int | None = None,
     methods: tuple[str, ...] = ALL_METHODS,
     device: str = "auto",
-    log=print,
+    log=LOGGER.info,
     work: Path | None = None,
 ) -> dict:
     """Train and test every method on every task of the profile; returns (and writes) the results."""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..log import LOGGER
 from .effort_profile import PROFILES, THRESHOLDS, EffortProfile, plan, settings_profile
 
 
@@ -41,7 +42,7 @@ def build_case_study(case: Path, folder: Path, halves: bool = False) -> np.ndarr
     return truth
 
 
-def run_effort_suite(data: Path, out: Path, profile="cpu", device: str = "auto", log=print, work: Path | None = None) -> dict:
+def run_effort_suite(data: Path, out: Path, profile="cpu", device: str = "auto", log=LOGGER.info, work: Path | None = None) -> dict:
     from ..data.brats import find_brats, list_cases
     from ..training.trainer import resolve_device
     from .common import resolve_profile, results_header, save_results

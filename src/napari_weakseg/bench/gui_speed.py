@@ -13,11 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..log import LOGGER
+
 IDLE_S = 3.0  # event-loop latency of the idle viewer, for reference
 USER_EVERY_MS = 500
 
 
-def measure_gui_vs_headless(study: Path, work: Path, steps: int | None, repeats: int, log=print) -> dict:
+def measure_gui_vs_headless(study: Path, work: Path, steps: int | None, repeats: int, log=LOGGER.info) -> dict:
     """Interleaved headless / GUI runs of the dock's default configuration; medians and every repeat."""
     from .headless import train_headless
 

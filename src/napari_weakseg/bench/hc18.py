@@ -37,6 +37,7 @@ from ..data.hc18 import (
     split_names,
 )
 from ..errors import InputError
+from ..log import LOGGER
 from ..pseudo.config import PseudoLabelConfig
 from .report import read_curve
 
@@ -127,7 +128,7 @@ def run_hc18_suite(
     seeds: int = 1,
     steps: int | None = None,
     device: str = "auto",
-    log=print,
+    log=LOGGER.info,
     work: Path | None = None,
 ) -> dict:
     """Every ablation of the pseudo-label stage, then the + both run refined with / without the

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..log import LOGGER
 from ..methods import METHODS
 from .headless import train_headless
 
@@ -56,7 +57,7 @@ def run_speed_suite(
     device: str = "auto",
     gui: bool = True,
     steps: int | None = None,
-    log=print,
+    log=LOGGER.info,
     work: Path | None = None,
 ) -> dict:
     from ..demo import build_demo_study
@@ -116,7 +117,9 @@ def run_speed_suite(
     return results
 
 
-def measure_variants(study: Path, work: Path, methods, device: str, steps: int, repeats: int, log=print, names=tuple(VARIANTS)) -> dict:
+def measure_variants(
+    study: Path, work: Path, methods, device: str, steps: int, repeats: int, log=LOGGER.info, names=tuple(VARIANTS)
+) -> dict:
     """{method: {variant: run}}: each method's step in every VARIANTS entry the device can run, as ``weakseg
     train`` processes, interleaved (variant after variant, ``repeats`` rounds; the fastest round kept, the
     others' figures alongside). ``first_step_s`` minus eager fp32's is the compile time."""
