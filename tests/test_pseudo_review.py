@@ -187,11 +187,12 @@ def docks(make_napari_viewer, trained, tmp_path, monkeypatch):
     import shutil
 
     import napari_weakseg.widgets.pseudo_review_widget as rw
+    import napari_weakseg.widgets.refine_panel as rf
     import napari_weakseg.widgets.review_decisions as rd
     from napari_weakseg.demo import ANNOTATION_WIDGET, PLUGIN
 
     errors = []
-    for module in (rw, rd):  # the dock and its mixin
+    for module in (rw, rd, rf):  # the dock and its mixins
         monkeypatch.setattr(module, "show_error", errors.append)
     folder, run = shutil.copytree(trained[0], tmp_path / "study"), shutil.copytree(trained[1], tmp_path / "run")
     viewer = make_napari_viewer()
@@ -292,8 +293,11 @@ def test_accept_reject_and_edit_change_the_study_and_the_next_round(qtbot, docks
     assert [presence.source[r][1] for r in excluded] == [second]
 
 
-def test_refine_in_the_background_updates_the_layer(qtbot, docks):
+@pytest.mark.parametrize("separate", [False, True], ids=["viewer's process", "separate process"])
+def test_refine_in_the_background_updates_the_layer(qtbot, docks, separate):
+    """Refine in a worker thread or (as on a GPU) in a spawned process: the same result, its rounds on the bar."""
     viewer, ann, train, review, errors = docks
+    review.separate_process = separate
     rev = _reviewed(qtbot, docks)
     review.decide(REJECTED, [review.ordered_slices()[0]])
     with qtbot.waitSignals(
@@ -306,9 +310,26 @@ def test_refine_in_the_background_updates_the_layer(qtbot, docks):
     assert not errors, errors
     assert (review.run_dir / "refined.pt").is_file() and review.which == "refined"
     assert "round" in review.status.text() or "keeps" in review.status.text()
+    assert (review.progress.value(), review.progress.maximum()) == (1, 1) and not review.progress.isVisible()
     new = review.review["phantom"]
     assert new is not rev and np.array_equal(viewer.layers[layer_name("phantom", PSEUDO)].data, new.layer_data())
     assert not (np.array_equal(new.labels, rev.labels) and np.array_equal(new.scores["score_disc"], rev.scores["score_disc"]))
+
+
+def test_refine_stops_between_rounds_and_writes_nothing(qtbot, docks, monkeypatch):
+    import napari_weakseg.widgets.refine_panel as rf
+
+    viewer, ann, train, review, errors = docks
+    infos = []
+    monkeypatch.setattr(rf, "show_info", infos.append)
+    _reviewed(qtbot, docks)
+    with qtbot.waitSignal(review.finished, timeout=120_000, check_params_cb=lambda w: w == "refine"):
+        review.start_refine()
+        assert review.stop_btn.isEnabled()
+        review.stop_btn.click()  # during the first round (loading the run and training it take seconds)
+    assert not errors, errors
+    assert not (review.run_dir / "refined.pt").exists() and review.which == "best"
+    assert "stopped" in review.status.text() and "nothing was written" in infos[-1] and not review.stop_btn.isEnabled()
 
 
 def test_shape_form_previews_its_ranges_and_feeds_training(qtbot, docks):

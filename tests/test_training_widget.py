@@ -229,6 +229,26 @@ def test_save_and_load_a_model_with_its_provenance(qtbot, docks, tmp_path):
     qtbot.waitUntil(lambda: layer_name("phantom", SEG) in viewer.layers, timeout=10_000)
 
 
+def test_run_model_in_a_separate_process_shows_the_same_outputs(qtbot, docks):
+    """Run model in a spawned process, where training runs (the default on a GPU, forced here on the CPU): the same
+    layers as from the viewer's own worker thread."""
+    viewer, ann, train, errors = docks
+    train.settings.method.setCurrentText("genseg")
+    assert train.start_training()
+    assert isinstance(_wait_finished(qtbot, train), Finished)
+    qtbot.waitUntil(lambda: not train._predictions, timeout=60_000)  # the Run model that follows training
+    here = {what: viewer.layers[layer_name("phantom", what)].data.copy() for what in (PROB, SEG)}
+    train.separate_process = True
+    worker = train.run_model()
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        pass
+    qtbot.waitUntil(lambda: not train._predictions, timeout=10_000)
+    assert not errors, errors
+    for what, data in here.items():
+        assert np.allclose(viewer.layers[layer_name("phantom", what)].data, data, atol=1e-5), what
+    assert "genseg" in train.model_label.text()
+
+
 def test_closing_the_viewer_stops_the_run_and_keeps_its_checkpoint(qtbot, make_napari_viewer, tmp_path):
     from napari_weakseg.inference import TrainedModel
 

@@ -122,11 +122,13 @@ def iterate_pseudo_labels(
     log: Callable[[str], None] | None = None,
     fixed: tuple[torch.Tensor, torch.Tensor] | None = None,
     excluded: torch.Tensor | None = None,
+    on_round: Callable[[int, int], None] | None = None,
 ) -> IterationResult:
     """images (N, C, H, W), pseudo labels (N, 1, H, W) 0/1; ``kept``: rows to train on first (default all);
     ``reselect(labels) -> kept rows`` picks the rows of each round's new labels; ``val``: (images, masks).
     ``fixed``: (rows (F,), masks (F, 1, H, W)) real annotations, trained on in every round with these masks;
-    ``excluded``: rows never trained on (the user's review decisions, ``pseudo/review.py``)."""
+    ``excluded``: rows never trained on (the user's review decisions, ``pseudo/review.py``); ``on_round(k, rounds)``
+    after round k (a progress bar)."""
     fixed_rows = fixed[0] if fixed is not None else None
     labels = _with_fixed(labels, fixed)
     kept = constrain_kept(torch.arange(len(images)) if kept is None else kept, fixed_rows, excluded)
@@ -140,6 +142,8 @@ def iterate_pseudo_labels(
         result.history.append(RoundResult(k, len(kept), dice))
         if log:
             log(f"round {k}: trained on {len(kept)} slice(s)" + ("" if dice is None else f", validation Dice {dice:.3f}"))
+        if on_round:
+            on_round(k, rounds)
         if val is not None and best is not None and dice <= best:
             break
         best = dice

@@ -21,6 +21,7 @@ def refine(
     log: Callable[[str], None] | None = None,
     fixed: tuple[torch.Tensor, torch.Tensor] | None = None,
     excluded: torch.Tensor | None = None,
+    on_round: Callable[[int, int], None] | None = None,
 ) -> tuple[Selection | None, IterationResult]:
     """A trained ``pseudo-label`` method and its training images (N, C, H, W) -> (selection, rounds).
 
@@ -65,6 +66,7 @@ def refine(
         log=log,
         fixed=fixed,
         excluded=excluded,
+        on_round=on_round,
     )
     if result.network is not None:
         method.segmenter.load_state_dict(result.network.state_dict())
@@ -80,12 +82,18 @@ def _scores_of(method, labels: torch.Tensor, batch: int = 16) -> dict[str, torch
 
 
 def refine_run(
-    run_dir: str | Path, study, which: str = "best", device: str = "cpu", seed: int = 0, log: Callable[[str], None] | None = None
+    run_dir: str | Path,
+    study,
+    which: str = "best",
+    device: str = "cpu",
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+    on_round: Callable[[int, int], None] | None = None,
 ) -> tuple[Path, IterationResult]:
     """Refine a ``pseudo-label`` run on its study's presence slices; annotated ones (if any) validate the
     rounds, except those the user accepted or edited in the review (RUN_DIR/review.json), which are trained
     on as real annotations; slices rejected there are never trained on. Writes RUN_DIR/refined.pt (all
-    weights, the segmenter included): ``predict --which refined``."""
+    weights, the segmenter included): ``predict --which refined``. ``on_round(k, rounds)`` after each round."""
     from ..data.slices import study_slices
     from ..inference import TrainedModel
     from ..training.checkpoint import save_tensors
@@ -105,7 +113,7 @@ def refine_run(
     val = (presence.images[validate], presence.masks[validate]) if bool(validate.any()) else None
     if log and (len(fixed) or len(excluded)):
         log(f"review: {len(fixed)} accepted or edited slice(s) as annotations, {len(excluded)} rejected")
-    _, result = refine(model.method, presence.images, val, seed, log, (fixed, presence.masks[fixed]), excluded)
+    _, result = refine(model.method, presence.images, val, seed, log, (fixed, presence.masks[fixed]), excluded, on_round)
     path = save_tensors(
         Path(run_dir) / "refined.pt",
         {"model": model.method.state_dict(), "best_round": result.best_round, "val_dice": [r.val_dice for r in result.history]},

@@ -107,6 +107,7 @@ class ModelPanel:
 
         Runs in a worker thread; returns the worker (tests wait on it)."""
         from ..inference import TrainedModel
+        from ..training.task_process import run_task, wants_separate_process
         from ..training.trainer import resolve_device
 
         ann = self.annotation
@@ -136,8 +137,14 @@ class ModelPanel:
 
         device = str(resolve_device(self.settings.device.currentData()))  # read here: widgets belong to the GUI thread
 
+        separate = getattr(self, "separate_process", None)
+        separate = wants_separate_process(device) if separate is None else separate
+
         @thread_worker
         def predict():
+            if separate:  # where training runs: a GPU context leaves with the process (task_process)
+                args = {"run_dir": str(run_dir), "volume": im.volume.data, "axis": im.axis, "split": None}
+                return run_task("predict", {**args, "lesion_samples": lesion_samples, "device": device})
             model = TrainedModel.load(run_dir, device=device)
             return model.info, model.predict_image(im, lesion_samples=lesion_samples)
 

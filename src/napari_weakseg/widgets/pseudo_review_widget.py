@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from napari.qt.threading import thread_worker
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
@@ -20,6 +20,7 @@ from qtpy.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QProgressBar,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -32,6 +33,7 @@ from ..pseudo.review import REJECTED, Decisions, score_names
 from .close_watch import ShutsDownOnClose
 from .dock_fit import scrolling_layout, tabify_with_siblings
 from .output_layers import show_pseudo_labels
+from .refine_panel import RefinePanel
 from .review_decisions import ReviewDecisions
 from .session import session_for
 from .shape_prior_form import PREVIEW_SIZE, ShapePriorForm
@@ -39,9 +41,10 @@ from .shape_prior_form import PREVIEW_SIZE, ShapePriorForm
 COLUMNS = ("slice", "selection", "decision")  # then one column per score
 
 
-class PseudoReviewWidget(ShutsDownOnClose, ReviewDecisions, QWidget):
+class PseudoReviewWidget(ShutsDownOnClose, ReviewDecisions, RefinePanel, QWidget):
     finished = Signal(str)  # "review" or "refine" when that background work ended (ok or not)
-    _log = Signal(str)  # refine's progress, from its worker thread
+    _log = Signal(str)  # refine's messages, from its worker thread
+    _progress = Signal(int, int)  # refine's rounds done, of how many
 
     def __init__(self, napari_viewer):
         super().__init__()
@@ -60,6 +63,9 @@ class PseudoReviewWidget(ShutsDownOnClose, ReviewDecisions, QWidget):
         self._closed = False
         self._build_ui()
         self._log.connect(self.status.setText)
+        self._progress.connect(self._show_progress)
+        self._stop_refine = False
+        self.separate_process: bool | None = None  # Refine in a spawned process; None: on a GPU (task_process)
         self.session.study_changed.connect(self._forget)
         self._refresh()
 
@@ -105,7 +111,16 @@ class PseudoReviewWidget(ShutsDownOnClose, ReviewDecisions, QWidget):
         v.addLayout(row)
         self.refine_btn = QPushButton("Refine (selection + rounds)")
         self.refine_btn.setToolTip("Train the segmenter on the kept and accepted pseudo labels in rounds, in the background")
-        v.addWidget(self.refine_btn)
+        self.stop_btn = QPushButton("Stop")
+        self.stop_btn.setToolTip("Stop refining: the run keeps what it had (nothing of the refinement is written)")
+        self.progress = QProgressBar()
+        self.progress.setFormat("round %v of %m")
+        self.progress.setVisible(False)
+        row = QHBoxLayout()
+        row.addWidget(self.refine_btn, 2)
+        row.addWidget(self.stop_btn, 1)
+        v.addLayout(row)
+        v.addWidget(self.progress)
         self.status = QLabel("no review yet")
         self.status.setWordWrap(True)
         v.addWidget(self.status)
@@ -123,6 +138,7 @@ class PseudoReviewWidget(ShutsDownOnClose, ReviewDecisions, QWidget):
         self.edit_btn.clicked.connect(lambda: self.edit())
         self.clear_btn.clicked.connect(lambda: self.decide(None))
         self.refine_btn.clicked.connect(lambda: self.start_refine())
+        self.stop_btn.clicked.connect(self.stop_refine)
         self.shape_form.changed.connect(self._shape_changed)
         self.shape_form.preview_btn.clicked.connect(lambda: self.preview_shapes())
         self._shape_changed(self.shape_form.options())
@@ -260,37 +276,6 @@ class PseudoReviewWidget(ShutsDownOnClose, ReviewDecisions, QWidget):
         if rows and self.annotation is not None:
             self.annotation.go_to_slice(self._rows[rows[-1].row()])
 
-    # --------------------------------------------------------------- refine
-    def start_refine(self):
-        """Selection + iterative rounds of the reviewed run on a saved copy of the study, in a worker
-        thread, with the decisions; then review the refined model. Returns the worker."""
-        from ..pseudo.refine import refine_run
-        from ..study import load_study
-        from ..training.trainer import resolve_device
-
-        ann = self.annotation
-        if self.run_dir is None or ann is None or ann.study is None:
-            show_error("Review a run first")
-            return None
-        if self.busy:
-            show_error("The review is busy; wait for it to finish")
-            return None
-        if not ann.save_now():
-            return None
-        run_dir, folder, device = self.run_dir, ann.study.folder, str(resolve_device(self.device))
-
-        @thread_worker(ignore_errors=True)  # reported by _start's errored handler
-        def work():
-            return refine_run(run_dir, load_study(folder), which="best", device=device, log=self._log.emit)[1]
-
-        def done(result):
-            self.status.setText(f"refined: best round {result.best_round} of {len(result.history)}")
-            show_info(f"Refined {run_dir.name}: best round {result.best_round}")
-            self._next = lambda: self.start_review(run_dir, "refined")  # once this worker has ended
-
-        self.status.setText("refining in the background…")
-        return self._start(work(), done, "refine")
-
     # --------------------------------------------------------------- shared
     def _start(self, worker, done, what: str):
         def returned(result):
@@ -351,6 +336,7 @@ class PseudoReviewWidget(ShutsDownOnClose, ReviewDecisions, QWidget):
 
     def _refresh(self) -> None:
         idle = not self.busy
+        self.stop_btn.setEnabled(not idle)
         ann = self.annotation
         has_study = ann is not None and ann.study is not None  # nothing to review or refine before a study exists
         for b in (self.review_btn, self.load_btn, self.refine_btn):
