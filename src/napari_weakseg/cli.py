@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("linear", "nearest"),
         help="channels of a case on different grids: resample them onto the first channel's grid with this interpolation (default: refuse)",
     )
+    create.add_argument(
+        "--classes",
+        metavar="LABEL=NAME,...",
+        help="name the masks' labels as lesion classes (e.g. 1=necrosis,2=oedema,3=non-enhancing,4=enhancing): "
+        "a method that segments classes can then be trained per class (weakseg train --per-class)",
+    )
     create.add_argument("--tags-from-masks", action="store_true", help="tag every slice presence/absence from its mask")
     create.add_argument(
         "--halves",
@@ -221,16 +227,34 @@ def _study_create(args) -> int:
         LOGGER.info(f"added {im.name}: {len(volume.channel_names)} channel(s), shape {volume.shape}")
     if amount is not None:
         keep_masks(study, amount, args.per, args.seed)
+    if args.classes:
+        study.set_classes(parse_classes(args.classes))
     save_study(study, args.out)  # a failed first save removes what it wrote
     _print_counts(study)
     LOGGER.info(f"study written to {args.out}")
     return 0
 
 
+def parse_classes(text: str) -> dict[int, str]:
+    """``1=necrosis,2=oedema`` -> {1: "necrosis", 2: "oedema"} (checked by ``study.model.check_classes``)."""
+    names = {}
+    for part in (p for p in text.split(",") if p.strip()):
+        label, sep, name = part.partition("=")
+        if not sep or not label.strip().isdigit():
+            raise WeaksegError(f"--classes: {part!r} is not LABEL=NAME (e.g. 1=necrosis)")
+        names[int(label)] = name
+    from .study.model import check_classes
+
+    return check_classes(names)
+
+
 def _study_show(args) -> int:
     from .study import load_study
 
-    _print_counts(load_study(args.study))
+    study = load_study(args.study)
+    _print_counts(study)
+    if study.classes:
+        print("lesion classes: " + ", ".join(f"{k} {v}" for k, v in study.classes.items()))
     return 0
 
 

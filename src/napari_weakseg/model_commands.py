@@ -28,6 +28,7 @@ def read_config(path: Path | None) -> dict:
 def run_train(args) -> int:
     from .study import load_study
     from .training.events import Failed, kept_note
+    from .training.run_setup import per_class_overrides
     from .training.trainer import TrainConfig, Trainer
 
     overrides = read_config(args.config)
@@ -36,6 +37,8 @@ def run_train(args) -> int:
     if (args.out / "run.json").is_file() and has_checkpoint(args.out) and not args.resume:
         raise InputError(f"{args.out} already holds a run; use --resume to continue it or choose another --out")
     study = load_study(args.study)
+    if args.per_class:
+        overrides = per_class_overrides(study, args.method, overrides)
     val_fraction = default_val_fraction(study.counts()["annotated"]) if args.val_fraction is None else args.val_fraction
     config = TrainConfig(
         method=args.method,
@@ -108,7 +111,7 @@ def run_predict(args) -> int:
     from .io.dicom import is_dicom_folder, split_series_path
     from .io.image_folder import read_image_folder
     from .io.nifti import is_nifti_path, nifti_stem
-    from .io.outputs import dicom_series_of, save_segmentation, write_folder_outputs, write_volume_outputs
+    from .io.outputs import class_labels, dicom_series_of, save_segmentation, write_folder_outputs, write_volume_outputs
 
     model = TrainedModel.load(args.run_dir, which=args.which, device=_device(args.device))
     paths = [p for p in args.image.split(",") if p]
@@ -136,7 +139,10 @@ def run_predict(args) -> int:
         written = write_volume_outputs(args.out, name, volume, outputs, threshold)
         if dicom_series_of(volume) is not None:  # and a DICOM SEG referring to the series' images
             seg = outputs["prob"] >= threshold
-            if seg.any():
+            if seg.any() and "class_prob" in outputs:  # one segment per lesion class, named as the study names them
+                names = dict(enumerate(model.info.get("study", {}).get("classes", []), start=1))
+                written.append(save_segmentation(args.out / f"{name}_seg.dcm", class_labels(outputs, threshold), volume, names))
+            elif seg.any():
                 written.append(save_segmentation(args.out / f"{name}_seg.dcm", seg.astype("uint8"), volume))
             else:
                 LOGGER.warning("nothing segmented: no DICOM SEG written (a SEG needs at least one labelled pixel)")
@@ -187,6 +193,11 @@ def add_parsers(sub) -> None:
     train.add_argument("--patience", type=int, default=0, help="stop after this many validations without improvement (0: never)")
     train.add_argument("--config", type=Path, help='JSON with method-config overrides, e.g. {"lr": 5e-4, "net": {"base": 16}}')
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.add_argument(
+        "--per-class",
+        action="store_true",
+        help="segment each lesion class of the masks' labels (methods that segment classes: cyclegan-ssl); default: the whole lesion",
+    )
     train.add_argument("--init", type=Path, metavar="CHECKPOINT", help="warm start from these weights (e.g. RUN/best.pt)")
     train.add_argument(
         "--precision",

@@ -26,7 +26,20 @@ def write_volume_outputs(out_dir: Path, name: str, volume: Volume, outputs: dict
             written.append(
                 write_nifti(out_dir / f"{name}_{key}.nii.gz", arr[0] if arr.shape[0] == 1 else arr, affine=affine, header=header)
             )
+    if "class_prob" in outputs:  # a model trained per lesion class
+        grid = {"affine": affine, "header": header}
+        written.append(write_nifti(out_dir / f"{name}_classes.nii.gz", class_labels(outputs, threshold), **grid))
+        written.append(write_nifti(out_dir / f"{name}_class_prob.nii.gz", outputs["class_prob"].astype(np.float32), **grid))
     return written
+
+
+def class_labels(outputs: dict[str, np.ndarray], threshold: float) -> np.ndarray:
+    """(Z, Y, X) uint8/uint16 lesion class labels of a per-class model: the likeliest class k (label k) where the
+    lesion probability reaches ``threshold``, 0 elsewhere. outputs: prob (Z, Y, X), class_prob (K, Z, Y, X)."""
+    k = outputs["class_prob"].shape[0]
+    labels = (np.argmax(outputs["class_prob"], axis=0) + 1).astype(np.uint8 if k < 255 else np.uint16)
+    labels[outputs["prob"] < threshold] = 0
+    return labels
 
 
 def dicom_series_of(volume: Volume) -> str | None:
@@ -37,9 +50,9 @@ def dicom_series_of(volume: Volume) -> str | None:
     return src if src is not None and is_dicom_folder(src) else None
 
 
-def save_segmentation(path: str | Path, seg: np.ndarray, volume: Volume) -> Path:
+def save_segmentation(path: str | Path, seg: np.ndarray, volume: Volume, names: dict[int, str] | None = None) -> Path:
     """A segmentation (Z, Y, X) labels on ``volume``'s grid: ``.dcm`` a DICOM SEG referring to the DICOM series
-    the volume came from, anything else NIfTI with the volume's affine and header."""
+    the volume came from (``names``: label -> segment name), anything else NIfTI with the volume's affine and header."""
     path = Path(path)
     if path.suffix.lower() == ".dcm":
         from ..errors import InputError
@@ -48,10 +61,11 @@ def save_segmentation(path: str | Path, seg: np.ndarray, volume: Volume) -> Path
         series = dicom_series_of(volume)
         if series is None:
             raise InputError("a DICOM SEG refers to a DICOM series, and this image was not read from one; save it as NIfTI")
-        return write_dicom_seg(path, seg, series)
+        return write_dicom_seg(path, seg, series, names)
     if not str(path).lower().endswith((".nii", ".nii.gz")):
         path = path.with_name(path.name + ".nii.gz")
-    return write_nifti(path, np.asarray(seg).astype(np.uint8), affine=volume.affine, header=volume.header)
+    seg = np.asarray(seg)
+    return write_nifti(path, seg.astype(np.uint8 if seg.max(initial=0) < 256 else np.uint16), affine=volume.affine, header=volume.header)
 
 
 def write_folder_outputs(out_dir: Path, name: str, info: dict, outputs: dict[str, np.ndarray], threshold: float) -> list[Path]:

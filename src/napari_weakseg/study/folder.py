@@ -34,7 +34,7 @@ from ..io.nifti import is_nifti_path, read_nifti, spacing_from_header, write_nif
 from ..io.orientation import header_is_oriented, is_oriented
 from ..locks import LOCK_FILES, folder_lock
 from .halves import HalfSplit
-from .model import Study, StudyImage, Tag, safe_name
+from .model import Study, StudyImage, Tag, check_classes, safe_name
 
 FORMAT = "napari-weakseg study"
 SCHEMA_VERSION = 2  # 2: half-slice tags (``split``, ``half_tags``); 1 is read as a study without halves
@@ -88,6 +88,8 @@ def _save_locked(study: Study, folder: Path, existed: bool, moving: bool) -> Pat
     try:
         entries = _write_files(study, folder)
         manifest = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "written_by": f"napari-weakseg {__version__}", "images": entries}
+        if study.classes:  # lesion class names by mask label (JSON keys are text)
+            manifest["classes"] = {str(k): v for k, v in study.classes.items()}
         write_json_atomic(folder / MANIFEST, manifest)
     except BaseException:
         if moving:  # a first save into this folder leaves nothing half-written behind
@@ -153,6 +155,7 @@ def load_study(folder: str | os.PathLike) -> Study:
             f"{folder.name}: study schema {version!r} is not supported (this version reads schemas {', '.join(map(str, READABLE_SCHEMAS))})"
         )
     study = Study(folder)
+    study.classes = check_classes(manifest.get("classes", {}))
     try:
         for e in manifest["images"]:
             _check_name(e["name"])

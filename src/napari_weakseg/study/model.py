@@ -38,6 +38,19 @@ class Study:
         self._saved_mask_revisions: dict[str, int] = {}
         self._files: dict[str, dict] = {}  # name -> files written in the folder
         self._manifest_digest: str | None = None  # of study.json as this study last read or wrote it
+        self.classes: dict[int, str] = {}  # lesion class names by mask label (e.g. BraTS 1 necrosis); {}: one lesion
+
+    def set_classes(self, names: dict[int, str]) -> None:
+        """Name the mask labels (1..65535) as lesion classes; {} for one whole lesion."""
+        self.classes = check_classes(names)
+        self._touch_study()
+
+    def class_names(self, n_classes: int) -> list[str]:
+        """Names of labels 1..``n_classes`` ("label k" where the study names none)."""
+        return [self.classes.get(k, f"label {k}") for k in range(1, n_classes + 1)]
+
+    def _touch_study(self) -> None:
+        self._edit_count += 1
 
     # --- building -----------------------------------------------------------
     def add_image(self, volume: Volume, name: str | None = None, mask: np.ndarray | None = None, axis: int = 0) -> StudyImage:
@@ -257,3 +270,19 @@ class Study:
     def _touch(self, i: int) -> None:
         self._edit_count += 1
         self.changed.emit(i)
+
+
+def check_classes(names) -> dict[int, str]:
+    """``names`` as {label: name}: labels whole numbers 1..65535 (or their decimal strings, as JSON keeps them),
+    names non-empty text of at most 64 characters; an InputError names what is wrong."""
+    if not isinstance(names, dict):
+        raise InputError(f"lesion classes: a mapping of label to name, not {type(names).__name__}")
+    out = {}
+    for key, name in names.items():
+        label = int(key) if isinstance(key, str) and key.isdigit() else key
+        if isinstance(label, bool) or not isinstance(label, int) or not 1 <= label <= 65535:
+            raise InputError(f"lesion classes: label {key!r} is not a whole number 1..65535")
+        if not isinstance(name, str) or not name.strip() or len(name) > 64:
+            raise InputError(f"lesion classes: the name of label {label} must be text of 1 to 64 characters, not {name!r}")
+        out[label] = name.strip()
+    return dict(sorted(out.items()))

@@ -104,3 +104,21 @@ def check_train_config(cfg) -> None:
             raise InputError(f"{key} {getattr(cfg, key)!r}: use one of {', '.join(choices)}")
     if not isinstance(cfg.overrides, dict):
         raise InputError(f"the method-config overrides must be an object, not {type(cfg.overrides).__name__}")
+
+
+def per_class_overrides(study, method: str, overrides: dict | None = None) -> dict:
+    """Method-config overrides that train ``method`` per lesion class of ``study`` (net.n_classes = the highest
+    mask label, or of the study's named classes); an InputError for a method that segments the whole lesion only,
+    or masks of one label."""
+    import numpy as np
+
+    from ..methods import METHODS
+    from ..methods.config import merge_options
+
+    if method not in METHODS or not METHODS[method].label_masks:
+        able = ", ".join(m for m, cls in METHODS.items() if cls.label_masks)
+        raise InputError(f"method {method} segments the whole lesion; per lesion class: {able}")
+    top = max([int(np.max(im.mask, initial=0)) for im in study.images] + list(study.classes))
+    if top < 2:
+        raise InputError("the masks hold one lesion label: there is nothing to train per class")
+    return merge_options(dict(overrides or {}), {"net": {"n_classes": top}})

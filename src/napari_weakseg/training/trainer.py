@@ -107,6 +107,7 @@ class Trainer:
             "counts": counts,
             "input_shape_hw": list(slices.images.shape[-2:]),
             "pixel_mm": self.pixel_mm,
+            **({"classes": study.class_names(mc.net.n_classes)} if labels and mc.net.n_classes > 1 else {}),
         }
         # for previews: the raw slices are read from this snapshot, not the live study
         self._volumes = [im.volume.data.copy() for im in study.images]

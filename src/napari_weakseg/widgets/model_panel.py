@@ -152,7 +152,8 @@ class ModelPanel:
             if self._closed:  # the viewer is going away: no new layers
                 return
             info, outputs = result
-            show_outputs(self.viewer, im.name, image_layers[0], outputs, threshold)
+            classes = info.get("study", {}).get("classes")
+            show_outputs(self.viewer, im.name, image_layers[0], outputs, threshold, classes)
             self._reveal()
             self.model_label.setText(describe_model(info, Path(run_dir)))
 

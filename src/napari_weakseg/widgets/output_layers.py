@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 HEALTHY, RESIDUAL, PROB, SEG, LESION = "healthy", "residual", "probability", "segmentation", "synthetic lesion"
-VISIBLE = {HEALTHY: False, RESIDUAL: True, PROB: False, SEG: True, LESION: True}  # when first shown
+CLASSES = "lesion classes"  # a per-class model's likeliest class where the lesion probability reaches the threshold
+VISIBLE = {HEALTHY: False, RESIDUAL: True, PROB: False, SEG: True, LESION: True, CLASSES: True}  # when first shown
 PSEUDO = "pseudo labels"
 PSEUDO_COLOURS = {None: "transparent", 0: "transparent", 1: "limegreen", 2: "orangered"}  # 1 kept, 2 dropped (pseudo/review.py)
 
@@ -73,11 +74,14 @@ def _meta(source_layer, **extra) -> dict:
     return dict(scale=source_layer.scale, translate=source_layer.translate, metadata=source_layer.metadata, **extra)
 
 
-def show_outputs(viewer, image_name: str, source_layer, outputs: dict[str, np.ndarray], threshold: float) -> dict:
+def show_outputs(
+    viewer, image_name: str, source_layer, outputs: dict[str, np.ndarray], threshold: float, class_names: list[str] | None = None
+) -> dict:
     """Create or update the output layers of one study image.
 
     outputs: prob (Z, Y, X); healthy / residual / lesion_sample (C, Z, Y, X) -- the first
-    channel is shown (the one the source layer shows). Returns {what: layer}.
+    channel is shown (the one the source layer shows); class_prob (K, Z, Y, X) of a per-class model, shown as
+    lesion classes named by ``class_names``. Returns {what: layer}.
     """
     meta, style = _meta(source_layer), _styles(source_layer)
     layers = {}
@@ -100,7 +104,23 @@ def show_outputs(viewer, image_name: str, source_layer, outputs: dict[str, np.nd
         layers[SEG] = viewer.layers[name]
     else:
         layers[SEG] = _new_labels(viewer, seg, name, {**meta, "visible": VISIBLE[SEG]}, style[SEG])
+    if "class_prob" in outputs:
+        from ..io.outputs import class_labels
+
+        layers[CLASSES] = _class_layer(viewer, layer_name(image_name, CLASSES), class_labels(outputs, threshold), meta, class_names)
     return layers
+
+
+def _class_layer(viewer, name: str, labels: np.ndarray, meta: dict, class_names) -> object:
+    """The lesion classes as a Labels layer whose features name each label (napari shows the name under the cursor)."""
+    k = max(int(labels.max(initial=0)), len(class_names or []))
+    names = ["background", *[(class_names or [])[i] if i < len(class_names or []) else f"label {i + 1}" for i in range(k)]]
+    features = {"index": list(range(k + 1)), "class": names}
+    if name in viewer.layers:
+        layer = viewer.layers[name]
+        layer.data, layer.features = labels, features
+        return layer
+    return viewer.add_labels(labels, name=name, features=features, opacity=0.5, **meta)
 
 
 def add_missing_outputs(viewer, image_name: str, source_layer, shape: tuple, outputs: tuple[str, ...]) -> list:

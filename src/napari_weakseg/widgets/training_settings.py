@@ -83,6 +83,8 @@ class TrainingSettings(QGroupBox):
         self.compile = QComboBox()
         self.compile.addItems(list(COMPILE_MODES))
         self.compile.setToolTip("torch.compile the training step: its compile time pays only in long runs")
+        self.per_class = QCheckBox()
+        self.per_class.setToolTip("segment each lesion class of the masks' labels (cyclegan-ssl); off: the whole lesion")
         for label, w in (
             ("batch size", self.batch),
             ("annotated per batch", self.ann_per_batch),
@@ -90,6 +92,7 @@ class TrainingSettings(QGroupBox):
             ("augmentation", self.augment),
             ("precision", self.precision),
             ("compile", self.compile),
+            ("per lesion class", self.per_class),
         ):
             adv.addRow(label, w)
         form.addRow(self.advanced)

@@ -205,8 +205,15 @@ class TrainingWidget(ShutsDownOnClose, RunEvents, ModelPanel, RetrainPanel, QWid
         return self.job is not None
 
     def train_config(self) -> dict:
-        """The next run's config: the form, then other docks' method options, then ``self.overrides``."""
-        return self.settings.train_config(self.n_annotated(), [*self.session.method_options.items(), *self.overrides.items()])
+        """The next run's config: the form, then other docks' method options, then ``self.overrides``; with
+        *per lesion class* (Advanced), net.n_classes from the study's labels (``run_setup.per_class_overrides``)."""
+        config = self.settings.train_config(self.n_annotated(), [*self.session.method_options.items(), *self.overrides.items()])
+        ann = self.annotation
+        if self.settings.advanced.isChecked() and self.settings.per_class.isChecked() and ann is not None and ann.study is not None:
+            from ..training.run_setup import per_class_overrides
+
+            config["overrides"] = per_class_overrides(ann.study, config["method"], config["overrides"])
+        return config
 
     @staticmethod
     def _guard_fork(src: Path, dst: Path):
@@ -246,7 +253,11 @@ class TrainingWidget(ShutsDownOnClose, RunEvents, ModelPanel, RetrainPanel, QWid
                 return False
         elif init_weights is not None:
             started_from = str(Path(init_weights).parent)
-        config = self.train_config()
+        try:
+            config = self.train_config()
+        except WeaksegError as exc:  # e.g. per lesion class with a method that segments the whole lesion
+            show_error(str(exc))
+            return False
         spec = JobSpec(
             str(ann.study.folder),
             str(run_dir),
