@@ -249,6 +249,25 @@ def test_run_model_in_a_separate_process_shows_the_same_outputs(qtbot, docks):
     assert "genseg" in train.model_label.text()
 
 
+def test_a_failing_run_model_says_so_once(qtbot, docks):
+    """One notification for one failure: napari's own report of the worker's exception is not added to the dock's."""
+    from napari.utils.notifications import notification_manager
+
+    viewer, ann, train, errors = docks
+    train.settings.method.setCurrentText("seg-only")
+    assert train.start_training()
+    assert isinstance(_wait_finished(qtbot, train), Finished)
+    qtbot.waitUntil(lambda: not train._predictions, timeout=60_000)
+    (train.last_run / "best.pt").write_bytes(b"not a checkpoint")  # damaged after training
+    before = len(notification_manager.records)
+    worker = train.run_model()
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        pass
+    qtbot.wait(200)
+    assert len(errors) == 1 and "best.pt" in errors[0], errors
+    assert len(notification_manager.records) == before  # nothing more from napari's worker handling
+
+
 def test_closing_the_viewer_stops_the_run_and_keeps_its_checkpoint(qtbot, make_napari_viewer, tmp_path):
     from napari_weakseg.inference import TrainedModel
 

@@ -140,7 +140,7 @@ class ModelPanel:
         separate = getattr(self, "separate_process", None)
         separate = wants_separate_process(device) if separate is None else separate
 
-        @thread_worker
+        @thread_worker(ignore_errors=True)  # reported once, by failed() below (napari would show it a second time)
         def predict():
             if separate:  # where training runs: a GPU context leaves with the process (task_process)
                 args = {"run_dir": str(run_dir), "volume": im.volume.data, "axis": im.axis, "split": None}
