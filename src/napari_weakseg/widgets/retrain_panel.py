@@ -52,8 +52,8 @@ class RetrainPanel:
             self.settings.steps.setValue(steps)
 
     def suggest(self, limit: int = 10) -> list:
-        """Rank the image's unannotated slices by how likely the model is wrong there (``suggest.suggestions``:
-        1 - expected Dice, and what the tags say), each listed with its reason."""
+        """Rank the image's unannotated slices by how many pixels the model likely has wrong there
+        (``suggest.suggestions``: expected wrong pixels, and what the tags say), each listed with its reason."""
         from ..suggest import suggestions
 
         ann = self.annotation
