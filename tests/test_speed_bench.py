@@ -114,3 +114,18 @@ def test_gui_report_judges_each_target_and_each_condition(tmp_path):
     assert rows["throughput in the GUI / headless, simulated user working"].endswith("| **no** |")  # 0.65
     assert rows["click on Train to segmentation on screen (s)"].endswith("| yes |")
     assert (tmp_path / "speed-latency.png").is_file()
+
+
+def test_a_compiled_variant_is_time_boxed_and_reported_as_such(tmp_path):
+    """The A/B suite gives a compiled step a time box (2 cores took over 5 min to compile genseg): past it, the
+    process is stopped and the report says how long it had, instead of the suite running past its budget."""
+    from napari_weakseg.bench.speed import measure_variants
+    from napari_weakseg.bench.speed_report import ab_section
+    from napari_weakseg.demo import build_demo_study
+
+    study = build_demo_study(tmp_path / "study")
+    ab = measure_variants(study, tmp_path / "ab", ("seg-only",), "cpu", 8, 1, lambda m: None, ("eager fp32", "compiled fp32"), 1.0)
+    runs = ab["methods"]["seg-only"]
+    assert runs["compiled fp32"]["timed_out_s"] == 1.0 and runs["eager fp32"]["pairs_per_s"] > 0  # eager: no time box
+    lines = ab_section({"ab": ab, "matmul_flops_per_s": 1e11})
+    assert "| seg-only | compiled fp32 | — | — | — | > 1 (stopped) | compiling |" in lines

@@ -36,8 +36,9 @@ def train_config_args(config: dict) -> list[str]:
     return args
 
 
-def train_headless(study: Path, run_dir: Path, config: dict) -> dict:
-    """Run ``weakseg train`` as its own process (exactly what a user runs) and read its figures back."""
+def train_headless(study: Path, run_dir: Path, config: dict, timeout_s: float | None = None) -> dict:
+    """Run ``weakseg train`` as its own process (exactly what a user runs) and read its figures back. With
+    ``timeout_s``, a run still going then is stopped: {"timed_out_s": timeout_s, "run_dir", "command"}."""
     import shutil
 
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -48,7 +49,10 @@ def train_headless(study: Path, run_dir: Path, config: dict) -> dict:
         cfg_file.write_text(json.dumps(config["overrides"]))
         cmd += ["--config", str(cfg_file)]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:  # subprocess.run kills the process
+        return {"timed_out_s": timeout_s, "run_dir": str(run_dir), "command": " ".join(["weakseg", *cmd[3:]])}
     wall = time.perf_counter() - t0
     stderr = proc.stderr
     if proc.returncode != 0:
