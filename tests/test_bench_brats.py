@@ -79,6 +79,11 @@ def test_folds_and_kept_masks(brats):
     prof = BratsProfile(preset="quick", size=16, steps=1)
     two = kept_masks(cases, [0, 2], 1, "volumes", 1, prof)
     assert not two[0].any() and two[1].all() and two[2].all()  # seed 1: the second training volume
+    share = kept_masks(cases, [0, 2, 0, 2], 1, "volumes", 1, BratsProfile(preset="quick", size=16, steps=1, volume_fraction=0.5))
+    assert [k.all() for k in share[:4]] == [False, True, True, False] and share[4].all()  # half the volumes, from the seed's
+    one = kept_masks(cases, [0, 2], 1, "volumes", 0, BratsProfile(preset="quick", size=16, steps=1, volume_fraction=0.01))
+    assert [k.all() for k in one[:2]] == [True, False]  # 1 % of two volumes: at least one
+    assert PROFILES["gpu"].volume_fraction == 0.01 and PROFILES["cpu"].volume_fraction is None
     sl = kept_masks(cases, [0, 2], 1, "slices", 0, BratsProfile(preset="quick", size=16, steps=1, slice_fraction=0.5))
     units = sum(int((cases[i].half_tags() == Tag.PRESENCE).sum()) for i in (0, 2))
     kept_units = sum(int(k[r, :, :8].any()) + int(k[r, :, 8:].any()) for k in sl[:2] for r in range(7))

@@ -53,6 +53,7 @@ class BratsProfile:
     seeds: int = 2
     seed_methods: tuple[str, ...] = ("seg-only", "genseg")  # with masks on one volume on every seed; the rest on seed 0 only
     slice_fraction: float = 0.1  # the ``slices`` setting: this share of the training presence half-slices
+    volume_fraction: float | None = None  # the ``volumes`` setting: this share of the training volumes (None: one)
     slice_methods: tuple[str, ...] = ("seg-only", "genseg")
     full_methods: tuple[str, ...] = ("seg-only",)  # the ``all`` setting (every training volume's masks)
     halves: bool = True
@@ -80,6 +81,7 @@ PROFILES = {
         seeds=3,
         seed_methods=ALL_METHODS,
         slice_fraction=0.01,
+        volume_fraction=0.01,  # masks on 1 % of the training volumes (at least one), as Table II's brain column
         brain_normalisation=True,
         val_every=500,
         overrides={"input_size": None, "normalisation": "none"},
@@ -107,9 +109,10 @@ def kept_masks(cases, train: list[int], val: int, setting: str, seed: int, prof:
     none = [np.zeros_like(cases[i].tumour, bool) for i in train]
     if setting == "all":
         kept = full
-    elif setting == "volumes":
-        pick = seed % len(train)
-        kept = [full[k] if k == pick else none[k] for k in range(len(train))]
+    elif setting == "volumes":  # masks on whole volumes: one, or a share of them; which ones rotates with the seed
+        n = 1 if prof.volume_fraction is None else max(1, int(round(prof.volume_fraction * len(train))))
+        picks = {(seed + j) % len(train) for j in range(n)}
+        kept = [full[k] if k in picks else none[k] for k in range(len(train))]
     elif setting == "slices":
         kept = none
         units = []  # (train position, row, half or -1)
