@@ -77,9 +77,8 @@ def write_brats_report(results: dict, out: Path) -> Path:
     lines += [
         f"Data: `{Path(st['data']).name}`: {cases}.",
         "",
-        f"Folds (no volume in two roles): {folds}. Masks: **volumes** keeps the masks of "
-        + ("one of the training volumes" if st.get("volume_fraction") is None else f"{st['volume_fraction']:.0%} of the training volumes (at least one)")
-        + " (which rotates with the seed) and the tags of all; **all** keeps every training volume's "
+        f"Folds (no volume in two roles): {folds}. Masks: **volumes** keeps the masks of {_volumes_kept(st)} (which "
+        "rotates with the seed) and the tags of all; **all** keeps every training volume's "
         f"masks (the fully supervised reference); **slices** keeps {st['slice_fraction']:.0%} of the training "
         f"volumes' presence {unit}. The validation volume is fully annotated and only selects the checkpoint "
         f"(validation every {st['val_every']} steps; the best one is scored).",
@@ -274,3 +273,8 @@ def _figures(results: dict, out: Path) -> None:
     runs = [r for r in results["runs"] if r["seed"] == 0 and r["setting"] == "volumes" and r["fold"] == first]
     if runs:
         loss_curves(runs, out / LOSSES, plt, ncols=3)
+
+
+def _volumes_kept(st: dict) -> str:
+    fraction = st.get("volume_fraction")
+    return "one of the training volumes" if fraction is None else f"{fraction:.0%} of the training volumes (at least one)"
