@@ -62,6 +62,10 @@ def test_digits_suite_writes_a_report_that_matches_its_results(tmp_path, fake_mn
     assert re.search(r"\| seg-only \| [0-9.]+ \([0-9.]+\) \| 0\.61 \(0\.01\) \|", report)
     assert re.search(r"\| genseg \| [0-9.]+ \([0-9.]+\) \| 0\.84 \(0\.00\) \|", report)
     assert "the last checkpoint of each run is scored" in report
+    # the convergence check and the gap against issue #16's targets, from results.json
+    g = saved["summary"]["48-simple|genseg"]
+    ratio = g["residual_abs_absence"] / g["residual_abs_presence"]
+    assert f"ratio **{ratio:.2f}**" in report and "- genseg - seg-only: **" in report
     # the report needs nothing but results.json: regenerate it without the run folders
     import shutil
 
@@ -75,6 +79,27 @@ def test_digits_suite_writes_a_report_that_matches_its_results(tmp_path, fake_mn
     assert "<!-- bench:digits-cpu:start -->" in text and "../out/digits-48-simple-dice.png" in text
     update_docs_section(docs, "digits-cpu", out)  # replaced, not appended
     assert docs.read_text().count("bench:digits-cpu:start") == 1
+
+
+def test_with_a_validation_image_the_best_checkpoint_is_scored(tmp_path, fake_mnist):
+    prof = Profile(
+        tasks=("48-simple",),
+        preset="quick",
+        steps=4,
+        n_train=12,
+        n_test=6,
+        label_fraction=0.2,
+        label_digit=None,
+        overrides=TINY,
+        n_val=3,
+        val_every=2,
+    )
+    out = tmp_path / "out"
+    run_digits_suite(fake_mnist, out, prof, seeds=1, methods=("seg-only",), device="cpu", log=lambda m: None)
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["checkpoint_scored"] == "best" and saved["runs"][0]["best_val_dice"] is not None
+    assert "the best validation Dice of each run is scored" in (out / "report.md").read_text()
+    assert "Validation: 3 + 3 fully annotated images" in (out / "report.md").read_text()
 
 
 def test_flop_counts_and_matmul_peak_are_measured():
@@ -125,3 +150,12 @@ def test_a_bench_config_file_layers_method_options_over_the_profile(tmp_path, ca
     assert "a JSON config is an object" in capsys.readouterr().err
     assert main(["bench", "speed", "--out", str(tmp_path / "o"), "--config", str(cfg)]) != 0
     assert "--config applies to a run of the digits, hc18 or brats suite" in capsys.readouterr().err
+
+
+def test_the_long_digits_profile_is_the_papers_setting_as_far_as_the_data_allows():
+    from napari_weakseg.bench.digits import PROFILES
+
+    p = PROFILES["cpu-long"]
+    assert (p.n_train + p.n_val, p.n_test, p.n_val * 2) == (5000, 10000, 500)  # the 5 000 training digits, 500 images validate
+    assert (p.label_fraction, p.label_digit, p.overrides["augment"]) == (0.01, 9, False)
+    assert p.methods == ("seg-only", "ae", "mean-teacher", "genseg")

@@ -287,3 +287,18 @@ def test_cli_digits_errors(mnist, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["digits", str(out)])  # --mnist is required
     assert exc.value.code == 2
+
+
+def test_build_study_with_a_validation_image_of_other_digits(mnist, tmp_path):
+    study = build_digits_study(
+        tmp_path / "s", mnist, "48-simple", "train", n_presence=20, n_absence=10, label_fraction=0.1, seed=4, n_val=5
+    )
+    train, val = load_study(tmp_path / "s").images
+    assert (train.name, val.name) == ("digits-48-simple-train", "digits-48-simple-val")
+    assert train.counts() == {"slices": 30, "presence": 20, "absence": 10, "unknown": 0, "annotated": 2}
+    assert val.counts() == {"slices": 10, "presence": 5, "absence": 5, "unknown": 0, "annotated": 5}  # every mask
+    ref = make_cluttered_digits(mnist, "train", 25, 15, 48, 8, seed=4)
+    rows_p = np.flatnonzero(ref.presence)
+    val_digits, train_digits = set(ref.sources[rows_p[-5:]]), set(ref.sources[rows_p[:-5]])
+    assert not val_digits & train_digits  # validation digits are none of the training ones
+    assert study.counts()["annotated"] == 7

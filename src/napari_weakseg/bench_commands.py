@@ -56,7 +56,7 @@ def _methods(args) -> tuple[str, ...] | None:
 
 
 def _run_digits(args) -> dict:
-    from .bench.digits import ALL_METHODS, PROFILES, run_digits_suite
+    from .bench.digits import PROFILES, run_digits_suite
 
     if args.data is None:
         raise InputError("--data is required (the folder holding mnist/mnist_15k.npz)")
@@ -67,7 +67,7 @@ def _run_digits(args) -> dict:
         _profile(args, PROFILES),
         args.seeds or 3,
         args.steps,
-        _methods(args) or ALL_METHODS,
+        _methods(args),
         args.device,
         log=_log,
         work=args.work,

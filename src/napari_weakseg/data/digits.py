@@ -72,6 +72,10 @@ class ClutteredDigits:
     def __len__(self) -> int:
         return len(self.images)
 
+    def subset(self, rows) -> ClutteredDigits:
+        """The images of ``rows`` (in that order)."""
+        return ClutteredDigits(*(getattr(self, f)[rows] for f in ("images", "masks", "labels", "presence", "positions", "sources")))
+
 
 def get_task(task: str | DigitTask) -> DigitTask:
     if isinstance(task, DigitTask):
@@ -248,6 +252,7 @@ def build_digits_study(
     label_digit: int | None = None,
     seed: int = 0,
     truth_path: str | os.PathLike | None = None,
+    n_val: int = 0,
 ):
     """Write a cluttered-digits study folder and return the :class:`~napari_weakseg.study.Study`.
 
@@ -261,6 +266,10 @@ def build_digits_study(
     ``truth_path`` (a ``.nii``/``.nii.gz`` path): also write every slice's full
     ground-truth mask there (uint8, 1 = digit), on the same grid as the study
     image, for ``weakseg evaluate``. Nothing is written if an argument is unusable.
+
+    ``n_val`` > 0: a second image, ``digits-<task>-val``, of ``n_val`` presence and ``n_val`` absence images with
+    every mask, for model selection (``TrainConfig.val_images``); its digits are none of the training image's
+    (drawn without replacement from the split as long as it has enough).
     """
     from ..io.case import Volume
     from ..io.nifti import is_nifti_path, write_nifti
@@ -274,7 +283,13 @@ def build_digits_study(
     if truth_path is not None and not is_nifti_path(truth_path):
         raise InputError(f"{Path(truth_path).name}: the ground truth is written as NIfTI; give a .nii or .nii.gz path")
     check_new_folder(out_folder)
-    data = make_cluttered_digits(mnist_path, split, n_presence, n_absence, task.size, task.n_clutter, seed, task.crop)
+    data = make_cluttered_digits(mnist_path, split, n_presence + n_val, n_absence + n_val, task.size, task.n_clutter, seed, task.crop)
+    val = None
+    if n_val:  # the last n_val presence and n_val absence images validate; their digits are the training image's none
+        rows_p, rows_a = np.flatnonzero(data.presence), np.flatnonzero(~data.presence)
+        val_rows = np.sort(np.concatenate([rows_p[-n_val:], rows_a[-n_val:]]))
+        keep = np.setdiff1d(np.arange(len(data.presence)), val_rows)
+        val, data = data.subset(val_rows), data.subset(keep)
 
     eligible = np.flatnonzero(data.presence if label_digit is None else data.presence & (data.labels == int(label_digit)))
     k = int(round(label_fraction * int(data.presence.sum())))
@@ -301,6 +316,16 @@ def build_digits_study(
     # a labelled digit with no pixel > 0.5 (not in real MNIST) is still a known, empty mask
     im.confirmed_empty[labelled[~data.masks[labelled].any(axis=(1, 2))]] = True
     im.mask_changed()
+    if val is not None:
+        vim = study.add_image(
+            Volume(val.images[None], np.eye(4), None, (1.0, 1.0, 1.0), [f"digits-{task.name}"], sources),
+            name=f"digits-{task.name}-val",
+            mask=val.masks.copy(),
+            axis=0,
+        )
+        vim.tags[:] = np.where(val.presence, Tag.PRESENCE, Tag.ABSENCE).astype(np.uint8)
+        vim.confirmed_empty[val.presence & ~val.masks.any(axis=(1, 2))] = True
+        vim.mask_changed()
     save_study(study, out_folder)
     if truth_path is not None:
         write_nifti(truth_path, data.masks, affine=np.eye(4))  # the grid save_study gives the image (spacing 1)
