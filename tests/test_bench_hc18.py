@@ -156,3 +156,36 @@ def test_square_resize_and_the_prior_from_head_circumference():
     prior = prior_from_circumference(np.array([math.pi * 20, math.pi * 100]), aspect=(0.6, 1.0))
     assert prior["ellipse_size_mm"][0] in (19, 20) and 120 <= prior["ellipse_size_mm"][1] <= 125  # π·0.8·D·1.019 = 100π
     assert prior["ellipse_angle_deg"] == [0.0, 180.0]
+
+
+def test_the_random_split_is_seeded_and_keeps_each_fetus_on_one_side():
+    from napari_weakseg.data.hc18 import split_random, subject
+
+    names = [f"{k:03d}_{r}HC.png" if r else f"{k:03d}_HC.png" for k in range(40) for r in range(1 + k % 3)]
+    train, test = split_random(names, 12, seed=0)
+    assert len(test) >= 12 and set(train) | set(test) == set(names) and not set(train) & set(test)
+    assert not {subject(n) for n in train} & {subject(n) for n in test}  # repeat scans stay together
+    assert split_random(names, 12, seed=0) == (train, test) and split_random(names, 12, seed=1) != (train, test)
+    assert {subject(n) for n in test} != {f"{k:03d}" for k in range(len({subject(n) for n in test}))}  # not the first by index
+
+
+def test_the_papers_prior_draws_its_minor_axis_and_ratio():
+    from napari_weakseg.bench.hc18 import PAPER_PRIOR, PROFILES
+    from napari_weakseg.data.shape_prior import sample_ellipses
+    from napari_weakseg.pseudo.config import PseudoLabelConfig
+
+    prior = PseudoLabelConfig.from_dict(PAPER_PRIOR).ellipse_prior()
+    masks = sample_ellipses(40, (256, 256), 1.0, prior, seed=0).numpy()[:, 0]
+    checked = 0
+    for m in masks:
+        rows, cols = np.nonzero(m)
+        # the drawn ellipse's axes from its second moments (a filled ellipse: variance = semi-axis^2 / 4)
+        ev = np.sort(np.linalg.eigvalsh(np.cov(np.stack([rows, cols]))))
+        minor, major = 4 * np.sqrt(ev)
+        if m[0].any() or m[-1].any() or m[:, 0].any() or m[:, -1].any():
+            continue  # cut by the frame: its moments are not the ellipse's
+        assert 25 - 3 <= minor <= 105 + 3 and 1.2 - 0.1 <= major / minor <= 1.8 + 0.1
+        checked += 1
+    assert checked >= 20, checked  # most lie inside the frame
+    long = PROFILES["cpu-long"]
+    assert (long.prior, long.split, long.size, long.n_train) == ("paper", "random", 128, None)

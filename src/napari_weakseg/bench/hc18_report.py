@@ -53,21 +53,21 @@ def write_hc18_report(results: dict, out: Path) -> Path:
     px = st["pixel_mm"]
     prior = st["pseudo_label"]
     lines += [
-        f"Data: the first {st['n_train']} images of `{Path(st['data']).name}` (sorted; repeat scans of one fetus kept "
-        f"together) train, the next {st['n_test']} test. Each image is resized, aspect kept, to a long side of "
+        (
+            f"Data: a random split (seeded) over every image of `{Path(st['data']).name}`, repeat scans of one fetus "
+            f"kept together: {st['n_train']} train, {st['n_test']} test. "
+            if st.get("split") == "random"
+            else f"Data: the first {st['n_train']} images of `{Path(st['data']).name}` (sorted; repeat scans of one fetus "
+            f"kept together) train, the next {st['n_test']} test. "
+        )
+        + "Each image is resized, aspect kept, to a long side of "
         f"{st['size']} px and padded to a square; pixel sizes come from the csv per image "
         f"({px['native_range'][0]:.3f}–{px['native_range'][1]:.3f} mm native, median {px['native_median']:.4f}). "
         f"The study holds one spacing, the median working pixel size **{px['study']:.3f} mm**, with which the prior's "
         "mm become pixels; ASSD uses each image's own pixel size. "
         f"{st['annotations_fitted']} annotation outline(s) cut by the image edge were filled by an ellipse fit.",
         "",
-        f"Shape prior (ellipses, uniform draws): major axis **{prior['ellipse_size_mm'][0]}–{prior['ellipse_size_mm'][1]} mm**, "
-        f"from the csv's head circumferences of the training images ({st['hc_mm_range_train'][0]:.0f}–"
-        f"{st['hc_mm_range_train'][1]:.0f} mm; the smallest HC at the roundest aspect to the largest at the flattest, "
-        f"Ramanujan's perimeter); aspect {prior['ellipse_aspect'][0]}–{prior['ellipse_aspect'][1]}, any angle, centre "
-        f"within {prior['ellipse_centre'][0]:.0%}–{prior['ellipse_centre'][1]:.0%} of the frame. The HC range is "
-        "population knowledge (what a sonographer knows of the gestational ages scanned); no image is paired with "
-        "its own size.",
+        _prior_text(st, prior),
         "",
         machine_line(results),
         "",
@@ -268,3 +268,22 @@ def write_panel(out: Path, train, test, panel: dict, n: int) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _prior_text(st: dict, prior: dict) -> str:
+    lo, hi = prior["ellipse_size_mm"]
+    if st.get("prior") == "paper":
+        return (
+            f"Shape prior (ellipses, uniform draws), Wang et al.'s (Sec. IV-B): minor axis **{lo:g}–{hi:g} mm**, major / "
+            f"minor ratio {1 / prior['ellipse_aspect'][1]:.1f}–{1 / prior['ellipse_aspect'][0]:.1f}, any angle, centre within "
+            f"{prior['ellipse_centre'][0]:.0%}–{prior['ellipse_centre'][1]:.0%} of the frame."
+        )
+    return (
+        f"Shape prior (ellipses, uniform draws): major axis **{lo}–{hi} mm**, "
+        f"from the csv's head circumferences of the training images ({st['hc_mm_range_train'][0]:.0f}–"
+        f"{st['hc_mm_range_train'][1]:.0f} mm; the smallest HC at the roundest aspect to the largest at the flattest, "
+        f"Ramanujan's perimeter); aspect {prior['ellipse_aspect'][0]}–{prior['ellipse_aspect'][1]}, any angle, centre "
+        f"within {prior['ellipse_centre'][0]:.0%}–{prior['ellipse_centre'][1]:.0%} of the frame. The HC range is "
+        "population knowledge (what a sonographer knows of the gestational ages scanned); no image is paired with "
+        "its own size."
+    )

@@ -85,6 +85,25 @@ def split_names(names: list[str], n_train: int | None, n_test: int) -> tuple[lis
     return train, test
 
 
+def split_random(names: list[str], n_test: int, seed: int = 0) -> tuple[list[str], list[str]]:
+    """A seeded random split over all ``names``, whole subjects (repeat scans of one fetus) on one side: subjects
+    drawn at random go to the test set until it holds at least ``n_test`` images; the rest train. Both keep the
+    names' order. (Taking the first images by index would give the youngest fetuses: small, low-contrast heads.)"""
+    subjects = sorted({subject(n) for n in names})
+    order = np.random.default_rng((seed, 18)).permutation(len(subjects))
+    test_subjects, count = set(), 0
+    for k in order:
+        if count >= n_test:
+            break
+        test_subjects.add(subjects[k])
+        count += sum(subject(n) == subjects[k] for n in names)
+    train = [n for n in names if subject(n) not in test_subjects]
+    test = [n for n in names if subject(n) in test_subjects]
+    if len(train) < 2 or not test:
+        raise InputError(f"too few HC18 images ({len(names)}) for {n_test} test images and a training set")
+    return train, test
+
+
 def to_square(im: np.ndarray, size: int, mask: bool = False) -> tuple[np.ndarray, float]:
     """Resize (aspect kept, anti-aliased) so the long side is ``size``, pad centred to size x size.
     Returns (the square, native pixels per working pixel)."""

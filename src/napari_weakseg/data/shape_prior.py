@@ -37,8 +37,9 @@ def sample_ellipses(n: int, size: tuple[int, int], pixel_mm: float, prior: Ellip
     out = np.zeros((n, 1, h, w), np.float32)
     for i in range(n):
         for _ in range(int(rng.integers(prior.count[0], prior.count[1] + 1))):
-            a = rng.uniform(*prior.size_mm) / pixel_mm / 2  # semi-axes in pixels
-            b = a * rng.uniform(*prior.aspect)
+            half = rng.uniform(*prior.size_mm) / pixel_mm / 2  # a semi-axis in pixels
+            ratio = rng.uniform(*prior.aspect)
+            a, b = (half, half * ratio) if prior.size_axis == "major" else (half / ratio, half)
             theta = math.radians(rng.uniform(*prior.angle_deg))
             cy, cx = rng.uniform(*prior.centre) * h, rng.uniform(*prior.centre) * w
             dx, dy = xx - cx, yy - cy

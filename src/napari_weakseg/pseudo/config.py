@@ -12,7 +12,7 @@ from ..errors import InputError
 class EllipsePrior:
     """Ranges (low, high), each drawn uniformly.
 
-    size_mm:   length of the major axis (the largest diameter), in mm
+    size_mm:   length of the major axis (the largest diameter), in mm; of the minor axis with ``size_axis`` "minor"
     aspect:    minor / major axis length, in (0, 1]
     angle_deg: angle of the major axis from the image x axis (columns) towards y (rows)
     centre:    centre as a fraction of the image height and width (the same range for both)
@@ -24,6 +24,7 @@ class EllipsePrior:
     angle_deg: tuple[float, float] = (0.0, 180.0)
     centre: tuple[float, float] = (0.25, 0.75)
     count: tuple[int, int] = (1, 1)
+    size_axis: str = "major"  # which axis size_mm measures (Wang et al. give the minor axis, Sec. IV-B)
 
     def check(self) -> None:
         for name in ("size_mm", "aspect", "angle_deg", "centre", "count"):
@@ -32,6 +33,8 @@ class EllipsePrior:
                 raise InputError(f"ellipse prior {name}: the low end {lo} is above the high end {hi}")
         if self.size_mm[0] <= 0 or not 0 < self.aspect[0] <= self.aspect[1] <= 1 or self.count[0] < 1:
             raise InputError("ellipse prior: sizes must be > 0, aspect ratios in (0, 1], count >= 1")
+        if self.size_axis not in ("major", "minor"):
+            raise InputError(f"ellipse prior size_axis must be major or minor, not {self.size_axis!r}")
 
 
 SCORES = ("disc", "vae", "mean")
@@ -48,6 +51,7 @@ class PseudoLabelConfig:
     ellipse_angle_deg: tuple[float, float] = (0.0, 180.0)
     ellipse_centre: tuple[float, float] = (0.25, 0.75)
     ellipse_count: tuple[int, int] = (1, 1)
+    ellipse_size_axis: str = "major"  # the axis ellipse_size_mm measures: major, or minor (Wang et al. Sec. IV-B)
     pixel_mm: float | None = None  # pixel size of the (resized) slices; None = from the study
     # networks
     res_blocks: int = 2  # residual blocks at the bottleneck of G_A / G_B
@@ -103,7 +107,8 @@ class PseudoLabelConfig:
         return asdict(self)
 
     def ellipse_prior(self) -> EllipsePrior:
-        return EllipsePrior(self.ellipse_size_mm, self.ellipse_aspect, self.ellipse_angle_deg, self.ellipse_centre, self.ellipse_count)
+        ranges = (self.ellipse_size_mm, self.ellipse_aspect, self.ellipse_angle_deg, self.ellipse_centre, self.ellipse_count)
+        return EllipsePrior(*ranges, self.ellipse_size_axis)
 
 
 # the paper preset (Wang et al., Sec. III-A): six residual blocks at the U-Net's bottleneck, 70x70 PatchGANs
