@@ -70,3 +70,18 @@ def test_with_nothing_predicted_the_middle_of_the_presence_slices_comes_first():
     st.set_tags(0, range(1, 9), Tag.PRESENCE)
     blank = suggestions(im, np.zeros((9, 4, 4)))
     assert [x.slice for x in blank[:2]] == [4, 5] and blank[0].reason == "presence tag, nothing predicted (one of 8 in a row)"
+
+
+def test_spread_weighs_the_suggestions_away_from_painted_slices():
+    st = Study()
+    im = st.add_image(Volume(np.zeros((1, 12, 4, 4), np.float32)), name="v")
+    st.set_tags(0, range(12), Tag.PRESENCE)
+    lesion = np.zeros((1, 4, 4), np.uint8)
+    lesion[0, 1:3, 1:3] = 1
+    st.accept_masks(0, [5], lesion)
+    prob = np.full((12, 4, 4), 0.01)
+    prob[4, :2] = 0.5  # the slice with the most pixels likely wrong, next to the painted one
+    prob[10, :2] = 0.4  # fewer, far from it
+    assert suggest_slices(im, prob, 1)[0][0] == 4
+    assert suggest_slices(im, prob, 1, spread=3.0)[0][0] == 10
+    assert suggest_slices(im, prob, 12, spread=0.0) == suggest_slices(im, prob, 12)  # off by default

@@ -66,16 +66,24 @@ def _runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.minimum(left, right), np.where(flags, left + right - 1, 0)
 
 
-def suggestions(im: StudyImage, prob: np.ndarray, limit: int = 10, threshold: float = 0.5, presence_only: bool = False) -> list[Suggestion]:
+def suggestions(
+    im: StudyImage, prob: np.ndarray, limit: int = 10, threshold: float = 0.5, presence_only: bool = False, spread: float = 0.0
+) -> list[Suggestion]:
     """Unannotated slices of ``im``, the most worth painting first (presence and untagged; absence ones with
     lesion predicted, unless ``presence_only``). prob (Z, Y, X) on the image's grid. ``score``: the pixels the
-    slice likely has wrong (``inf`` for presence slices when nothing is predicted on any)."""
+    slice likely has wrong (``inf`` for presence slices when nothing is predicted on any). ``spread`` > 0 (in
+    slices; 0, the dock's, is off): the expected wrong pixels weighed by 1 - exp(-d / spread), d the distance to the
+    nearest annotated slice, so that the next slices are not the neighbours of one just painted (an option for the
+    effort benchmark to measure, ``annotator`` strategy ``suggest-spread``)."""
     p = prob.astype(np.float64)
     edice, mass, area = expected_dice(p, im.axis, threshold)
     other = tuple(a for a in range(3) if a != im.axis)
     pred = p >= threshold
     wrong = (p * ~pred + (1 - p) * pred).sum(axis=other)
     tags, annotated = im.tags, im.annotated()
+    if spread > 0 and annotated.any():
+        distance = np.abs(np.arange(len(tags))[:, None] - np.flatnonzero(annotated)[None, :]).min(axis=1)
+        wrong = wrong * (1 - np.exp(-distance / spread))
     presence = tags == Tag.PRESENCE
     blank = bool(presence.any()) and not area[presence].any()  # nothing predicted on any presence slice
     middle, run = _runs(presence & ~annotated & (area == 0))
@@ -103,6 +111,8 @@ def suggestions(im: StudyImage, prob: np.ndarray, limit: int = 10, threshold: fl
     return [Suggestion(s, score, reason) for _, s, score, reason in listed[:limit]]
 
 
-def suggest_slices(im: StudyImage, prob: np.ndarray, limit: int = 10, threshold: float = 0.5) -> list[tuple[int, float]]:
+def suggest_slices(
+    im: StudyImage, prob: np.ndarray, limit: int = 10, threshold: float = 0.5, spread: float = 0.0
+) -> list[tuple[int, float]]:
     """Unannotated presence slices of ``im``, the most worth painting first: [(slice, score), ...] (``suggestions``)."""
-    return [(x.slice, x.score) for x in suggestions(im, prob, limit, threshold, presence_only=True)]
+    return [(x.slice, x.score) for x in suggestions(im, prob, limit, threshold, presence_only=True, spread=spread)]

@@ -28,6 +28,8 @@ PROFILES = {
     "cpu": EffortProfile(),
     # the two targets' curves (and seg-only's, the gap) over seeds: 3 volumes x 2 seeds, about 70 min
     "cpu-seeds": EffortProfile(cases=3, alternative=None, strategies=("suggest", "random"), seeds=(0, 1)),
+    # the spread candidate (suggestions weighed away from painted slices) against plain suggestions and random
+    "cpu-spread": EffortProfile(cases=3, alternative=None, strategies=("suggest", "suggest-spread", "random"), seeds=(0, 1)),
     "gpu": EffortProfile(cases=6, rounds=9, seeds=(0, 1, 2)),
 }
 THRESHOLDS = (0.85, 0.90)
