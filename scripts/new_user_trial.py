@@ -87,7 +87,7 @@ def main(data: str, case_name: str = "brats_2013_pat0005_1") -> int:
     assert counts["annotated"] == 3, counts
     ann.go_to_slice(painted[1])
     app.processEvents()
-    viewer.screenshot(str(OUT / "dock.png"), canvas_only=False)  # the tagging dock on BraTS
+    viewer.screenshot(str(OUT / "dock-brats.png"), canvas_only=False)  # the tagging dock on BraTS
 
     # train with the dock's defaults (TRIAL_STEPS: fewer, for a quick check of this script); Run model follows
     if os.environ.get("TRIAL_STEPS"):
