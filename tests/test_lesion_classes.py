@@ -48,26 +48,15 @@ def two_class_case(tmp_path_factory):
     return d, labels
 
 
+def create_two_class_study(d, out) -> None:
+    args = ["--image", str(d / "flair.nii.gz"), "--mask", str(d / "truth.nii.gz"), "--tags-from-masks", "--classes", "1=upper,2=lower"]
+    assert main(["study", "create", str(out), *args]) == 0
+
+
 def test_per_class_training_reaches_predicts_files(two_class_case, tmp_path, capsys):
     d, labels = two_class_case
     study = tmp_path / "study"
-    assert (
-        main(
-            [
-                "study",
-                "create",
-                str(study),
-                "--image",
-                str(d / "flair.nii.gz"),
-                "--mask",
-                str(d / "truth.nii.gz"),
-                "--tags-from-masks",
-                "--classes",
-                "1=upper,2=lower",
-            ]
-        )
-        == 0
-    )
+    create_two_class_study(d, study)
     assert main(["study", "show", str(study)]) == 0 and "lesion classes: 1 upper, 2 lower" in capsys.readouterr().out
     common = ["--steps", "3", "--config", str(d / "tiny.json"), "--device", "cpu", "--per-class"]
     assert main(["train", str(study), "--method", "genseg", "--out", str(tmp_path / "g"), *common]) == 1
@@ -88,23 +77,7 @@ def test_the_dock_shows_named_classes_and_trains_per_class(make_napari_viewer, t
     from napari_weakseg.widgets.output_layers import CLASSES, layer_name, show_outputs
 
     d, labels = two_class_case
-    assert (
-        main(
-            [
-                "study",
-                "create",
-                str(tmp_path / "s"),
-                "--image",
-                str(d / "flair.nii.gz"),
-                "--mask",
-                str(d / "truth.nii.gz"),
-                "--tags-from-masks",
-                "--classes",
-                "1=upper,2=lower",
-            ]
-        )
-        == 0
-    )
+    create_two_class_study(d, tmp_path / "s")
     viewer = make_napari_viewer()
     _, ann = viewer.window.add_plugin_dock_widget("napari-weakseg", "Tag slices and paint masks")
     _, train = viewer.window.add_plugin_dock_widget("napari-weakseg", "Train and inspect")
