@@ -50,3 +50,15 @@ def test_console_script_version():
     result = subprocess.run([str(script), "--version"], capture_output=True, text=True)
     assert result.returncode == 0
     assert result.stdout.strip() == f"napari-weakseg {napari_weakseg.__version__}"
+
+
+def test_the_manifests_reader_patterns_are_the_readers_suffixes():
+    """One rule for which files are NIfTI: the npe2 manifest (static YAML) lists exactly io.nifti's suffixes."""
+    import yaml
+
+    import napari_weakseg
+    from napari_weakseg.io.nifti import NIFTI_SUFFIXES
+
+    manifest = yaml.safe_load((Path(napari_weakseg.__file__).parent / "napari.yaml").read_text())
+    patterns = set(manifest["contributions"]["readers"][0]["filename_patterns"])
+    assert {p.lower() for p in patterns} == {f"*{s}" for s in NIFTI_SUFFIXES}

@@ -16,7 +16,7 @@ from ..errors import WeaksegError
 from .case import Volume, as_label_dtype, read_volume
 from .dicom import is_dicom_folder, split_series_path
 from .image_folder import is_image_folder
-from .nifti import is_nifti_path, nifti_stem, read_nifti, write_nifti
+from .nifti import NIFTI_SUFFIXES, is_nifti_path, nifti_stem, read_nifti, write_nifti
 from .orientation import header_is_oriented, layer_translate, world_translate
 
 NOTHING = [(None,)]  # napari's sentinel: the file was handled, there is nothing to add
@@ -161,7 +161,7 @@ def _notify(kind: str, message: str) -> None:
     (show_error if kind == "error" else show_warning)(message)
 
 
-NIFTI_PATTERNS = ("*.nii", "*.nii.gz")
+NIFTI_PATTERNS = tuple(f"*{suffix}" for suffix in NIFTI_SUFFIXES)  # ("*.nii", "*.nii.gz")
 
 
 def prefer_our_reader(settings=None) -> list[str]:
