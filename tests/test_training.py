@@ -481,6 +481,10 @@ def test_a_retrain_that_fits_the_annotated_slices_worse_keeps_its_starting_weigh
     assert kept["step"] == 0 and all(torch.equal(kept["model"][k], start["model"][k]) for k in start["model"])
     assert "keeps the starting weights" in kept_note(result)
     assert "keeps the starting weights" in (tmp_path / "retrain" / "train.log").read_text()
+    from napari_weakseg.study.runs import run_summary
+
+    assert "keeps step 0 (fits the annotated slices best)" in run_summary(tmp_path / "retrain")  # the dock's run list
+    assert "keeps step" not in run_summary(tmp_path / "first")
     last = load_tensors(tmp_path / "retrain" / "last.pt")
     assert last["step"] == 20 and not all(torch.equal(last["model"][k], start["model"][k]) for k in start["model"])
 

@@ -70,6 +70,8 @@ def run_summary(run: str | Path) -> str:
         parts = [info.get("method", "?"), f"{tc.get('preset', '?')} preset", f"step {step} of {steps}", done]
         if best is not None:
             parts.append(f"best validation Dice {best:.3f}")
+        if state.get("fit_step") is not None and state["fit_step"] != step:  # keep_best_fit kept an earlier step
+            parts.append(f"keeps step {state['fit_step']} (fits the annotated slices best)")
         if origin.get("run"):
             parts.append(f"{origin.get('how', 'started')} from {Path(origin['run']).name}")
         parts.append(time.strftime("%Y-%m-%d %H:%M", time.localtime((run / "run.json").stat().st_mtime)))
