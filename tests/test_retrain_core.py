@@ -56,11 +56,12 @@ def test_suggestions_rank_the_pixels_likely_wrong_and_say_why():
     assert edice[4] == pytest.approx(2 * 0.6 * 4 / (0.6 * 4 + 0.3 * 4 + 8 * 0.01 + 4))
     assert edice[5] == 1.0 and area[2] == 0 and mass[2] == pytest.approx(1.6 + 0.12)
     listed = suggestions(im, prob)
-    assert [x.slice for x in listed] == [4, 3, 2, 1]
+    # the most wrong pixels (4, then the absence slice 3, 2, 1), every other place the lowest expected Dice (2, 4, 1)
+    assert [x.slice for x in listed] == [4, 2, 3, 1]
     assert listed[0].score == pytest.approx(0.4 * 4 + 0.3 * 4 + 8 * 0.01)  # the expected wrong pixels
     assert listed[0].reason == f"presence: about 3 px likely wrong, expected Dice {edice[4]:.2f}"
-    assert listed[1].reason == "absence tag, 2 px predicted" and listed[1].score == 2
-    assert listed[2].score == pytest.approx(1.72) and listed[2].reason.startswith("presence tag, nothing predicted: about 2 px")
+    assert listed[1].score == pytest.approx(1.72) and listed[1].reason == "presence: expected Dice 0.00, likely failing (about 2 px wrong)"
+    assert listed[2].reason == "absence tag, 2 px predicted" and listed[2].score == 2
     assert [s for s, _ in suggest_slices(im, prob)] == [4, 2, 1]  # presence only: what the annotator paints
 
 

@@ -2,8 +2,11 @@
 
 The score of a slice is its *expected wrong pixels*, sum(p (1 - y) + (1 - p) y) with y the thresholded
 prediction: the errors the model itself expects there, i.e. what painting the slice corrects, and what the
-volume's Dice counts. An absence slice with lesion predicted scores its predicted pixels (sure errors; listed
-for the user to check, the simulated annotator paints presence slices only). Where nothing is predicted on any
+volume's Dice counts. The list alternates them with the presence slices of the lowest expected Dice (those the
+model likely fails, often a lesion's tapering ends: few pixels, but the failures a per-slice view sees); the
+first place is always the most wrong pixels, what the simulated annotator paints. An absence slice with lesion
+predicted scores its predicted pixels (sure errors; listed for the user to check, the simulated annotator paints
+presence slices only). Where nothing is predicted on any
 presence slice, those come first, the middle of the longest run of them first (lesions taper towards their
 ends). Each listed slice says why: its expected Dice (2 sum(p y) / (sum(p) + sum(y))), and whether its
 presence tag contradicts an empty prediction.
@@ -108,7 +111,30 @@ def suggestions(
             continue  # untagged, nothing predicted, no mass: nothing to say
         listed.append((key, s, score, reason))
     listed.sort(key=lambda t: (-t[0][0], -t[0][1], t[1]))
-    return [Suggestion(s, score, reason) for _, s, score, reason in listed[:limit]]
+    most = [Suggestion(s, score, reason) for _, s, score, reason in listed]
+    if blank:
+        return most[:limit]
+    # every other place goes to the presence slices the model likely fails (lowest expected Dice): the tapering ends
+    # of a lesion, which hold few wrong pixels but are where a per-slice view sees the failures (issue #17 item 5)
+    judged = np.flatnonzero(presence & ~annotated & ((mass >= NOTHING) | (area > 0)))  # something there to judge
+    failing = [
+        Suggestion(int(x), float(wrong[x]), f"presence: expected Dice {edice[x]:.2f}, likely failing (about {wrong[x]:.0f} px wrong)")
+        for x in sorted(judged, key=lambda x: (edice[x], -wrong[x], x))
+    ]
+    return interleave(most, failing)[:limit]
+
+
+def interleave(first: list[Suggestion], second: list[Suggestion]) -> list[Suggestion]:
+    """first[0], second[0], first[1], second[1], ... with each slice listed once (where it first comes)."""
+    out, seen = [], set()
+    for pair in zip(first, second, strict=False):  # the longer list's rest follows
+        for x in pair:
+            if x.slice not in seen:
+                seen.add(x.slice)
+                out.append(x)
+    rest = first[len(second) :] if len(first) > len(second) else second[len(first) :]
+    out += [x for x in rest if x.slice not in seen and not seen.add(x.slice)]
+    return out
 
 
 def suggest_slices(
