@@ -9,6 +9,13 @@ from .published import VORONTSOV, fmt, table_ii
 from .report import machine_line
 
 CURVES = "effort-curves.png"
+STRATEGY_TEXT = {
+    "suggest": "**suggest** (the top of *Suggest slices to annotate*)",
+    "suggest-spread": "**suggest-spread** (the same, weighed away from the painted slices: a candidate)",
+    "random": "**random** (a random unannotated presence slice)",
+    "oracle": "**oracle** (the unannotated presence slice with the worst Dice, as issue #21 defines it: the ceiling of a "
+    "per-slice view; the volume's Dice weighs slices by their size, so it is not the volume's ceiling)",
+}
 TARGET_DICE, TARGET_PAINTED, TARGET_GAIN = 0.90, 5, 0.02
 
 
@@ -63,9 +70,7 @@ def write_effort_report(results: dict, out: Path) -> Path:
         "Training runs in the dock's background process; "
         + (f"seed {seeds[0]}, one run per curve." if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}: each curve once per seed."),
         "",
-        f"The next slice: **suggest** (the top of *Suggest slices to annotate*), **random** (a random unannotated "
-        "presence slice), **oracle** (the unannotated presence slice with the worst Dice, as issue #21 defines it: the "
-        "ceiling of a per-slice view; the volume's Dice weighs slices by their size, so it is not the volume's ceiling). "
+        "The next slice: " + ", ".join(STRATEGY_TEXT[k] for k in dict.fromkeys(("suggest", *st["strategies"])) if k in STRATEGY_TEXT) + ". "
         f"{st['method']} (the dock's default) runs each from one shared first round; "
         f"{' and '.join(m for m in (st['baseline'], st['alternative']) if m)} "
         f"{'are' if st['alternative'] else 'is'} trained on the slices {st['method']}'s suggestions chose "
@@ -116,7 +121,7 @@ def write_effort_report(results: dict, out: Path) -> Path:
         verdict = "met" if gain >= TARGET_GAIN else f"missed by {TARGET_GAIN - gain:.3f}"
         lines.append(
             f"- Suggested against random slices at the last round ({last} painted): {ds:.3f} against {dr:.3f}, "
-            f"**{gain:+.3f}** (target >= +{TARGET_GAIN}: {verdict}); the oracle {_f(do)}."
+            f"**{gain:+.3f}** (target >= +{TARGET_GAIN}: {verdict})" + (f"; the oracle {_f(do)}." if oracle is not None else ".")
         )
     if default is not None and default.get("retrains"):
         lines.append(
