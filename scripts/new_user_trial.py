@@ -105,6 +105,14 @@ def main(data: str, case_name: str = "brats_2013_pat0005_1") -> int:
     # suggestions, then one corrected slice, accepted, and a retrain
     suggestions = train.suggest()
     raise_dock(train)
+    from qtpy.QtWidgets import QScrollArea
+
+    scroll = train.suggestions.parent()
+    while scroll is not None and not isinstance(scroll, QScrollArea):
+        scroll = scroll.parent()
+    if scroll is not None:  # the dock scrolls: show its Correct and retrain box with the list
+        scroll.ensureWidgetVisible(train.suggestions, 0, 0)
+    ann.go_to_slice(suggestions[0].slice)
     app.processEvents()
     viewer.screenshot(str(OUT / "suggestions.png"), canvas_only=False)
     presence_first = [x for x in suggestions if int(im.tags[x.slice]) == Tag.PRESENCE]
