@@ -12,6 +12,7 @@ from test_orientation import stored_as
 from napari_weakseg.io.nifti import to_napari_order
 from napari_weakseg.widgets import annotation_widget as aw
 from napari_weakseg.widgets import tag_edits
+from napari_weakseg.widgets.view_controls import camera_of
 
 PLUGIN, WIDGET = "napari-weakseg", "Tag slices and paint masks"
 
@@ -101,7 +102,7 @@ def test_a_file_opened_without_a_study_opens_axial_and_upright(make_napari_viewe
     assert widget.study is None and widget.views.view is not None and widget.views.view.plane == "axial"
     show_marker_slice(viewer, widget, marker)
     assert white_quadrant(viewer) == ("top", "left")
-    assert viewer.camera.orientation2d == ("up", "left")  # RAS: rows grow anterior, columns to the right: both flipped
+    assert camera_of(viewer).orientation2d == ("up", "left")  # RAS: rows grow anterior, columns to the right: both flipped
 
 
 def test_images_without_an_orientation_keep_the_plain_display(make_napari_viewer, phantom):
@@ -110,7 +111,7 @@ def test_images_without_an_orientation_keep_the_plain_display(make_napari_viewer
     viewer.add_image(phantom.volume.data[0], name="p")
     widget.new_btn.click()
     assert widget.views.view is None and not widget.views.buttons["axial"].isEnabled()
-    assert tuple(viewer.dims.order) == (0, 1, 2) and viewer.camera.orientation2d == ("down", "right")
+    assert tuple(viewer.dims.order) == (0, 1, 2) and camera_of(viewer).orientation2d == ("down", "right")
     assert tuple(viewer.dims.axis_labels) == ("-3", "-2", "-1")  # napari's own
     assert "no anatomical orientation" in widget.views.plane_label.text()
 

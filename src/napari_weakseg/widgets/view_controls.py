@@ -107,7 +107,7 @@ class ViewControls(QGroupBox):
         viewer = self.owner.viewer
         lead = viewer.dims.ndim - 3
         viewer.dims.order = (*range(lead), *(lead + a for a in view.order))
-        viewer.camera.orientation2d = (view.vertical, view.horizontal)
+        camera_of(viewer).orientation2d = (view.vertical, view.horizontal)
         names = axis_planes(view)  # the slider says which plane it moves through
         viewer.dims.axis_labels = (*viewer.dims.axis_labels[:lead], *names)
         self._show_labels(view, shape, spacing, name, translate)
@@ -117,7 +117,7 @@ class ViewControls(QGroupBox):
         viewer = self.owner.viewer
         viewer.dims.order = tuple(range(viewer.dims.ndim))
         viewer.dims.axis_labels = tuple(str(a - viewer.dims.ndim) for a in range(viewer.dims.ndim))  # napari's own
-        viewer.camera.orientation2d = ("down", "right")
+        camera_of(viewer).orientation2d = ("down", "right")
 
     # ------------------------------------------------------------------ labels
     def _show_labels(self, view: View, shape, spacing, name: str, translate) -> None:
@@ -144,6 +144,12 @@ class ViewControls(QGroupBox):
         layer, self.labels_layer = self.labels_layer, None
         if layer is not None and layer in self.owner.viewer.layers:
             self.owner.viewer.layers.remove(layer)
+
+
+def camera_of(viewer):
+    """The viewer's camera: ``viewer.scene.camera`` from napari 0.9 (``viewer.camera`` is deprecated there)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None and hasattr(scene, "camera") else viewer.camera
 
 
 def axis_planes(view: View) -> tuple[str, str, str]:
