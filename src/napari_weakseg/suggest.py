@@ -126,14 +126,13 @@ def suggestions(
 
 def interleave(first: list[Suggestion], second: list[Suggestion]) -> list[Suggestion]:
     """first[0], second[0], first[1], second[1], ... with each slice listed once (where it first comes)."""
+    from itertools import chain, zip_longest
+
     out, seen = [], set()
-    for pair in zip(first, second, strict=False):  # the longer list's rest follows
-        for x in pair:
-            if x.slice not in seen:
-                seen.add(x.slice)
-                out.append(x)
-    rest = first[len(second) :] if len(first) > len(second) else second[len(first) :]
-    out += [x for x in rest if x.slice not in seen and not seen.add(x.slice)]
+    for x in chain.from_iterable(zip_longest(first, second)):  # the longer list's rest follows
+        if x is not None and x.slice not in seen:
+            seen.add(x.slice)
+            out.append(x)
     return out
 
 

@@ -76,12 +76,12 @@ def run_task(
     """Run task ``name`` of ``TASKS`` with ``kwargs`` in a spawned process and wait for it (call it from a worker
     thread); log lines and progress go to the callbacks. Returns the task's result; a WeaksegError with the task's
     message if it failed or the process died; None when ``should_stop()`` became true (the process is ended)."""
-    from .worker import _main_module_hidden
+    from .worker import main_module_hidden
 
     ctx = mp.get_context("spawn")
     messages = ctx.Queue()
     process = ctx.Process(target=_task_main, args=(name, kwargs, messages), name=f"weakseg-{name}", daemon=True)
-    with _main_module_hidden():
+    with main_module_hidden():
         process.start()
     try:
         while True:

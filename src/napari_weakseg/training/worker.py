@@ -82,7 +82,7 @@ def _worker_main(spec: JobSpec, events: mp.Queue, stop: mp.Event, previews: mp.Q
 
 
 @contextlib.contextmanager
-def _main_module_hidden():
+def main_module_hidden():
     """Keep a spawned child from re-running the parent's main script.
 
     ``spawn`` re-imports ``__main__`` in the child, which runs any script that
@@ -121,7 +121,7 @@ class TrainingProcess:
 
     def start(self) -> None:
         Path(self.spec.run_dir).mkdir(parents=True, exist_ok=True)
-        with _main_module_hidden():
+        with main_module_hidden():
             self.process.start()
 
     def stop(self) -> None:

@@ -113,8 +113,9 @@ def show_outputs(
 
 def _class_layer(viewer, name: str, labels: np.ndarray, meta: dict, class_names) -> object:
     """The lesion classes as a Labels layer whose features name each label (napari shows the name under the cursor)."""
-    k = max(int(labels.max(initial=0)), len(class_names or []))
-    names = ["background", *[(class_names or [])[i] if i < len(class_names or []) else f"label {i + 1}" for i in range(k)]]
+    given = list(class_names or [])
+    k = max(int(labels.max(initial=0)), len(given))
+    names = ["background", *given, *(f"label {i + 1}" for i in range(len(given), k))]
     features = {"index": list(range(k + 1)), "class": names}
     if name in viewer.layers:
         layer = viewer.layers[name]
