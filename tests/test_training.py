@@ -489,6 +489,28 @@ def test_a_retrain_that_fits_the_annotated_slices_worse_keeps_its_starting_weigh
     assert last["step"] == 20 and not all(torch.equal(last["model"][k], start["model"][k]) for k in start["model"])
 
 
+def test_a_warm_start_trains_at_warm_lr_times_the_learning_rate_and_keeps_it_on_resume(tmp_path):
+    """Retrain (--init) fine-tunes at ``warm_lr`` times the method's learning rate; a fresh run at the full rate;
+    a warm-started run resumed after a stop goes on at the warm rate (the factor travels in last.pt)."""
+
+    def lrs(run):
+        optim = load_tensors(run / "last.pt")["optim"]
+        return sorted({round(g["lr"], 9) for o in optim.values() for g in o["param_groups"]})
+
+    study, _ = phantom_study()
+    lr = {"lr": 1e-2}
+    train(study, tmp_path / "first", config(steps=2, overrides=lr))
+    assert lrs(tmp_path / "first") == [1e-2]
+    init = tmp_path / "first" / "best.pt"
+    result, _ = train(study, tmp_path / "warm", config(steps=4, overrides=lr, warm_lr=0.25), stop_at=2, init_weights=init)
+    assert result.reason == "stopped" and lrs(tmp_path / "warm") == [2.5e-3]
+    result, _ = train(study, tmp_path / "warm", config(steps=4, overrides=lr, warm_lr=0.25), resume=True)
+    assert result.step == 4 and lrs(tmp_path / "warm") == [2.5e-3]
+    for bad in (0, 1.5):
+        with pytest.raises(InputError, match="warm_lr"):
+            Trainer(study, tmp_path / f"bad{bad}", config(warm_lr=bad), init_weights=init)
+
+
 def test_without_the_fit_check_best_is_the_last_step(tmp_path):
     study, _ = phantom_study()
     result, rec = train(study, tmp_path / "run", config(steps=4, val_every=2, keep_best_fit=False))

@@ -387,7 +387,7 @@ def test_the_docks_defaults_are_what_the_simulated_annotator_runs(make_napari_vi
     """The effort benchmark's annotator (core, no Qt) trains with ``dock_train_config``: the dock untouched
     must produce the same run (resolved method config included), retrain steps and threshold."""
     from napari_weakseg.methods import merge, method_preset
-    from napari_weakseg.training.dock_defaults import DEFAULT_THRESHOLD, RETRAIN_STEPS, dock_train_config
+    from napari_weakseg.training.dock_defaults import DEFAULT_THRESHOLD, RETRAIN_STEPS, WARM_LR, dock_train_config
 
     viewer = make_napari_viewer()
     _, train = viewer.window.add_plugin_dock_widget(PLUGIN, "Train and inspect")
@@ -399,3 +399,9 @@ def test_the_docks_defaults_are_what_the_simulated_annotator_runs(make_napari_vi
 
     assert resolved(form) == resolved(core)
     assert train.retrain_steps.value() == RETRAIN_STEPS and train.threshold.value() / 100 == DEFAULT_THRESHOLD
+    assert form["warm_lr"] == WARM_LR == train.settings.warm_lr.value()  # the retrains' learning-rate factor
+    train.settings.advanced.setChecked(True)
+    train.settings.warm_lr.setValue(0.5)
+    assert train.train_config()["warm_lr"] == 0.5
+    train.settings.advanced.setChecked(False)  # Advanced off: the default again
+    assert train.train_config()["warm_lr"] == WARM_LR

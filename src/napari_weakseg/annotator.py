@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import InputError, WeaksegError
 from .study.model import Study, StudyImage, Tag
-from .training.dock_defaults import DEFAULT_METHOD, DEFAULT_STEPS, DEFAULT_THRESHOLD, RETRAIN_STEPS, dock_train_config
+from .training.dock_defaults import DEFAULT_METHOD, DEFAULT_STEPS, DEFAULT_THRESHOLD, RETRAIN_STEPS, WARM_LR, dock_train_config
 
 STRATEGIES = ("suggest", "suggest-spread", "random", "oracle", "replay")
 SPREAD = 3.0  # suggest-spread: the suggestions' ``spread`` (slices), a candidate measured against plain suggestions
@@ -37,6 +37,7 @@ class LoopSettings:
     method: str = DEFAULT_METHOD
     steps: int = DEFAULT_STEPS
     retrain_steps: int = RETRAIN_STEPS
+    warm_lr: float = WARM_LR  # the retrains' learning-rate factor
     threshold: float = DEFAULT_THRESHOLD
     device: str = "auto"
     seed: int = 0
@@ -199,7 +200,9 @@ class SimulatedAnnotator:
 
         s = self.settings
         steps = s.steps if self.last_run is None else s.retrain_steps
-        config = dock_train_config(self.study.counts()["annotated"], s.method, steps, device=s.device, seed=s.seed, overrides=s.overrides)
+        config = dock_train_config(
+            self.study.counts()["annotated"], s.method, steps, device=s.device, seed=s.seed, overrides=s.overrides, warm_lr=s.warm_lr
+        )
         run_dir = self.folder / "runs" / f"{s.method}-round{len(self.rounds):02d}"
         init = None
         if self.last_run is not None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .errors import InputError, WeaksegError
 from .log import LOGGER
+from .training.dock_defaults import WARM_LR
 from .training.step_options import COMPILE_MODES, PRECISIONS
 from .training.validation_default import MIN_ANNOTATED_FOR_VALIDATION, default_val_fraction
 
@@ -54,6 +55,7 @@ def run_train(args) -> int:
         precision=args.precision,
         compile=args.compile,
         threads=args.threads,
+        warm_lr=args.warm_lr,
     )
     bar = _ProgressPrinter(quiet=args.quiet)
     trainer = Trainer(study, args.out, config, on_event=bar, resume=args.resume, init_weights=args.init)
@@ -199,6 +201,13 @@ def add_parsers(sub) -> None:
         help="segment each lesion class of the masks' labels (methods that segment classes: cyclegan-ssl); default: the whole lesion",
     )
     train.add_argument("--init", type=Path, metavar="CHECKPOINT", help="warm start from these weights (e.g. RUN/best.pt)")
+    train.add_argument(
+        "--warm-lr",
+        type=float,
+        default=WARM_LR,
+        metavar="F",
+        help=f"with --init: train at F times the method's learning rate (default {WARM_LR:g}, the dock's Retrain)",
+    )
     train.add_argument(
         "--precision",
         choices=PRECISIONS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..training.dock_defaults import DEFAULT_METHOD, DEFAULT_STEPS, RETRAIN_STEPS
+from ..training.dock_defaults import DEFAULT_METHOD, DEFAULT_STEPS, RETRAIN_STEPS, WARM_LR
 
 
 @dataclass
@@ -21,6 +21,7 @@ class EffortProfile:
     seeds: tuple[int, ...] = (0,)  # every curve once per seed (training and the random slices)
     steps: int = DEFAULT_STEPS  # the dock's Train and Retrain steps (other values: experiments, tests)
     retrain_steps: int = RETRAIN_STEPS
+    warm_lr: float = WARM_LR  # the retrains' learning-rate factor (``TrainConfig.warm_lr``)
 
 
 PROFILES = {
@@ -30,6 +31,8 @@ PROFILES = {
     "cpu-seeds": EffortProfile(cases=3, alternative=None, strategies=("suggest", "random"), seeds=(0, 1)),
     # the spread candidate (suggestions weighed away from painted slices) against plain suggestions and random
     "cpu-spread": EffortProfile(cases=3, alternative=None, strategies=("suggest", "suggest-spread", "random"), seeds=(0, 1)),
+    # the same in one seed (about 65 min): the retrains' lower learning rate (WARM_LR) read beside cpu-seeds' seed 0
+    "cpu-warm": EffortProfile(cases=3, alternative=None, strategies=("suggest", "suggest-spread", "random")),
     "gpu": EffortProfile(cases=6, rounds=9, seeds=(0, 1, 2)),
 }
 THRESHOLDS = (0.85, 0.90)
@@ -42,8 +45,9 @@ def plan(prof: EffortProfile) -> list[tuple[str, str]]:
 
 
 def settings_profile(settings: dict) -> EffortProfile:
-    """The profile a results.json was run with (one written before ``seeds`` has ``seed``)."""
-    st = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+    """The profile a results.json was run with (one written before ``seeds`` has ``seed``; one written before
+    ``warm_lr`` retrained at the full learning rate)."""
+    st = {"warm_lr": 1.0} | {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
     if "seed" in st:
         st["seeds"] = (st.pop("seed"),)
     return EffortProfile(**st)

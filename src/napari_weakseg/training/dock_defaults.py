@@ -12,6 +12,7 @@ DEFAULT_METHOD = "genseg"  # the first method of the dock's list
 DEFAULT_PRESET = "quick"
 DEFAULT_STEPS = 100  # quick preset: a short first run; retrain or raise it for more
 RETRAIN_STEPS = 100  # Correct and retrain: a warm-started fine-tune of this many steps
+WARM_LR = 0.3  # ... at this factor of the learning rate (``TrainConfig.warm_lr``; docs/benchmarks.md, the effort benchmark)
 DEFAULT_THRESHOLD = 0.5  # the Outputs box's threshold slider (50 %)
 
 
@@ -26,10 +27,11 @@ def dock_train_config(
     overrides: dict | None = None,
     precision: str = "auto",
     compile: str = "auto",
+    warm_lr: float = WARM_LR,
 ) -> dict:
     """The TrainConfig fields of a dock run: ``val_fraction`` None is the dock's default for ``n_annotated``
     annotated slices (``default_val_fraction``); ``overrides``: method-config overrides (the form's fields);
-    ``precision``, ``compile``: the Advanced box's (``training.step_speed``)."""
+    ``precision``, ``compile``: the Advanced box's (``training.step_speed``); ``warm_lr``: a retrain's learning-rate factor."""
     return {
         "method": method,
         "preset": preset,
@@ -40,4 +42,5 @@ def dock_train_config(
         "overrides": dict(overrides or {}),
         "precision": precision,
         "compile": compile,
+        "warm_lr": warm_lr,
     }

@@ -11,6 +11,7 @@ import torch
 
 from ..errors import InputError
 from ..methods.validate import check_number
+from .dock_defaults import WARM_LR
 from .step_options import COMPILE_MODES, PRECISIONS
 
 
@@ -36,6 +37,9 @@ class TrainConfig:
     # every val_every steps and, for a warm start, before the first step): a retrain never ends worse on the
     # user's own masks than where it started (``Trainer._check_fit``). False: best.pt is the last step.
     keep_best_fit: bool = True
+    # a warm start (Retrain, ``--init``) trains at this factor of the method's learning rate: a fine-tune of a
+    # model that already fits, so that the new slice is learnt without shaking what was (measured: bench effort)
+    warm_lr: float = WARM_LR
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -95,6 +99,7 @@ def check_train_config(cfg) -> None:
         if getattr(cfg, key) is not None:
             check_number(key, getattr(cfg, key), 1, 10**9, integer=True)
     check_number("val_fraction", cfg.val_fraction, 0, 1, high_open=True)
+    check_number("warm_lr", cfg.warm_lr, 0, 1, low_open=True)
     if not isinstance(cfg.val_images, list) or not all(isinstance(n, str) for n in cfg.val_images):
         raise InputError(f"val_images: a list of image names, not {cfg.val_images!r}")
     for key, low in (("val_every", 1), ("patience", 0), ("checkpoint_every", 1), ("seed", 0), ("threads", 0)):

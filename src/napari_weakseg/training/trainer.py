@@ -178,6 +178,7 @@ class Trainer:
         method = build_method(cfg.method, mc).to(self.device)
         optimizers = method.make_optimizers()
         state = {"step": 0, "epoch": 0, "best_dice": None, "best_step": None, "bad_validations": 0, "fit_dice": None, "fit_step": None}
+        state["warm_start"] = self.init_weights is not None  # a retrain: cfg.warm_lr applies (kept in last.pt for a resume)
         if self.resume and not (self.run_dir / "last.pt").is_file():
             raise InputError(f"{self.run_dir}: no checkpoint to resume from (last.pt is missing)")
         if self.resume:
@@ -236,7 +237,7 @@ class Trainer:
                 reason = "stopped"
                 break
             batch = self.sample_batch(sampler, aug_gen)
-            set_lr_factor(optimizers, method.lr_factor(state["step"], total))
+            set_lr_factor(optimizers, method.lr_factor(state["step"], total) * (cfg.warm_lr if state["warm_start"] else 1.0))
             method.train()
             losses = {}
             for phase in method.phases:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox
 
-from ..training.dock_defaults import DEFAULT_METHOD, DEFAULT_PRESET, DEFAULT_STEPS, dock_train_config
+from ..training.dock_defaults import DEFAULT_METHOD, DEFAULT_PRESET, DEFAULT_STEPS, WARM_LR, dock_train_config
 from ..training.step_options import COMPILE_MODES, PRECISIONS
 from ..training.validation_default import MIN_ANNOTATED_FOR_VALIDATION, default_val_fraction
 from .spin_boxes import dspin, spin
@@ -83,6 +83,8 @@ class TrainingSettings(QGroupBox):
         self.compile = QComboBox()
         self.compile.addItems(list(COMPILE_MODES))
         self.compile.setToolTip("torch.compile the training step: its compile time pays only in long runs")
+        self.warm_lr = dspin(0.01, 1.0, WARM_LR, 2)
+        self.warm_lr.setToolTip("Correct and retrain fine-tunes at this factor of the learning rate (1: the full rate)")
         self.per_class = QCheckBox()
         self.per_class.setToolTip("segment each lesion class of the masks' labels (cyclegan-ssl); off: the whole lesion")
         for label, w in (
@@ -92,6 +94,7 @@ class TrainingSettings(QGroupBox):
             ("augmentation", self.augment),
             ("precision", self.precision),
             ("compile", self.compile),
+            ("retrain learning rate x", self.warm_lr),
             ("per lesion class", self.per_class),
         ):
             adv.addRow(label, w)
@@ -143,5 +146,8 @@ class TrainingSettings(QGroupBox):
             self.seed.value(),
             self.show_val_fraction(n_annotated),
             overrides,
-            *((self.precision.currentText(), self.compile.currentText()) if self.advanced.isChecked() else ()),
+            **(self._advanced_run_options() if self.advanced.isChecked() else {}),
         )
+
+    def _advanced_run_options(self) -> dict:
+        return {"precision": self.precision.currentText(), "compile": self.compile.currentText(), "warm_lr": self.warm_lr.value()}
