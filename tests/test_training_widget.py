@@ -327,6 +327,25 @@ def test_resume_writes_a_new_run_and_save_as_brings_the_runs_along(qtbot, docks,
     assert not errors, errors
 
 
+def test_resume_on_a_finished_run_trains_the_steps_field_more(qtbot, docks):
+    """Issue #17: Resume after a run completed adds the steps field's count (a stopped run goes on to the field)."""
+    import json
+
+    viewer, ann, train, errors = docks
+    train.settings.method.setCurrentText("seg-only")
+    train.settings.steps.setValue(3)
+    assert train.start_training()
+    assert isinstance(_wait_finished(qtbot, train), Finished)
+    first = train.last_run
+    assert train.start_training(resume=True)
+    assert train.progress.maximum() == 6
+    result = _wait_finished(qtbot, train)
+    assert isinstance(result, Finished) and result.step == 6 and train.last_run != first
+    assert json.loads((train.last_run / "run.json").read_text())["state"]["step"] == 6
+    assert json.loads((first / "run.json").read_text())["state"]["step"] == 3  # the finished run stays as it was
+    assert not errors, errors
+
+
 def test_the_studys_runs_survive_a_reopen_and_can_be_chosen_or_deleted(qtbot, docks, make_napari_viewer, monkeypatch):
     import napari_weakseg.widgets.run_list as rl
 

@@ -66,7 +66,8 @@ def write_effort_report(results: dict, out: Path) -> Path:
         f"{st['start']} painted slice(s) (evenly spread over the presence slices). It trains with the dock's "
         f"defaults (Train: {st['method']}, quick preset, {st['steps']} steps, validation as the dock decides), predicts "
         "the whole volume as Run model does (threshold 0.5), then paints one more slice from the ground truth, "
-        f"accepts it and retrains (the dock's Retrain: warm start, {st['retrain_steps']} steps), {st['rounds']} rounds. "
+        f"accepts it and retrains (the dock's Retrain: warm start, {st['retrain_steps']} steps at "
+        f"{st.get('warm_lr', 1.0):g}x the learning rate), {st['rounds']} rounds. "
         "Training runs in the dock's background process; "
         + (f"seed {seeds[0]}, one run per curve." if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}: each curve once per seed."),
         "",

@@ -225,6 +225,16 @@ class TrainingWidget(ShutsDownOnClose, RunEvents, ModelPanel, RetrainPanel, QWid
             show_error(str(exc))
             return None
 
+    @staticmethod
+    def _steps_done(run_dir: Path) -> int:
+        """The step the run's last checkpoint holds (run.json's state)."""
+        from ..training.checkpoint import read_run_info
+
+        try:
+            return int(read_run_info(run_dir).get("state", {}).get("step") or 0)
+        except (WeaksegError, TypeError, ValueError):
+            return 0
+
     def n_annotated(self) -> int:
         ann = self.annotation
         return ann.study.counts()["annotated"] if ann is not None and ann.study is not None else 0
@@ -258,6 +268,9 @@ class TrainingWidget(ShutsDownOnClose, RunEvents, ModelPanel, RetrainPanel, QWid
         except WeaksegError as exc:  # e.g. per lesion class with a method that segments the whole lesion
             show_error(str(exc))
             return False
+        done = self._steps_done(run_dir) if resume else 0
+        if done >= config["steps"]:  # a finished run (or one past the field): Resume trains `steps` more
+            config["steps"] = done + config["steps"]
         spec = JobSpec(
             str(ann.study.folder),
             str(run_dir),
