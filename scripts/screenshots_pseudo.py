@@ -46,16 +46,21 @@ def main(steps: int = 300) -> int:
     while train.prediction_pending:
         app.processEvents()
         time.sleep(0.05)
-    seg = viewer.layers["phantom segmentation"].data
+    from napari_weakseg.widgets.output_layers import PROB, SEG, layer_name
+
+    seg = viewer.layers[layer_name("phantom", SEG)].data
     print(f"trained {steps} steps in {time.perf_counter() - t0:.0f} s; G_A's pseudo labels: Dice {dice(seg, truth):.3f}", file=sys.stderr)
     review.start_review()
     _wait(app, review.finished)
     print(f"review: {review.status.text()}", file=sys.stderr)
     worst = review.ordered_slices()[:2]
     review.decide("rejected", worst)  # the two worst-scored slices stay out of the rounds
-    for name in ("phantom segmentation probability", "phantom segmentation", "phantom mask"):
+    for name in (layer_name("phantom", PROB), layer_name("phantom", SEG), "phantom mask"):
         if name in viewer.layers:
             viewer.layers[name].visible = False
+    from napari_weakseg.widgets.dock_fit import raise_dock
+
+    raise_dock(review)  # the docks are tabs: show the review one
     app.processEvents()
     viewer.screenshot(str(OUT / "pseudo-review.png"), canvas_only=False)
     t1 = time.perf_counter()
