@@ -93,6 +93,37 @@ def test_every_plane_is_upright_and_labelled_in_the_viewer(make_napari_viewer, t
     assert int(im.tags[widget.current_slice()]) == aw.Tag.PRESENCE
 
 
+def yellow_edges(viewer) -> set[str]:
+    """The canvas edges (a band of a sixth of the canvas) where edge letters (yellow) are drawn."""
+    shot = viewer.screenshot(canvas_only=True, flash=False).astype(int)
+    yellow = (shot[..., 0] > 200) & (shot[..., 1] > 150) & (shot[..., 2] < 140)
+    rows, cols = np.nonzero(yellow)
+    h, w = yellow.shape
+    bands = {"top": rows < h / 6, "bottom": rows > h * 5 / 6, "left": cols < w / 6, "right": cols > w * 5 / 6}
+    return {edge for edge, inside in bands.items() if inside.sum() > 5}
+
+
+def test_the_edge_letters_stay_on_the_canvas_when_zoomed_in_and_panned(make_napari_viewer, tmp_path):
+    """A radiologist zooms into the lesion: R/L/A/P follow the edges of what is seen instead of leaving the canvas."""
+    path, _ = write(tmp_path, "LPS")
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1500, 900)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    viewer.layers.selection.active = viewer.open(path, plugin=PLUGIN)[0]
+    widget.new_btn.click()
+    camera = camera_of(viewer)
+    h, w = viewer.canvas.size
+    (_, rows, cols), (_, dr, dc) = widget.image.volume.shape, widget.image.volume.spacing
+    camera.zoom = 2 * max(h / (rows * dr), w / (cols * dc))  # half the image's rows and columns on the canvas
+    camera.center = (*tuple(camera.center)[:-2], camera.center[-2] + 3, camera.center[-1] - 2)  # panned too
+    assert yellow_edges(viewer) == {"top", "bottom", "left", "right"}
+    letters = widget.views.labels_layer.features["letter"].tolist()[:4]
+    assert letters == ["A", "P", "R", "L"]  # still top, bottom, left, right
+    viewer.reset_view()  # the whole image again: the letters back just inside its edges
+    data = widget.views.labels_layer.data
+    assert data[:, 1:].min() >= 0 and data[:, 1].max() <= widget.image.volume.shape[1] - 1
+
+
 def test_a_file_opened_without_a_study_opens_axial_and_upright(make_napari_viewer, tmp_path):
     path, marker = write(tmp_path, "RAS")
     viewer = make_napari_viewer(show=True)

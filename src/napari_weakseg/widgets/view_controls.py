@@ -15,6 +15,7 @@ from qtpy.QtWidgets import QComboBox, QGridLayout, QGroupBox, QLabel, QPushButto
 from ..io.orientation import CONVENTIONS, PLANES, View, header_is_oriented, is_oriented, layer_translate, view_for
 
 LABEL_COLOUR = "#ffd54a"
+INSET_PX = 16  # canvas pixels between an edge letter's centre and the edge of what the canvas shows
 
 
 class ViewControls(QGroupBox):
@@ -25,6 +26,8 @@ class ViewControls(QGroupBox):
         self.owner = owner
         self.view: View | None = None
         self.labels_layer = None
+        self._label_geometry = None
+        self._camera_connected = False
         g = QGridLayout(self)
         self.buttons = {p: QPushButton(p.capitalize()) for p in PLANES}
         for col, (plane, b) in enumerate(self.buttons.items()):
@@ -125,6 +128,7 @@ class ViewControls(QGroupBox):
         not edited, hidden from the layer controls' paint tools)."""
         coords, letters = edge_label_points(view, shape)
         self.remove_labels()
+        self._label_geometry = (view, shape, spacing, translate)
         self.labels_layer = self.owner.viewer.add_points(
             coords,
             name=f"orientation · {name}",
@@ -138,7 +142,37 @@ class ViewControls(QGroupBox):
             text={"string": "{letter}", "color": LABEL_COLOUR, "size": 14, "anchor": "center"},
         )
         self.labels_layer.editable = False
+        self._connect_camera()
         self.owner.viewer.layers.selection.active = self.owner.mask_layer or self.owner.viewer.layers.selection.active
+
+    def _connect_camera(self) -> None:
+        if self._camera_connected:
+            return
+        viewer = self.owner.viewer
+        camera = camera_of(viewer)
+        camera.events.zoom.connect(self.follow_camera)
+        camera.events.center.connect(self.follow_camera)
+        canvas = getattr(viewer, "canvas", None)
+        if canvas is not None and hasattr(canvas, "events"):
+            canvas.events.size.connect(self.follow_camera)
+        self._camera_connected = True
+
+    def follow_camera(self, event=None) -> None:
+        """Keep the letters at the edges of what the canvas shows (zoom, pan, resize)."""
+        layer, viewer = self.labels_layer, self.owner.viewer
+        if layer is None or layer not in viewer.layers or viewer.dims.ndisplay != 2:
+            return
+        view, shape, spacing, translate = self._label_geometry
+        size = getattr(getattr(viewer, "canvas", None), "size", None)
+        if size is None or min(size) <= 0:
+            return
+        camera = camera_of(viewer)
+        window = visible_window(tuple(camera.center), camera.zoom, size, spacing, translate, view)
+        _, r, c = view.order
+        inset = (INSET_PX / (camera.zoom * spacing[r]), INSET_PX / (camera.zoom * spacing[c]))  # a letter's room on screen
+        coords, _ = edge_label_points(view, shape, window, inset)
+        if not np.allclose(coords, layer.data):
+            layer.data = coords
 
     def remove_labels(self) -> None:
         layer, self.labels_layer = self.labels_layer, None
@@ -162,17 +196,29 @@ def axis_planes(view: View) -> tuple[str, str, str]:
     return tuple(names)
 
 
-def edge_label_points(view: View, shape) -> tuple[np.ndarray, list[str]]:
+def edge_label_points(view: View, shape, window=None, inset=None) -> tuple[np.ndarray, list[str]]:
     """(points (4 * n, 3) in data coordinates, their letters): the middle of each edge of every slice of the
     plane, just inside the image (so the layer adds nothing to the sliders' ranges), on the edge where the
-    letter's anatomy lies on screen."""
+    letter's anatomy lies on screen. ``window`` (row_lo, row_hi, col_lo, col_hi), in data indices: the part of
+    the plane the canvas shows (``visible_window``); the letters then sit at the edges of what is seen, so a
+    zoomed-in view keeps all four. None: the whole image. ``inset`` (rows, columns): how far inside the edges
+    the letters sit, in data indices (default: 4 % of the span, at least 2)."""
     s, r, c = view.order
     n_rows, n_cols = shape[r], shape[c]
-    inset_r, inset_c = min(max(2.0, 0.04 * n_rows), (n_rows - 1) / 2), min(max(2.0, 0.04 * n_cols), (n_cols - 1) / 2)
-    near_r, far_r, near_c, far_c = inset_r, n_rows - 1 - inset_r, inset_c, n_cols - 1 - inset_c
+    r_lo, r_hi, c_lo, c_hi = 0.0, n_rows - 1.0, 0.0, n_cols - 1.0
+    if window is not None:  # the image and the window overlap (where they do not, the image's own edges)
+        lo_r, hi_r, lo_c, hi_c = window
+        if max(lo_r, r_lo) < min(hi_r, r_hi):
+            r_lo, r_hi = max(lo_r, r_lo), min(hi_r, r_hi)
+        if max(lo_c, c_lo) < min(hi_c, c_hi):
+            c_lo, c_hi = max(lo_c, c_lo), min(hi_c, c_hi)
+    span_r, span_c = r_hi - r_lo, c_hi - c_lo
+    inset_r, inset_c = (max(2.0, 0.04 * span_r), max(2.0, 0.04 * span_c)) if inset is None else inset
+    inset_r, inset_c = min(inset_r, span_r / 2), min(inset_c, span_c / 2)
+    near_r, far_r, near_c, far_c = r_lo + inset_r, r_hi - inset_r, c_lo + inset_c, c_hi - inset_c
     top, bottom = (near_r, far_r) if view.vertical == "down" else (far_r, near_r)  # the row indices drawn at the top, bottom
     left, right = (near_c, far_c) if view.horizontal == "right" else (far_c, near_c)
-    mid_r, mid_c = (n_rows - 1) / 2, (n_cols - 1) / 2
+    mid_r, mid_c = (r_lo + r_hi) / 2, (c_lo + c_hi) / 2
     spots = [("top", top, mid_c), ("bottom", bottom, mid_c), ("left", mid_r, left), ("right", mid_r, right)]
     coords, letters = [], []
     for k in range(shape[s]):
@@ -182,3 +228,16 @@ def edge_label_points(view: View, shape) -> tuple[np.ndarray, list[str]]:
             coords.append(p)
             letters.append(view.edges[edge])
     return np.array(coords), letters
+
+
+def visible_window(center, zoom: float, canvas_hw, spacing, translate, view: View) -> tuple[float, float, float, float]:
+    """The part of the plane a 2-D canvas shows, (row_lo, row_hi, col_lo, col_hi) in data indices of the view's
+    row and column axes: camera ``center`` (world, its last two values the displayed rows and columns), ``zoom``
+    (canvas pixels per world unit), ``canvas_hw`` (height, width in pixels); ``spacing``, ``translate`` the
+    layer's, per volume axis."""
+    _, r, c = view.order
+    half_h, half_w = canvas_hw[0] / 2 / zoom, canvas_hw[1] / 2 / zoom
+    cy, cx = center[-2], center[-1]
+    rows = sorted(((cy - half_h - translate[r]) / spacing[r], (cy + half_h - translate[r]) / spacing[r]))
+    cols = sorted(((cx - half_w - translate[c]) / spacing[c], (cx + half_w - translate[c]) / spacing[c]))
+    return rows[0], rows[1], cols[0], cols[1]
