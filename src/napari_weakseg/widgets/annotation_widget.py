@@ -280,8 +280,7 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, TagEdits, QWidget):
             spin.setRange(0, im.n_slices - 1)
             spin.setValue(value)
             spin.lineEdit().setText(spin.textFromValue(value))  # Qt leaves an unchanged 0 blank
-        self.views.show_image(im)  # its slicing plane upright, labelled (refreshes the dock)
-        self._refresh()
+        self.views.show_image(im)  # its slicing plane upright, labelled; refreshes the dock
 
     # ------------------------------------------------------------------ edits
     @property

@@ -72,7 +72,8 @@ class ViewControls(QGroupBox):
 
     # ------------------------------------------------------------------ views
     def show_image(self, im) -> None:
-        """Show study image ``im`` in its slicing plane (the plain display when it has no orientation)."""
+        """Show study image ``im`` in its slicing plane (the plain display when it has no orientation); the dock
+        is refreshed."""
         if im is not None and is_oriented(im.volume):
             self.show_plane(self.slicing_plane(im) or "axial")
         else:
@@ -80,6 +81,7 @@ class ViewControls(QGroupBox):
             self.remove_labels()
             self._apply_plain()
             self.refresh(im)
+            self.owner._refresh()
 
     def show_plane(self, plane: str | None) -> None:
         im = self.owner.image
