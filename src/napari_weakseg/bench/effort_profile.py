@@ -31,8 +31,8 @@ PROFILES = {
     "cpu-seeds": EffortProfile(cases=3, alternative=None, strategies=("suggest", "random"), seeds=(0, 1)),
     # the spread candidate (suggestions weighed away from painted slices) against plain suggestions and random
     "cpu-spread": EffortProfile(cases=3, alternative=None, strategies=("suggest", "suggest-spread", "random"), seeds=(0, 1)),
-    # the same in one seed (about 65 min): the retrains' lower learning rate (WARM_LR) read beside cpu-seeds' seed 0
-    "cpu-warm": EffortProfile(cases=3, alternative=None, strategies=("suggest", "suggest-spread", "random")),
+    # the same in one seed (about 60 min), the retrains at 0.3x the learning rate: read beside cpu-seeds' seed 0 (1x)
+    "cpu-warm": EffortProfile(cases=3, alternative=None, strategies=("suggest", "suggest-spread", "random"), warm_lr=0.3),
     "gpu": EffortProfile(cases=6, rounds=9, seeds=(0, 1, 2)),
 }
 THRESHOLDS = (0.85, 0.90)

@@ -37,6 +37,15 @@ def _mean_sd(row: dict, painted: int) -> str:
     return _f(mean) + (f" ({sd:.3f})" if sd is not None else "")
 
 
+def _rate(warm_lr: float) -> str:
+    """How the retrains' learning rate compares with the dock's (``TrainConfig.warm_lr``)."""
+    from ..training.dock_defaults import WARM_LR
+
+    if warm_lr == WARM_LR:
+        return f" at the dock's {WARM_LR:g}x the learning rate" if WARM_LR != 1 else ""
+    return f" at {warm_lr:g}x the learning rate, where the dock's default is {WARM_LR:g}x"
+
+
 def write_effort_report(results: dict, out: Path) -> Path:
     from dataclasses import asdict
 
@@ -66,8 +75,8 @@ def write_effort_report(results: dict, out: Path) -> Path:
         f"{st['start']} painted slice(s) (evenly spread over the presence slices). It trains with the dock's "
         f"defaults (Train: {st['method']}, quick preset, {st['steps']} steps, validation as the dock decides), predicts "
         "the whole volume as Run model does (threshold 0.5), then paints one more slice from the ground truth, "
-        f"accepts it and retrains (the dock's Retrain: warm start, {st['retrain_steps']} steps at "
-        f"{st.get('warm_lr', 1.0):g}x the learning rate), {st['rounds']} rounds. "
+        f"accepts it and retrains (the dock's Retrain: warm start, {st['retrain_steps']} steps{_rate(st.get('warm_lr', 1.0))}), "
+        f"{st['rounds']} rounds. "
         "Training runs in the dock's background process; "
         + (f"seed {seeds[0]}, one run per curve." if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}: each curve once per seed."),
         "",

@@ -12,7 +12,7 @@ DEFAULT_METHOD = "genseg"  # the first method of the dock's list
 DEFAULT_PRESET = "quick"
 DEFAULT_STEPS = 100  # quick preset: a short first run; retrain or raise it for more
 RETRAIN_STEPS = 100  # Correct and retrain: a warm-started fine-tune of this many steps
-WARM_LR = 0.3  # ... at this factor of the learning rate (``TrainConfig.warm_lr``; docs/benchmarks.md, the effort benchmark)
+WARM_LR = 1.0  # ... at this factor of the learning rate (``TrainConfig.warm_lr``); 0.3 measured no better (bench effort cpu-warm)
 DEFAULT_THRESHOLD = 0.5  # the Outputs box's threshold slider (50 %)
 
 

@@ -37,8 +37,8 @@ class TrainConfig:
     # every val_every steps and, for a warm start, before the first step): a retrain never ends worse on the
     # user's own masks than where it started (``Trainer._check_fit``). False: best.pt is the last step.
     keep_best_fit: bool = True
-    # a warm start (Retrain, ``--init``) trains at this factor of the method's learning rate: a fine-tune of a
-    # model that already fits, so that the new slice is learnt without shaking what was (measured: bench effort)
+    # a warm start (Retrain, ``--init``) trains at this factor of the method's learning rate (a gentler fine-tune
+    # below 1; the effort benchmark's cpu-warm profile measured 0.3 against 1: no gain, docs/benchmarks.md)
     warm_lr: float = WARM_LR
 
     def to_dict(self) -> dict:
