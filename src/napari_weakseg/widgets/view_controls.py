@@ -222,14 +222,12 @@ def edge_label_points(view: View, shape, window=None, inset=None) -> tuple[np.nd
     left, right = (near_c, far_c) if view.horizontal == "right" else (far_c, near_c)
     mid_r, mid_c = (r_lo + r_hi) / 2, (c_lo + c_hi) / 2
     spots = [("top", top, mid_c), ("bottom", bottom, mid_c), ("left", mid_r, left), ("right", mid_r, right)]
-    coords, letters = [], []
-    for k in range(shape[s]):
-        for edge, row, col in spots:
-            p = np.zeros(3)
-            p[s], p[r], p[c] = k, row, col
-            coords.append(p)
-            letters.append(view.edges[edge])
-    return np.array(coords), letters
+    n = shape[s]  # vectorised: this runs on every zoom and pan
+    coords = np.zeros((4 * n, 3))
+    coords[:, s] = np.repeat(np.arange(n), 4)
+    coords[:, r] = np.tile([row for _, row, _ in spots], n)
+    coords[:, c] = np.tile([col for _, _, col in spots], n)
+    return coords, [view.edges[edge] for edge, _, _ in spots] * n
 
 
 def visible_window(center, zoom: float, canvas_hw, spacing, translate, view: View) -> tuple[float, float, float, float]:
