@@ -741,3 +741,18 @@ def test_an_autosave_with_nothing_the_user_made_is_removed_when_left(make_napari
     widget.presence_btn.click()  # one tag is the user's work: the autosave stays
     assert widget.open_study(tmp_path / "demo")
     assert (kept / "study.json").is_file() and load_study(kept).images[0].tags[3] == Tag.PRESENCE
+
+
+def test_the_overview_counts_stay_whole_under_a_two_row_half_slice_bar(make_napari_viewer, phantom):
+    """Split, the overview strip has two rows; the counts below it keep both their lines in a short dock."""
+    viewer, widget = start(make_napari_viewer, phantom, show=True)
+    viewer.window._qt_window.resize(1400, 600)
+    widget.halves.split_btn.click()
+    QTest.qWait(100)
+    label = widget.counts_label
+    lines = label.text().count("\n") + 1
+    assert lines == 2 and label.wordWrap()
+    needed = label.heightForWidth(label.width())
+    assert needed >= lines * label.fontMetrics().lineSpacing()
+    assert label.height() >= needed, (label.height(), needed)  # nothing cut at the bottom
+    assert label.width() <= label.parentWidget().width()  # nor at the right: long channel names wrap

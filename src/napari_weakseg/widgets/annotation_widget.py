@@ -20,6 +20,7 @@ from qtpy.QtWidgets import (
     QLabel,
     QPushButton,
     QSpinBox,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -174,6 +175,9 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, TagEdits, QWidget):
         v = QVBoxLayout(box)
         self.overview = SliceOverview()
         self.counts_label = QLabel("-")
+        self.counts_label.setWordWrap(True)  # long channel names wrap instead of running off the dock
+        # its height follows its wrapped text, never squeezed under a two-row (half-slice) strip in a short dock
+        self.counts_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         v.addWidget(self.overview)
         v.addWidget(self.counts_label)
         root.addWidget(box)
