@@ -28,7 +28,10 @@ def test_class_names_are_checked_and_kept_in_the_manifest(tmp_path):
     assert check_classes({"3": "enhancing", 1: "necrosis"}) == {1: "necrosis", 3: "enhancing"}  # JSON keys, sorted
     study = Study()
     study.add_image(make_phantom(shape=(6, 16, 16), seed=0).volume, name="p")
+    heard = []
+    study.changed.connect(heard.append)
     study.set_classes({1: "core", 2: "rim"})
+    assert heard == [0] and study.modified  # the docks hear of it (autosave, refresh), as of any other edit
     save_study(study, tmp_path / "s")
     assert json.loads((tmp_path / "s" / "study.json").read_text())["classes"] == {"1": "core", "2": "rim"}
     again = load_study(tmp_path / "s")

@@ -10,7 +10,17 @@ from napari_weakseg.bench.speed import SpeedProfile, run_speed_suite
 from napari_weakseg.demo import build_demo_study
 from napari_weakseg.errors import InputError
 
-TINY = SpeedProfile(steps=8, volume=(4, 32, 32), channels=2, gui_steps=8, repeats=1, ab_steps=8, ab_variants=("eager fp32", "eager bf16"))
+TINY = SpeedProfile(
+    steps=8,
+    volume=(4, 32, 32),
+    channels=2,
+    gui_steps=8,
+    repeats=1,
+    ab_steps=8,
+    ab_variants=("eager fp32", "eager bf16"),
+    dice_seeds=(0,),
+    dice_steps=8,
+)
 
 
 def test_probe_sees_a_blocked_event_loop(make_napari_viewer, qtbot):
@@ -55,6 +65,11 @@ def test_speed_suite_headless(tmp_path):
             assert run["runtime"]["precision"] == ("bf16" if "bf16" in name else "fp32") and not run["runtime"]["compile"]
             assert run["pairs_per_s"] > 0 and run["first_step_s"] > 0
             assert f"| {m} | {name} | {run['pairs_per_s']:.1f} |" in report
+    dice = saved["ab_dice"]  # genseg's Dice on the phantom's truth in each variant
+    assert dice["method"] == "genseg" and dice["steps"] == 8 and list(dice["variants"]) == ab["variants"]
+    for name, row in dice["variants"].items():
+        assert len(row["dice"]) == 1 and 0 <= row["dice"][0] <= 1 and row["mean"] == row["dice"][0]
+        assert f"| {name} | {row['dice'][0]:.3f} |" in report
 
 
 def test_speed_suite_refuses_unknown_methods_and_missing_display(tmp_path, monkeypatch):

@@ -51,17 +51,20 @@ def test_the_weighted_segmentation_loss_equals_the_indexed_one(annotated, n_abse
 
 
 def test_precision_choices(monkeypatch):
-    assert resolve_precision("auto", CPU) == "fp32" and resolve_precision("fp32", CPU) == "fp32"
+    assert resolve_precision("fp32", CPU) == "fp32"
+    assert resolve_precision("auto", CPU) == ("bf16" if has_bf16_units(CPU) else "fp32")  # bf16 where it has the units
     with pytest.raises(InputError, match="needs a CUDA device"):
         resolve_precision("fp16", CPU)
     with pytest.raises(InputError, match="use one of"):
         resolve_precision("half", CPU)
     monkeypatch.setattr(step_speed, "cpu_flags", lambda: {"avx512f"})  # a CPU without bf16 units
-    assert not has_bf16_units(CPU)
+    assert not has_bf16_units(CPU) and resolve_precision("auto", CPU) == "fp32"
     with pytest.raises(InputError, match="no bf16 units"):
         resolve_precision("bf16", CPU)
     monkeypatch.setattr(step_speed, "cpu_flags", lambda: {"avx512f", "amx_bf16"})
-    assert resolve_precision("bf16", CPU) == "bf16"
+    assert resolve_precision("bf16", CPU) == "bf16" and resolve_precision("auto", CPU) == "bf16"
+    monkeypatch.setattr(step_speed, "cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    assert resolve_precision("auto", CPU) == "bf16"
 
 
 def test_compile_decisions_and_thread_choice(monkeypatch):
@@ -121,7 +124,9 @@ def test_a_step_that_fails_to_compile_trains_eagerly_with_a_note(tmp_path, monke
     monkeypatch.setattr(step_speed, "compiler_available", lambda: True)
     study, _ = phantom_study()
     ref, _ = _losses(tmp_path, "seg-only", "fp32", study)
-    cfg = TrainConfig(method="seg-only", steps=BF16_STEPS, device="cpu", val_fraction=0.0, overrides=TINY, compile="on", threads=1)
+    cfg = TrainConfig(
+        method="seg-only", steps=BF16_STEPS, device="cpu", val_fraction=0.0, overrides=TINY, compile="on", precision="fp32", threads=1
+    )
     Trainer(study, tmp_path / "c", cfg).run()
     info = json.loads((tmp_path / "c" / "run.json").read_text())
     assert info["runtime"]["note"] == "compile failed (RuntimeError: inductor: no backend for this op); training eagerly"
@@ -134,7 +139,9 @@ def test_a_step_that_fails_to_compile_trains_eagerly_with_a_note(tmp_path, monke
 def test_a_compiled_step_computes_what_the_eager_one_does(tmp_path):
     study, _ = phantom_study()
     ref, _ = _losses(tmp_path, "seg-only", "fp32", study)
-    cfg = TrainConfig(method="seg-only", steps=BF16_STEPS, device="cpu", val_fraction=0.0, overrides=TINY, compile="on", threads=1)
+    cfg = TrainConfig(
+        method="seg-only", steps=BF16_STEPS, device="cpu", val_fraction=0.0, overrides=TINY, compile="on", precision="fp32", threads=1
+    )
     Trainer(study, tmp_path / "c", cfg).run()
     runtime = json.loads((tmp_path / "c" / "run.json").read_text())["runtime"]
     assert runtime["compile"] and runtime["note"] == ""
@@ -162,3 +169,16 @@ def test_the_eta_leaves_out_the_first_step_and_the_cpu_share_is_measured(monkeyp
         pairs, eta, elapsed, share = pace.step(n)
     assert eta == pytest.approx(90.0) and elapsed == pytest.approx(40.0)  # 90 steps left at 1 s, not at 30 s
     assert pairs < 8.0 and share < 0.6
+
+
+def test_cudnn_chooses_its_fastest_algorithms_unless_the_run_is_deterministic():
+    from napari_weakseg.training.run_setup import seed_everything
+
+    try:
+        seed_everything(0, deterministic=False)
+        assert torch.backends.cudnn.benchmark  # the shapes repeat every step: cuDNN's timed choice pays on a GPU
+        seed_everything(0, deterministic=True)
+        assert not torch.backends.cudnn.benchmark and torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
+        torch.backends.cudnn.benchmark = False

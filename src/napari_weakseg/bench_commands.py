@@ -21,7 +21,7 @@ def _profile(args, profiles: dict):
     from .bench.common import resolve_profile
     from .methods.config import merge_options
 
-    prof = resolve_profile(args.profile, profiles, type(profiles["cpu"]))[0]
+    prof = resolve_profile(args.profile, profiles)[0]  # a name: the CLI gives no profile objects
     return dataclasses.replace(prof, overrides=merge_options(prof.overrides, extra))
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 from ..errors import InputError
 
 
-def resolve_profile(profile, profiles: dict, cls: type) -> tuple[object, str]:
+def resolve_profile(profile, profiles: dict, cls: type | None = None) -> tuple[object, str]:
     """(the profile object, its name): a named profile of ``profiles``, or a ``cls`` instance ("custom":
     tests, experiments). An unknown name is an InputError."""
-    if isinstance(profile, cls):
+    if cls is not None and isinstance(profile, cls):
         return profile, "custom"
     if profile in profiles:
         return profiles[profile], profile

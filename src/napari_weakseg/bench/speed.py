@@ -43,6 +43,9 @@ class SpeedProfile:
     ab_repeats: int = 1  # rounds of the A/B variants, interleaved
     ab_variants: tuple[str, ...] = tuple(VARIANTS)  # (tests: fewer)
     compile_limit_s: float | None = None  # a compiled variant gets this long (None: no limit); past it, measured as such
+    dice_seeds: tuple[int, ...] = (0, 1, 2)  # genseg, eager fp32 against bf16: does it cost Dice? (): not measured
+    dice_steps: int | None = None  # steps of those runs (None: the dock's default)
+    dice_variants: tuple[str, ...] = ("eager fp32", "eager bf16")
 
 
 PROFILES = {
@@ -107,6 +110,14 @@ def run_speed_suite(
         study, work / "ab", methods, str(dev), prof.ab_steps, prof.ab_repeats, log, prof.ab_variants, prof.compile_limit_s
     )
     _save(results, out)
+    if prof.dice_seeds and "genseg" in methods:
+        from ..training.dock_defaults import DEFAULT_STEPS
+
+        dice_steps = prof.dice_steps or DEFAULT_STEPS
+        results["ab_dice"] = measure_variant_dice(
+            study, work / "ab-dice", "genseg", str(dev), dice_steps, prof.dice_seeds, prof.dice_variants, log
+        )
+        _save(results, out)
     if gui:
         from .gui_speed import measure_gui_vs_headless
 
@@ -167,6 +178,34 @@ def measure_variants(
                 run["step_flops"] = flops
                 run["achieved_flops_per_s"] = flops * run["steps_per_s"]
     return {"steps": steps, "repeats": repeats, "bf16_units": bf16, "variants": list(variants), "methods": table}
+
+
+def measure_variant_dice(study: Path, work: Path, method: str, device: str, steps: int, seeds, names, log=LOGGER.info) -> dict:
+    """{variant: {"dice": [one per seed], "mean", "sd"}}: the demo phantom's truth against ``method``'s
+    segmentation (the dock's threshold) after ``steps`` steps in each variant the device can run, seeds
+    interleaved. Whether a faster way of running the step costs Dice, beside the seeds' own spread."""
+    from ..data.phantom import make_phantom
+    from ..inference import TrainedModel
+    from ..study import load_study
+    from ..training.dock_defaults import DEFAULT_THRESHOLD
+    from ..training.metrics import dice
+    from ..training.step_speed import has_bf16_units
+
+    bf16 = has_bf16_units(torch.device(device))
+    names = [k for k in names if bf16 or VARIANTS[k]["precision"] != "bf16"]
+    image, truth = load_study(study).images[0], make_phantom(channels=2, seed=0).mask  # the demo study's phantom
+    table: dict = {k: {"dice": []} for k in names}
+    for seed in seeds:
+        for name in names:
+            log(f"[speed] Dice {method}: {name}, seed {seed} ({steps} steps)")
+            run_dir = work / f"{method}-{name.replace(' ', '-')}-seed{seed}"
+            cfg = {"method": method, "steps": steps, "device": device, "val_fraction": 0.0, "seed": seed, **VARIANTS[name]}
+            train_headless(study, run_dir, cfg)
+            prob = TrainedModel.load(run_dir, device=device).predict_image(image)["prob"]
+            table[name]["dice"].append(dice(prob >= DEFAULT_THRESHOLD, truth))
+    for row in table.values():
+        row["mean"], row["sd"] = float(np.mean(row["dice"])), float(np.std(row["dice"]))
+    return {"method": method, "steps": steps, "seeds": list(seeds), "variants": table}
 
 
 def _save(results: dict, out: Path) -> None:

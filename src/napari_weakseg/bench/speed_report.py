@@ -121,6 +121,23 @@ def ab_section(results: dict) -> list[str]:
             f"**{share:.1%}** of the matmul FLOP/s (target >= {AB_TARGETS['flops_share']:.0%}: "
             f"{'met' if share >= AB_TARGETS['flops_share'] else 'missed'}).",
         ]
+    return [*lines, "", *dice_section(results.get("ab_dice"))]
+
+
+def dice_section(ab_dice: dict | None) -> list[str]:
+    """Whether the faster variants cost Dice: the phantom's truth against each variant's segmentation, per seed."""
+    if not ab_dice:
+        return []
+    rows = ab_dice["variants"]
+    lines = [
+        f"Dice on the demo phantom (its truth, every slice) after {ab_dice['steps']} steps of {ab_dice['method']} "
+        f"(the dock's default), seeds {', '.join(map(str, ab_dice['seeds']))}, the variants interleaved:",
+        "",
+        "| variant | Dice per seed | mean (sd) |",
+        "|---|---|---|",
+    ]
+    for name, row in rows.items():
+        lines.append(f"| {name} | {', '.join(f'{d:.3f}' for d in row['dice'])} | {row['mean']:.3f} ({row['sd']:.3f}) |")
     return [*lines, ""]
 
 

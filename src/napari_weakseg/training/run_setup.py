@@ -83,7 +83,9 @@ def seed_everything(seed: int, deterministic: bool) -> None:
     torch.manual_seed(seed)
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
+    # cuDNN picks the fastest convolution algorithm for each shape it meets (the shapes repeat every step);
+    # a deterministic run keeps the default ones
+    torch.backends.cudnn.benchmark = not deterministic
 
 
 def set_lr_factor(optimizers: dict[str, torch.optim.Optimizer], factor: float) -> None:

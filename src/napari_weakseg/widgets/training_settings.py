@@ -79,7 +79,9 @@ class TrainingSettings(QGroupBox):
         self.augment.setChecked(True)
         self.precision = QComboBox()
         self.precision.addItems(list(PRECISIONS))
-        self.precision.setToolTip("bf16 autocast needs bf16 units (detected), fp16 a CUDA GPU; auto: what was measured faster here")
+        self.precision.setToolTip(
+            "bf16 autocast needs bf16 units (detected), fp16 a CUDA GPU; auto: bf16 where there are bf16 units, else fp32 (CPU), fp16 (GPU)"
+        )
         self.compile = QComboBox()
         self.compile.addItems(list(COMPILE_MODES))
         self.compile.setToolTip("torch.compile the training step: its compile time pays only in long runs")
