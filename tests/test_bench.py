@@ -79,6 +79,12 @@ def test_digits_suite_writes_a_report_that_matches_its_results(tmp_path, fake_mn
     assert "<!-- bench:digits-cpu:start -->" in text and "../out/digits-48-simple-dice.png" in text
     update_docs_section(docs, "digits-cpu", out)  # replaced, not appended
     assert docs.read_text().count("bench:digits-cpu:start") == 1
+    assert "Stopped before the end" not in report
+    # a suite stopped after genseg's first seed: the report says which runs it covers
+    stopped = {**saved, "runs": [r for r in saved["runs"] if not (r["method"] == "genseg" and r["seed"] == 1)]}
+    stopped["summary"] = saved["summary"]
+    text = write_digits_report(stopped, out).read_text()
+    assert "**Stopped before the end:** seeds finished per method: seg-only 2, genseg 1, of 2 planned;" in text
 
 
 def test_with_a_validation_image_the_best_checkpoint_is_scored(tmp_path, fake_mnist):

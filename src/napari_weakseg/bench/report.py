@@ -72,6 +72,7 @@ def write_digits_report(results: dict, out: Path) -> Path:
     ]
     lines += run_lines(results)
     lines += [model_selection_line(results), ""]
+    lines += _unfinished_line(results, methods)
     for task in tasks:
         lines += [
             f"### {task}",
@@ -260,3 +261,15 @@ def update_docs_section(docs_path: Path, key: str, report_dir: Path) -> Path:
     docs_path.parent.mkdir(parents=True, exist_ok=True)
     docs_path.write_text(text)
     return docs_path
+
+
+def _unfinished_line(results: dict, methods) -> list[str]:
+    """Said where the suite stopped before every planned run ended (it saves each run as it ends)."""
+    done = {m: len({r["seed"] for r in results["runs"] if r["method"] == m}) for m in methods}
+    if all(n >= results["seeds"] for n in done.values()):
+        return []
+    counts = ", ".join(f"{m} {n}" for m, n in done.items())
+    return [
+        f"**Stopped before the end:** seeds finished per method: {counts}, of {results['seeds']} planned; this report covers those.",
+        "",
+    ]
