@@ -2,6 +2,7 @@
 
 import json
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -85,6 +86,21 @@ def test_digits_suite_writes_a_report_that_matches_its_results(tmp_path, fake_mn
     stopped["summary"] = saved["summary"]
     text = write_digits_report(stopped, out).read_text()
     assert "**Stopped before the end:** seeds finished per method: seg-only 2, genseg 1, of 2 planned;" in text
+
+
+def test_a_stopped_digits_suite_goes_on_where_it_stopped(tmp_path, fake_mnist):
+    prof = Profile(
+        tasks=("48-simple",), preset="quick", steps=3, n_train=20, n_test=6, label_fraction=0.2, label_digit=None, overrides=TINY
+    )
+    out, logs = tmp_path / "out", []
+    first = run_digits_suite(fake_mnist, out, prof, seeds=1, methods=("seg-only",), device="cpu", log=lambda m: None)
+    again = run_digits_suite(fake_mnist, out, prof, seeds=2, methods=("seg-only",), device="cpu", log=logs.append)
+    assert [(r["seed"], r["method"]) for r in again["runs"]] == [(0, "seg-only"), (1, "seg-only")]
+    assert again["runs"][0] == first["runs"][0]  # kept as it was, not trained again
+    assert any("seed 0: seg-only (finished before, kept from" in m for m in logs)
+    assert sum("seed 1: seg-only" in m and "kept" not in m for m in logs) == 1
+    longer = run_digits_suite(fake_mnist, out, replace(prof, steps=4), seeds=1, methods=("seg-only",), device="cpu", log=logs.append)
+    assert longer["runs"][0]["curve"]["steps"][-1] == 4  # other settings: nothing kept
 
 
 def test_with_a_validation_image_the_best_checkpoint_is_scored(tmp_path, fake_mnist):

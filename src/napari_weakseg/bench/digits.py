@@ -78,6 +78,20 @@ PROFILES = {
 }
 
 
+def finished_runs(out: Path, results: dict) -> dict:
+    """{(task, seed, method): run} of an earlier results.json in ``out`` written by the same suite settings
+    (profile, steps, settings, device); {} when there is none or it differs in any of them."""
+    from .common import load_results
+
+    if not (out / "results.json").is_file():
+        return {}
+    before = load_results(out)
+    same = ("suite", "profile", "steps", "settings", "checkpoint_scored")
+    if any(before.get(k) != results[k] for k in same) or before.get("machine", {}).get("device") != results["machine"]["device"]:
+        return {}
+    return {(r["task"], r["seed"], r["method"]): r for r in before.get("runs", [])}
+
+
 def run_digits_suite(
     mnist: Path,
     out: Path,
@@ -121,6 +135,7 @@ def run_digits_suite(
         "checkpoint_scored": "best" if prof.n_val else "last",
         "runs": [],
     }
+    kept = finished_runs(out, results)  # a suite stopped part-way goes on where it stopped
     for task_name in prof.tasks:
         task = get_task(task_name)
         test = make_cluttered_digits(mnist, "test", prof.n_test, prof.n_test, task.size, task.n_clutter, seed=10_000, crop=task.crop)
@@ -143,6 +158,10 @@ def run_digits_suite(
                     n_val=prof.n_val,
                 )
             for method in methods:
+                if (task.name, seed, method) in kept:
+                    log(f"[bench] {task.name} seed {seed}: {method} (finished before, kept from {out / 'results.json'})")
+                    results["runs"].append(kept[task.name, seed, method])
+                    continue
                 log(f"[bench] {task.name} seed {seed}: {method}")
                 run, model = _train_and_test(study_dir, work / f"{task.name}-seed{seed}" / method, method, prof, steps, seed, dev, test)
                 run.update(task=task.name, seed=seed, method=method)
