@@ -99,6 +99,7 @@ def test_a_stopped_digits_suite_goes_on_where_it_stopped(tmp_path, fake_mnist):
     assert again["runs"][0] == first["runs"][0]  # kept as it was, not trained again
     assert any("seed 0: seg-only (finished before, kept from" in m for m in logs)
     assert sum("seed 1: seg-only" in m and "kept" not in m for m in logs) == 1
+    assert again["kept_runs"] == 1 and "1 more were kept from an earlier one" in (out / "report.md").read_text()
     longer = run_digits_suite(fake_mnist, out, replace(prof, steps=4), seeds=1, methods=("seg-only",), device="cpu", log=logs.append)
     assert longer["runs"][0]["curve"]["steps"][-1] == 4  # other settings: nothing kept
 

@@ -171,6 +171,7 @@ def run_digits_suite(
                 save_results(results, out)
     results["summary"] = summarise(results)
     results["total_seconds"] = time.perf_counter() - t_start
+    results["kept_runs"] = sum(1 for r in results["runs"] if (r["task"], r["seed"], r["method"]) in kept)
     save_results(results, out)
     from .report import write_digits_report
 

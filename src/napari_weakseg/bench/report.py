@@ -171,7 +171,17 @@ def run_lines(results: dict) -> list[str]:
     lines = [f"Command: `{results['command']}`", ""] if results.get("command") else []
     if results.get("total_seconds") is not None:
         runs = f" ({len(results['runs'])} runs)" if results.get("runs") else ""
-        lines += [f"Wall time of the whole suite: **{results['total_seconds'] / 60:.1f} min**{runs}.", ""]
+        kept = results.get("kept_runs", 0)
+        if kept:  # the suite went on after a stop: its wall time is the last invocation's only
+            trained = sum(r.get("train_seconds", 0) for r in results["runs"])
+            lines += [
+                f"Wall time of the last invocation: **{results['total_seconds'] / 60:.1f} min** for "
+                f"{len(results['runs']) - kept} runs; {kept} more were kept from an earlier one that was stopped. "
+                f"Training time of all {len(results['runs'])} runs: **{trained / 60:.1f} min**.",
+                "",
+            ]
+        else:
+            lines += [f"Wall time of the whole suite: **{results['total_seconds'] / 60:.1f} min**{runs}.", ""]
     return lines
 
 
