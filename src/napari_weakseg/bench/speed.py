@@ -132,6 +132,14 @@ def run_speed_suite(
     return results
 
 
+def runnable_variants(names, device: str) -> tuple[bool, list[str]]:
+    """(whether the device has bf16 units, the VARIANTS of ``names`` it can run: bf16 ones only with them)."""
+    from ..training.step_speed import has_bf16_units
+
+    bf16 = has_bf16_units(torch.device(device))
+    return bf16, [k for k in names if bf16 or VARIANTS[k]["precision"] != "bf16"]
+
+
 def measure_variants(
     study: Path,
     work: Path,
@@ -147,10 +155,8 @@ def measure_variants(
     train`` processes, interleaved (variant after variant, ``repeats`` rounds; the fastest round kept, the
     others' figures alongside). ``first_step_s`` minus eager fp32's is the compile time. A compiled variant
     still without its end after ``compile_limit_s`` is stopped and recorded as ``{"timed_out_s": ...}``."""
-    from ..training.step_speed import has_bf16_units
-
-    bf16 = has_bf16_units(torch.device(device))
-    variants = {k: VARIANTS[k] for k in names if bf16 or VARIANTS[k]["precision"] != "bf16"}
+    bf16, runnable = runnable_variants(names, device)
+    variants = {k: VARIANTS[k] for k in runnable}
     table: dict = {m: {} for m in methods}
     for r in range(repeats):
         for method in methods:
@@ -189,10 +195,8 @@ def measure_variant_dice(study: Path, work: Path, method: str, device: str, step
     from ..study import load_study
     from ..training.dock_defaults import DEFAULT_THRESHOLD
     from ..training.metrics import dice
-    from ..training.step_speed import has_bf16_units
 
-    bf16 = has_bf16_units(torch.device(device))
-    names = [k for k in names if bf16 or VARIANTS[k]["precision"] != "bf16"]
+    names = runnable_variants(names, device)[1]
     image, truth = load_study(study).images[0], make_phantom(channels=2, seed=0).mask  # the demo study's phantom
     table: dict = {k: {"dice": []} for k in names}
     for seed in seeds:

@@ -43,10 +43,9 @@ class Study:
     def set_classes(self, names: dict[int, str]) -> None:
         """Name the mask labels (1..65535) as lesion classes; {} for one whole lesion."""
         self.classes = check_classes(names)
+        self._touch_study()
         for i in range(len(self.images)):  # every image's outputs and docks name the classes: each has changed
-            self._touch(i)
-        if not self.images:
-            self._touch_study()
+            self.changed.emit(i)
 
     def class_names(self, n_classes: int) -> list[str]:
         """Names of labels 1..``n_classes`` ("label k" where the study names none)."""
