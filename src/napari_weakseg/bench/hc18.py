@@ -76,7 +76,7 @@ PROFILES = {
         overrides={"batch_size": 8},
         pseudo_label={"vae_steps": 300},
     ),
-    # issue #16: long enough to say something in about 2 hours here (an estimate from the cpu run: to be measured):
+    # issue #16: sized for 2 hours here; measured: 27 min (docs/benchmarks.md, where its prior is measured to be too large):
     # 128x128, a random split over all 250 images, Wang et al.'s own prior, 75 % of the pseudo labels kept
     "cpu-long": HC18Profile(
         preset="quick",
