@@ -58,3 +58,15 @@ def augment(images: torch.Tensor, masks: torch.Tensor | None, gen: torch.Generat
         return out, F.grid_sample(masks, grid, mode="nearest", padding_mode="reflection", align_corners=False)
     warped = F.grid_sample(masks, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     return out, (warped > 0.5).float()
+
+
+def random_crop(images: torch.Tensor, masks: torch.Tensor | None, size: int, gen: torch.Generator):
+    """A random ``size`` x ``size`` window of each row: images (B, C, H, W) -> (B, C, size, size), masks
+    (B, 1, H, W) cut at the same window (or None). Rows smaller than ``size`` are refused by the trainer."""
+    b, _, h, w = images.shape
+    ys = torch.randint(h - size + 1, (b,), generator=gen).tolist()
+    xs = torch.randint(w - size + 1, (b,), generator=gen).tolist()
+    crop = [images[i, :, y : y + size, x : x + size] for i, (y, x) in enumerate(zip(ys, xs, strict=True))]
+    if masks is None:
+        return torch.stack(crop), None
+    return torch.stack(crop), torch.stack([masks[i, :, y : y + size, x : x + size] for i, (y, x) in enumerate(zip(ys, xs, strict=True))])

@@ -199,6 +199,11 @@ def study_slices(
             halves.append(torch.full((len(sel),), half, dtype=torch.int8))
     if not images:
         raise InputError("the study has no tagged slices; tag some slices presence or absence first")
+    shapes = sorted({tuple(x.shape[-2:]) for x in images})
+    if len(shapes) > 1:
+        raise InputError(
+            f"the training rows have different sizes ({', '.join(f'{h}x{w}' for h, w in shapes)}); set input_size to resize them"
+        )
     return SliceSet(torch.cat(images), torch.cat(masks), torch.cat(presence), torch.cat(annotated), source, torch.cat(halves))
 
 

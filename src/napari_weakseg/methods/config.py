@@ -46,6 +46,9 @@ class MethodConfig:
     absence_by_position: int = 0  # > 0: draw absence slices by a histogram of this many bins of the presence
     # slices' positions along the slicing axis (Vorontsov et al. Sec. IV-E, liver: 20); 0 = uniformly
     flip_halves: bool = False  # split images: mirror half 1 across the cut, so every half-slice has it on one side
+    train_crop: int = 0  # > 0: train on random square crops of this size of each (resized or native) row; validation
+    # and prediction see whole slices (the networks are fully convolutional). Issue #14 item 5: crops at native
+    # resolution (input_size None) against resizing, at the same pixels per step
     pseudo_label: dict = field(default_factory=dict)  # pseudo-label options (pseudo/config.py)
 
     def to_dict(self) -> dict:

@@ -85,6 +85,9 @@ def check_method_config(cfg) -> None:
         check_number("input_size", cfg.input_size, 8, 4096, integer=True)
         if cfg.input_size % 2**net.depth:
             raise InputError(f"option input_size = {cfg.input_size} must be a multiple of 2^net.depth = {2**net.depth}")
+    check_number("train_crop", cfg.train_crop, 0, 4096, integer=True)
+    if cfg.train_crop % 2**net.depth:
+        raise InputError(f"option train_crop = {cfg.train_crop} must be a multiple of 2^net.depth = {2**net.depth}")
     for key in ("amsgrad", "normalise_weights", "augment", "absence_as_empty", "clip_inputs", "flip_halves"):
         if not isinstance(getattr(cfg, key), bool):
             raise InputError(f"option {key} must be true or false, not {getattr(cfg, key)!r}")

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.augment import augment
+from ..data.augment import augment, random_crop
 from ..data.shape_prior import prior_masks
 from ..data.slices import Normaliser, PairSampler, SliceSet, hold_out_images, slice_pixel_mm, split_validation, study_slices
 from ..errors import InputError, WeaksegError
@@ -95,6 +95,10 @@ class Trainer:
             raise InputError(f"method {self.config.method} needs absence slices, and the study has none; tag healthy slices absence")
         if self.method_cls.needs_annotations and not int((slices.presence & slices.annotated).sum()):
             raise InputError(f"method {self.config.method} needs annotated slices: paint the lesion on some presence slices")
+        crop = mc.train_crop
+        if crop and min(slices.images.shape[-2:]) < crop:
+            h, w = slices.images.shape[-2:]
+            raise InputError(f"option train_crop = {crop} does not fit the training slices ({h}x{w}); choose at most {min(h, w)}")
         if self.config.val_images:
             self.train_set, self.val_set = hold_out_images(slices, [study.index_of(n) for n in self.config.val_images])
         else:
@@ -191,6 +195,8 @@ class Trainer:
         elif self.init_weights is not None:  # warm start (retraining): weights only
             method.load_state_dict(load_tensors(self.init_weights, self.device)["model"])
         spec = method.aux_spec(self.pixel_mm)
+        if spec is not None and mc.train_crop:
+            raise InputError(f"method {cfg.method} does not train on crops (train_crop): its shape prior is drawn at the slice size")
         aux = prior_masks(spec, tuple(self.train_set.images.shape[-2:])) if spec is not None else None
         method.prepare(self.train_set, self.pixel_mm, aux)
         total = self._total_steps()
@@ -292,6 +298,9 @@ class Trainer:
         if self.method_config.augment:
             P, M = augment(P, M, gen, labels=labels)
             A, _ = augment(A, None, gen)
+        if self.method_config.train_crop:  # after augmentation: the warp sees the whole row
+            P, M = random_crop(P, M, self.method_config.train_crop, gen)
+            A, _ = random_crop(A, None, self.method_config.train_crop, gen)
         dev = self.device
         batch = {"P": P.to(dev), "A": A.to(dev), "M": (M > 0).float().to(dev), "L": (L & ts.presence[p_rows]).to(dev)}
         if labels:
