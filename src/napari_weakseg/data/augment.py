@@ -64,9 +64,15 @@ def random_crop(images: torch.Tensor, masks: torch.Tensor | None, size: int, gen
     """A random ``size`` x ``size`` window of each row: images (B, C, H, W) -> (B, C, size, size), masks
     (B, 1, H, W) cut at the same window (or None). Rows smaller than ``size`` are refused by the trainer."""
     b, _, h, w = images.shape
-    ys = torch.randint(h - size + 1, (b,), generator=gen).tolist()
-    xs = torch.randint(w - size + 1, (b,), generator=gen).tolist()
-    crop = [images[i, :, y : y + size, x : x + size] for i, (y, x) in enumerate(zip(ys, xs, strict=True))]
-    if masks is None:
-        return torch.stack(crop), None
-    return torch.stack(crop), torch.stack([masks[i, :, y : y + size, x : x + size] for i, (y, x) in enumerate(zip(ys, xs, strict=True))])
+    windows = list(
+        zip(
+            torch.randint(h - size + 1, (b,), generator=gen).tolist(),
+            torch.randint(w - size + 1, (b,), generator=gen).tolist(),
+            strict=True,
+        )
+    )
+
+    def cut(x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([x[i, :, y : y + size, c : c + size] for i, (y, c) in enumerate(windows)])
+
+    return cut(images), None if masks is None else cut(masks)
