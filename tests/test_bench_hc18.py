@@ -187,5 +187,6 @@ def test_the_papers_prior_draws_its_minor_axis_and_ratio():
         assert 25 - 3 <= minor <= 105 + 3 and 1.2 - 0.1 <= major / minor <= 1.8 + 0.1
         checked += 1
     assert checked >= 20, checked  # most lie inside the frame
-    long = PROFILES["cpu-long"]
-    assert (long.prior, long.split, long.size, long.n_train) == ("paper", "random", 128, None)
+    paper, long = PROFILES["cpu-long-paper"], PROFILES["cpu-long"]
+    assert (paper.prior, paper.split, paper.size, paper.n_train) == ("paper", "random", 128, None)
+    assert (long.prior, long.split, long.size, long.n_train) == ("hc", "random", 128, None)  # the measured default
