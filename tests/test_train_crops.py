@@ -7,12 +7,15 @@ import pytest
 import torch
 from test_training import config, phantom_study, train
 
+from napari_weakseg.data import make_phantom
 from napari_weakseg.data.augment import random_crop
-from napari_weakseg.data.slices import PairSampler
+from napari_weakseg.data.slices import Normaliser, PairSampler, study_slices
 from napari_weakseg.errors import InputError
 from napari_weakseg.inference import TrainedModel
 from napari_weakseg.methods import MethodConfig
-from napari_weakseg.training.events import Failed, Finished
+from napari_weakseg.study import Study
+from napari_weakseg.study.build import tags_from_masks
+from napari_weakseg.training.events import Finished
 from napari_weakseg.training.trainer import Trainer
 
 
@@ -51,18 +54,14 @@ def test_crops_that_do_not_fit_are_refused_by_name(tmp_path):
         MethodConfig.from_dict({"train_crop": 16.5})
 
 
-def test_the_pseudo_label_method_refuses_crops(tmp_path):
+def test_the_pseudo_label_method_refuses_crops_before_training(tmp_path):
     study, _ = phantom_study()
-    result, _ = train(study, tmp_path / "run", config("pseudo-label", steps=1, overrides={"train_crop": 16}))
-    assert isinstance(result, Failed) and "does not train on crops (train_crop)" in result.message, result
+    with pytest.raises(InputError, match="does not train on crops \\(train_crop\\)"):  # at construction, not as a Failed run
+        Trainer(study, tmp_path / "run", config("pseudo-label", steps=1, overrides={"train_crop": 16}))
+    assert not (tmp_path / "run").exists()
 
 
 def test_native_rows_of_different_sizes_are_refused_with_a_way_out():
-    from napari_weakseg.data import make_phantom
-    from napari_weakseg.data.slices import Normaliser, study_slices
-    from napari_weakseg.study import Study
-    from napari_weakseg.study.build import tags_from_masks
-
     study = Study()
     for k, shape in enumerate(((12, 32, 32), (12, 32, 40))):
         case = make_phantom(shape=shape, seed=1)

@@ -36,6 +36,7 @@ class Method(nn.Module, metaclass=ABCMeta):
     sampling = "pairs"  # or "annotated", "semi", "presence"
     needs_absence = True  # the study must have absence slices
     needs_annotations = True  # the study must have annotated slices
+    trains_on_crops = True  # train_crop may cut the batches (False: the method draws something at the slice size)
     label_masks = False  # batches also carry the integer labels "Y" (masks resized nearest-neighbour)
     outputs: tuple[str, ...] = ("prob",)  # what predict() returns
 

@@ -29,6 +29,7 @@ class PseudoLabel(AdversarialMethod):
     sampling = "presence"  # presence slices only: every auxiliary mask holds a lesion
     needs_absence = False
     needs_annotations = False
+    trains_on_crops = False  # the shape prior is drawn at the slice size
     outputs = ("prob", "score_disc", "score_vae")  # the scores are per slice, (B,)
 
     def __init__(self, cfg: MethodConfig):

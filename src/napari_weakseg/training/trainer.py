@@ -96,6 +96,8 @@ class Trainer:
         if self.method_cls.needs_annotations and not int((slices.presence & slices.annotated).sum()):
             raise InputError(f"method {self.config.method} needs annotated slices: paint the lesion on some presence slices")
         crop = mc.train_crop
+        if crop and not self.method_cls.trains_on_crops:
+            raise InputError(f"method {self.config.method} does not train on crops (train_crop): it draws at the slice size")
         if crop and min(slices.images.shape[-2:]) < crop:
             h, w = slices.images.shape[-2:]
             raise InputError(f"option train_crop = {crop} does not fit the training slices ({h}x{w}); choose at most {min(h, w)}")
@@ -195,8 +197,6 @@ class Trainer:
         elif self.init_weights is not None:  # warm start (retraining): weights only
             method.load_state_dict(load_tensors(self.init_weights, self.device)["model"])
         spec = method.aux_spec(self.pixel_mm)
-        if spec is not None and mc.train_crop:
-            raise InputError(f"method {cfg.method} does not train on crops (train_crop): its shape prior is drawn at the slice size")
         aux = prior_masks(spec, tuple(self.train_set.images.shape[-2:])) if spec is not None else None
         method.prepare(self.train_set, self.pixel_mm, aux)
         total = self._total_steps()
