@@ -511,6 +511,21 @@ def test_a_warm_start_trains_at_warm_lr_times_the_learning_rate_and_keeps_it_on_
             Trainer(study, tmp_path / f"bad{bad}", config(warm_lr=bad), init_weights=init)
 
 
+def test_a_run_built_before_the_preset_changed_can_be_resumed_and_warm_started(tmp_path):
+    # a run saved when genseg's quick head had no 3x3 conv (seg_head_kernel 0): its weights do not fit today's
+    # preset, so a resume or a retrain keeps the network of the run it continues (run.json's net)
+    study, _ = phantom_study()
+    old = tmp_path / "old"
+    result, _ = train(study, old, config("genseg", steps=2, overrides={"net": {**TINY["net"], "seg_head_kernel": 0}}))
+    assert isinstance(result, Finished)
+    now = config("genseg", steps=3)
+    assert Trainer(study, tmp_path / "fresh", now).method_config.net.seg_head_kernel == 3
+    for run, kw in ((tmp_path / "warm", {"init_weights": old / "best.pt"}), (old, {"resume": True})):
+        result, _ = train(study, run, now, **kw)
+        assert isinstance(result, Finished) and result.step == 3, result
+        assert json.loads((run / "run.json").read_text())["method_config"]["net"]["seg_head_kernel"] == 0
+
+
 def test_without_the_fit_check_best_is_the_last_step(tmp_path):
     study, _ = phantom_study()
     result, rec = train(study, tmp_path / "run", config(steps=4, val_every=2, keep_best_fit=False))

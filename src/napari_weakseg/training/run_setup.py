@@ -129,3 +129,26 @@ def per_class_overrides(study, method: str, overrides: dict | None = None) -> di
     if top < 2:
         raise InputError("the masks hold one lesion label: there is nothing to train per class")
     return merge_options(dict(overrides or {}), {"net": {"n_classes": top}})
+
+
+def continued_architecture(method_config, run_dir, method: str):
+    """``method_config`` with the network (``net``) of the run in ``run_dir`` when that run trained ``method``:
+    a resume or a warm start continues that run's weights, whose shapes are those of the network it was built
+    with, not of the preset as it is now (e.g. a run saved before ``quick`` gained its 3x3 segmentation conv).
+    Unchanged when ``run_dir`` is None or holds no readable run.json of ``method``."""
+    from dataclasses import replace
+
+    from ..models.translation import NetConfig
+    from .checkpoint import read_run_info
+
+    if run_dir is None:
+        return method_config
+    try:
+        info = read_run_info(run_dir)
+    except InputError:
+        return method_config
+    net = (info.get("method_config") or {}).get("net")
+    if info.get("method") != method or not isinstance(net, dict):
+        return method_config
+    known = NetConfig.__dataclass_fields__
+    return replace(method_config, net=NetConfig(**{**method_config.net.to_dict(), **{k: v for k, v in net.items() if k in known}}))

@@ -31,7 +31,15 @@ from .checkpoint import clear_unstarted_run, has_checkpoint, load_tensors, read_
 from .distributed import DistInfo, all_reduce_mean, setup_distributed, teardown_distributed, wrap_ddp
 from .events import Checkpointed, Event, Failed, Finished, Preview, Progress, Started, Validated
 from .pace import Pace
-from .run_setup import TrainConfig, check_train_config, peak_memory_mb, resolve_device, seed_everything, set_lr_factor
+from .run_setup import (
+    TrainConfig,
+    check_train_config,
+    continued_architecture,
+    peak_memory_mb,
+    resolve_device,
+    seed_everything,
+    set_lr_factor,
+)
 from .step_speed import StepRunner, choose_threads, compile_cache_dir, decide_compile, resolve_precision
 
 
@@ -65,6 +73,8 @@ class Trainer:
         self.method_cls = METHODS[config.method]
         channels = study.images[0].volume.data.shape[0]
         self.method_config = merge(method_preset(config.method, config.preset, channels), config.overrides)
+        continued = self.run_dir if resume else (self.init_weights.parent if self.init_weights else None)
+        self.method_config = continued_architecture(self.method_config, continued, config.method)
         self.device = self.dist.device if self.dist.world > 1 else resolve_device(config.device)
         # a run in this folder that stopped before its first checkpoint has nothing to continue: start it again
         if self.dist.is_main:  # (not while another process trains there: run() will refuse)
