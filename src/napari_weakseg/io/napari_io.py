@@ -18,6 +18,7 @@ from .dicom import is_dicom_folder, split_series_path
 from .image_folder import is_image_folder
 from .nifti import NIFTI_SUFFIXES, is_nifti_path, nifti_stem, read_nifti, write_nifti
 from .orientation import header_is_oriented, layer_translate, world_translate
+from .shared_frame import to_storage
 
 NOTHING = [(None,)]  # napari's sentinel: the file was handled, there is nothing to add
 MASK_STEM = re.compile(r"(mask|seg|label|annotation|truth|OTMultiClass|_gt$)", re.IGNORECASE)
@@ -119,11 +120,14 @@ def write_single_layer(path: str, data, attributes: dict) -> list[str]:
     if arr.ndim not in (3, 4):
         _notify("error", f"cannot write a {arr.ndim}D layer as NIfTI: expected 3D (or 4D with channels)")
         return []
-    header = info.get("header")
+    header, affine = info.get("header"), info.get("affine")
     if header is not None and tuple(header.get_data_shape()[:3]) != tuple(arr.shape[-3:][::-1]):
         header = None  # the layer no longer matches its source grid
+    stored = info.get("stored")
+    if header is not None and stored and arr.ndim == 3:  # shown in other layers' axes: back on the file's own grid
+        arr, header, affine = to_storage(arr, affine, stored["affine"]), stored["header"], stored["affine"]
     try:
-        write_nifti(path, arr, affine=info.get("affine") if header is not None else _affine(attributes), header=header)
+        write_nifti(path, arr, affine=affine if header is not None else _affine(attributes), header=header)
     except WeaksegError as exc:
         _notify("error", str(exc))
         return []

@@ -10,9 +10,11 @@ touch many of the study's slices).
 from __future__ import annotations
 
 import numpy as np
+from napari.utils.notifications import show_info
 from qtpy.QtWidgets import QComboBox, QGridLayout, QGroupBox, QLabel, QPushButton
 
 from ..io.orientation import CONVENTIONS, PLANES, View, header_is_oriented, is_oriented, layer_translate, view_for
+from .layer_frames import reference_affine, show_in_frame
 
 LABEL_COLOUR = "#ffd54a"
 INSET_PX = 16  # canvas pixels between an edge letter's centre and the edge of what the canvas shows
@@ -43,6 +45,8 @@ class ViewControls(QGroupBox):
         g.addWidget(self.convention, 1, 0)
         g.addWidget(self.plane_label, 1, 1, 1, 2)
         owner.viewer.layers.events.inserted.connect(self._on_inserted)
+        for layer in list(owner.viewer.layers):  # files opened before the dock
+            self.overlay(layer)
 
     # ------------------------------------------------------------------ state
     def slicing_plane(self, im) -> str | None:
@@ -105,8 +109,18 @@ class ViewControls(QGroupBox):
             self._apply(self.view, layer.data.shape, tuple(layer.scale), layer.name, tuple(layer.translate))
 
     def _on_inserted(self, event) -> None:
+        self.overlay(event.value)
         if self.owner.study is None and self.owner.isVisible():
             self.orient_layer(event.value)
+
+    def overlay(self, layer) -> None:
+        """Show a layer of a file stored in another orientation in the axes of the study image on screen (else
+        of the first oriented layer), so that it overlays them (``layer_frames``)."""
+        im = self.owner.image
+        ref = im.volume.affine if im is not None and is_oriented(im.volume) else reference_affine(self.owner.viewer.layers, layer)
+        note = show_in_frame(layer, ref) if ref is not None else None
+        if note:
+            show_info(note)
 
     def _apply(self, view: View, shape, spacing, name: str, translate) -> None:
         viewer = self.owner.viewer

@@ -1,0 +1,75 @@
+"""Files of one head stored in different orientations (RAS, LPS, a sagittal PSR acquisition) opened with the
+plugin's reader in a real viewer (under Xvfb) overlay: each later one is shown in the first one's voxel axes,
+as a view of its own array; painting reaches it; saving writes it back on its own grid; a study can take
+the layers as channels without resampling."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+from test_views_gui import PLUGIN, WIDGET, head, white_quadrant, write
+
+from napari_weakseg.io.napari_io import write_single_layer
+
+
+def open_heads(make_napari_viewer, tmp_path, codes, monkeypatch):
+    notes = []
+    monkeypatch.setattr("napari_weakseg.widgets.view_controls.show_info", notes.append)
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(900, 700)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    paths = [write(tmp_path, code)[0] for code in codes]
+    layers = [viewer.open(p, plugin=PLUGIN)[0] for p in paths]
+    return viewer, widget, paths, layers, notes
+
+
+def test_files_stored_in_other_orientations_overlay_where_the_anatomy_is(make_napari_viewer, tmp_path, monkeypatch):
+    viewer, widget, paths, (first, ras, psr), notes = open_heads(make_napari_viewer, tmp_path, ["LPS", "RAS", "PSR"], monkeypatch)
+    for layer in (ras, psr):  # the same voxels at the same world positions as the first file's
+        assert np.array_equal(layer.data, first.data)
+        assert np.allclose(layer.scale, first.scale) and np.allclose(layer.translate, first.translate)
+    assert len(notes) == 2 and "stored RAS, shown in the LPS axes" in notes[0] and "stored PSR" in notes[1]
+    block = np.argwhere(first.data > 0.9).mean(axis=0)  # the white right-anterior-superior block
+    assert np.allclose(ras.data_to_world(block), first.data_to_world(block))
+    for shown in (first, ras, psr):  # each alone on screen: the block in the same place, the view upright
+        for layer in (first, ras, psr):
+            layer.visible = layer is shown
+        viewer.dims.set_current_step(widget.views.view.slice_axis, int(block[widget.views.view.slice_axis]))
+        assert white_quadrant(viewer) == ("top", "left")
+    # the file on disk is untouched; the layer written back lands on its own grid, voxel for voxel
+    img = nib.load(paths[2])
+    out = write_single_layer(str(tmp_path / "psr-out.nii.gz"), psr.data, {"metadata": psr.metadata})
+    back = nib.load(out[0])
+    assert np.array_equal(np.asanyarray(back.dataobj), np.asanyarray(img.dataobj)) and np.allclose(back.affine, img.affine)
+
+
+def test_a_mask_file_of_another_orientation_is_painted_in_the_shared_axes_and_saved_on_its_grid(make_napari_viewer, tmp_path, monkeypatch):
+    viewer, widget, paths, (first,), _ = open_heads(make_napari_viewer, tmp_path, ["LPS"], monkeypatch)
+    from test_orientation import stored_as
+
+    stored, affine = stored_as("PSR", np.zeros(head().shape, np.uint8))
+    mask_path = tmp_path / "head-PSR_mask.nii.gz"
+    nib.save(nib.Nifti1Image(stored, affine), mask_path)
+    (mask,) = viewer.open(mask_path, plugin=PLUGIN)
+    assert mask.data.shape == first.data.shape
+    block = tuple(int(v) for v in np.argwhere(first.data > 0.9).mean(axis=0))
+    mask.brush_size = 1
+    mask.paint(block, 1)  # napari's paint path, one voxel, in the shared axes
+    out = write_single_layer(str(tmp_path / "mask-out.nii.gz"), mask.data, {"metadata": mask.metadata})
+    saved = nib.load(out[0])
+    voxels = np.argwhere(np.asanyarray(saved.dataobj) > 0)
+    assert saved.shape == stored.shape and np.allclose(saved.affine, affine) and len(voxels) == 1
+    painted_at = saved.affine @ [*voxels[0], 1]  # RAS mm of the painted voxel in the PSR file...
+    meant = first.metadata["weakseg"]["affine"] @ [*block[::-1], 1]  # ... and of the voxel clicked in the LPS layer
+    assert np.allclose(painted_at, meant)
+
+
+def test_layers_of_two_orientations_become_channels_of_one_study(make_napari_viewer, tmp_path, monkeypatch):
+    viewer, widget, _, (first, ras), _ = open_heads(make_napari_viewer, tmp_path, ["LPS", "RAS"], monkeypatch)
+    viewer.layers.selection.clear()
+    for layer in (first, ras):
+        viewer.layers.selection.add(layer)
+    widget.new_btn.click()
+    im = widget.image
+    assert im is not None, widget._last_error
+    assert im.volume.data.shape[0] == 2 and np.array_equal(im.volume.data[0], im.volume.data[1])
