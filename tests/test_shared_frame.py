@@ -44,3 +44,25 @@ def test_a_view_can_be_painted_and_the_file_axes_see_it():
     shown, shown_affine = in_frame(data, affine, frame_transform(affine, ref_affine))
     shown[1, 2, 3] = 42.0
     assert (data == 42.0).sum() == 1 and to_storage(shown, shown_affine, affine)[data == 42.0] == 42.0
+
+
+def test_a_cropped_file_of_another_orientation_lands_where_its_anatomy_is():
+    """A RAS file holding only part of the head (another grid) beside the whole head stored LPS: once shown in the
+    LPS axes, napari's scale and translation put each of its voxels at the world position of the same voxel."""
+    from napari_weakseg.io.layer_geometry import header_for
+    from napari_weakseg.io.nifti import spacing_from_header
+    from napari_weakseg.io.orientation import world_translate
+
+    ref, ref_affine = napari_stored("LPS")
+    whole, affine = stored_as("RAS", ras_volume())
+    crop = whole[1:, 2:, 3:]  # (i, j, k) from voxel (1, 2, 3) on
+    crop_affine = affine.copy()
+    crop_affine[:3, 3] = (affine @ [1, 2, 3, 1])[:3]
+    shown, shown_affine = in_frame(to_napari_order(crop), crop_affine, frame_transform(crop_affine, ref_affine))
+    scale = np.asarray(spacing_from_header(header_for(shown_affine, shown.shape)))
+    world = np.asarray(world_translate(shown_affine)) + scale * np.argwhere(shown == shown.max())[0]
+    ref_world = (
+        np.asarray(world_translate(ref_affine))
+        + np.asarray(spacing_from_header(header_for(ref_affine, ref.shape))) * np.argwhere(ref == shown.max())[0]
+    )
+    assert np.allclose(world, ref_world)
