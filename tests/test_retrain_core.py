@@ -7,6 +7,7 @@ from napari_weakseg.errors import InputError
 from napari_weakseg.io.case import Volume
 from napari_weakseg.study import Study, Tag
 from napari_weakseg.suggest import expected_dice, slice_uncertainty, suggest_slices, suggestions
+from napari_weakseg.training.dock_defaults import SUGGEST_SPREAD
 
 
 def small_study():
@@ -55,7 +56,7 @@ def test_suggestions_rank_the_pixels_likely_wrong_and_say_why():
     edice, mass, area = expected_dice(prob)
     assert edice[4] == pytest.approx(2 * 0.6 * 4 / (0.6 * 4 + 0.3 * 4 + 8 * 0.01 + 4))
     assert edice[5] == 1.0 and area[2] == 0 and mass[2] == pytest.approx(1.6 + 0.12)
-    listed = suggestions(im, prob)
+    listed = suggestions(im, prob, spread=0.0)  # unweighed by the distance to painted slices
     # the most wrong pixels (4, then the absence slice 3, 2, 1), every other place the lowest expected Dice (2, 4, 1)
     assert [x.slice for x in listed] == [4, 2, 3, 1]
     assert listed[0].score == pytest.approx(0.4 * 4 + 0.3 * 4 + 8 * 0.01)  # the expected wrong pixels
@@ -83,6 +84,8 @@ def test_spread_weighs_the_suggestions_away_from_painted_slices():
     prob = np.full((12, 4, 4), 0.01)
     prob[4, :2] = 0.5  # the slice with the most pixels likely wrong, next to the painted one
     prob[10, :2] = 0.4  # fewer, far from it
-    assert suggest_slices(im, prob, 1)[0][0] == 4
+    assert suggest_slices(im, prob, 1, spread=0.0)[0][0] == 4
     assert suggest_slices(im, prob, 1, spread=3.0)[0][0] == 10
-    assert suggest_slices(im, prob, 12, spread=0.0) == suggest_slices(im, prob, 12)  # off by default
+    assert suggest_slices(im, prob, 12, spread=SUGGEST_SPREAD) == suggest_slices(im, prob, 12)  # the dock's default
+    near = next(x for x in suggestions(im, prob, 12) if x.slice == 4)
+    assert "near a painted slice (x0.28)" in near.reason and "about 4 px likely wrong" in near.reason  # the pixels themselves

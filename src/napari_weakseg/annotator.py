@@ -7,8 +7,9 @@ accepted as an annotation (``Study.accept_masks``, what *Accept as annotation* c
 dock's background process (:class:`~napari_weakseg.training.worker.TrainingProcess`); nothing here is special
 to the benchmark (``weakseg bench effort``), so the same loop can drive a user study.
 
-Strategies for the next slice: ``suggest`` (the top of *Suggest slices to annotate*), ``suggest-spread`` (the same,
-weighed away from the painted slices: a candidate, see ``suggest.suggestions``), ``random`` (an
+Strategies for the next slice: ``suggest`` (the top of *Suggest slices to annotate*, which weighs the expected wrong
+pixels away from the painted slices, ``SUGGEST_SPREAD``), ``suggest-plain`` (the same unweighed: the dock's list
+before that was measured better), ``suggest-spread`` (weighed by ``SPREAD``: the candidate of earlier runs), ``random`` (an
 unannotated presence slice drawn at random), ``oracle`` (the unannotated presence slice whose Dice is worst:
 the ceiling of any suggestion), ``replay`` (a given order: another run's slices, e.g. for seg-only).
 """
@@ -23,10 +24,19 @@ import numpy as np
 
 from .errors import InputError, WeaksegError
 from .study.model import Study, StudyImage, Tag
-from .training.dock_defaults import DEFAULT_METHOD, DEFAULT_STEPS, DEFAULT_THRESHOLD, RETRAIN_STEPS, WARM_LR, dock_train_config
+from .training.dock_defaults import (
+    DEFAULT_METHOD,
+    DEFAULT_STEPS,
+    DEFAULT_THRESHOLD,
+    RETRAIN_STEPS,
+    SUGGEST_SPREAD,
+    WARM_LR,
+    dock_train_config,
+)
 
-STRATEGIES = ("suggest", "suggest-spread", "random", "oracle", "replay")
-SPREAD = 3.0  # suggest-spread: the suggestions' ``spread`` (slices), a candidate measured against plain suggestions
+STRATEGIES = ("suggest", "suggest-plain", "suggest-spread", "random", "oracle", "replay")
+SPREAD = 3.0  # suggest-spread: the suggestions' ``spread`` (slices), the candidate measured against plain suggestions
+SPREADS = {"suggest": SUGGEST_SPREAD, "suggest-plain": 0.0, "suggest-spread": SPREAD}
 TOP = 10  # the suggestions' check: the worst-Dice slices among the top TOP suggestions, against chance
 
 
@@ -101,8 +111,8 @@ def choose_next(
     left = candidates(im)
     if not len(left):
         return None
-    if strategy in ("suggest", "suggest-spread"):  # the top presence slice of the dock's list (it paints lesions)
-        return suggest_slices(im, prob, limit=1, threshold=threshold, spread=SPREAD if strategy == "suggest-spread" else 0.0)[0][0]
+    if strategy in SPREADS:  # the top presence slice of the dock's list (it paints lesions)
+        return suggest_slices(im, prob, limit=1, threshold=threshold, spread=SPREADS[strategy])[0][0]
     if strategy == "random":
         return int(rng.choice(left))
     if strategy == "oracle":

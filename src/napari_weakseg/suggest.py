@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .study.model import StudyImage, Tag
+from .training.dock_defaults import SUGGEST_SPREAD
 
 NOTHING = 0.5  # expected lesion pixels below which a slice counts as "nothing there" (no prediction, no mass)
 
@@ -33,7 +34,7 @@ NOTHING = 0.5  # expected lesion pixels below which a slice counts as "nothing t
 @dataclass
 class Suggestion:
     slice: int
-    score: float  # expected wrong pixels; inf: nothing predicted on any presence slice
+    score: float  # expected wrong pixels (weighed by the distance to painted slices); inf: nothing predicted on any presence slice
     reason: str
 
 
@@ -57,6 +58,11 @@ def expected_dice(prob: np.ndarray, axis: int = 0, threshold: float = 0.5) -> tu
     return np.where(total < NOTHING, 1.0, 2 * inter / np.maximum(total, 1e-9)), mass, area
 
 
+def _near(weight: float) -> str:
+    """The reason's note for a slice ranked lower for lying near a painted one."""
+    return f"; near a painted slice (x{weight:.2f})" if weight < 0.95 else ""
+
+
 def _runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For boolean flags (n,): (how far each flagged element lies from the nearest unflagged one, the middle of
     a run highest; the length of its run), each (n,), 0 where not flagged."""
@@ -70,23 +76,30 @@ def _runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def suggestions(
-    im: StudyImage, prob: np.ndarray, limit: int = 10, threshold: float = 0.5, presence_only: bool = False, spread: float = 0.0
+    im: StudyImage,
+    prob: np.ndarray,
+    limit: int = 10,
+    threshold: float = 0.5,
+    presence_only: bool = False,
+    spread: float = SUGGEST_SPREAD,
 ) -> list[Suggestion]:
     """Unannotated slices of ``im``, the most worth painting first (presence and untagged; absence ones with
     lesion predicted, unless ``presence_only``). prob (Z, Y, X) on the image's grid. ``score``: the pixels the
     slice likely has wrong (``inf`` for presence slices when nothing is predicted on any). ``spread`` > 0 (in
-    slices; 0, the dock's, is off): the expected wrong pixels weighed by 1 - exp(-d / spread), d the distance to the
-    nearest annotated slice, so that the next slices are not the neighbours of one just painted (an option for the
-    effort benchmark to measure, ``annotator`` strategy ``suggest-spread``)."""
+    slices; the dock's ``SUGGEST_SPREAD``; 0 is off): the ranking weighs the expected wrong pixels by
+    1 - exp(-d / spread), d the distance to the nearest annotated slice, so that the next slices are not the
+    neighbours of one just painted (measured: ``weakseg bench effort --profile cpu-spread``)."""
     p = prob.astype(np.float64)
     edice, mass, area = expected_dice(p, im.axis, threshold)
     other = tuple(a for a in range(3) if a != im.axis)
     pred = p >= threshold
     wrong = (p * ~pred + (1 - p) * pred).sum(axis=other)
     tags, annotated = im.tags, im.annotated()
+    weight = np.ones(len(tags))
     if spread > 0 and annotated.any():
         distance = np.abs(np.arange(len(tags))[:, None] - np.flatnonzero(annotated)[None, :]).min(axis=1)
-        wrong = wrong * (1 - np.exp(-distance / spread))
+        weight = 1 - np.exp(-distance / spread)
+    ranked = wrong * weight  # the reasons give the pixels themselves
     presence = tags == Tag.PRESENCE
     blank = bool(presence.any()) and not area[presence].any()  # nothing predicted on any presence slice
     middle, run = _runs(presence & ~annotated & (area == 0))
@@ -97,16 +110,16 @@ def suggestions(
             key, score = (float("inf"), middle[s]), float("inf")
             reason = "presence tag, nothing predicted" + (f" (one of {run[s]} in a row)" if run[s] > 1 else "")
         elif presence[s]:
-            key, score = (float(wrong[s]), 0), float(wrong[s])
+            key, score = (float(ranked[s]), 0), float(ranked[s])
             what = "presence tag, nothing predicted" if area[s] == 0 else "presence"
-            reason = f"{what}: about {wrong[s]:.0f} px likely wrong, expected Dice {edice[s]:.2f}"
+            reason = f"{what}: about {wrong[s]:.0f} px likely wrong, expected Dice {edice[s]:.2f}{_near(weight[s])}"
         elif tags[s] == Tag.ABSENCE:
             if presence_only or area[s] == 0:
                 continue
             key, score, reason = (float(area[s]), 0), float(area[s]), f"absence tag, {int(area[s])} px predicted"
         elif mass[s] >= NOTHING and not presence_only:
-            key, score = (float(wrong[s]), 0), float(wrong[s])
-            reason = f"untagged: about {wrong[s]:.0f} px likely wrong, expected Dice {edice[s]:.2f}"
+            key, score = (float(ranked[s]), 0), float(ranked[s])
+            reason = f"untagged: about {wrong[s]:.0f} px likely wrong, expected Dice {edice[s]:.2f}{_near(weight[s])}"
         else:
             continue  # untagged, nothing predicted, no mass: nothing to say
         listed.append((key, s, score, reason))
@@ -137,7 +150,7 @@ def interleave(first: list[Suggestion], second: list[Suggestion]) -> list[Sugges
 
 
 def suggest_slices(
-    im: StudyImage, prob: np.ndarray, limit: int = 10, threshold: float = 0.5, spread: float = 0.0
+    im: StudyImage, prob: np.ndarray, limit: int = 10, threshold: float = 0.5, spread: float = SUGGEST_SPREAD
 ) -> list[tuple[int, float]]:
     """Unannotated presence slices of ``im``, the most worth painting first: [(slice, score), ...] (``suggestions``)."""
     return [(x.slice, x.score) for x in suggestions(im, prob, limit, threshold, presence_only=True, spread=spread)]

@@ -29,10 +29,10 @@ PROFILES = {
     "cpu": EffortProfile(),
     # the two targets' curves (and seg-only's, the gap) over seeds: 3 volumes x 2 seeds, about 70 min
     "cpu-seeds": EffortProfile(cases=3, alternative=None, strategies=("suggest", "random"), seeds=(0, 1)),
-    # the spread candidate (suggestions weighed away from painted slices) against plain suggestions and random
-    "cpu-spread": EffortProfile(cases=3, alternative=None, strategies=("suggest", "suggest-spread", "random"), seeds=(0, 1)),
+    # the dock's suggestions (weighed away from painted slices) against the plain ones and random
+    "cpu-spread": EffortProfile(cases=3, alternative=None, strategies=("suggest", "suggest-plain", "random"), seeds=(0, 1)),
     # the same in one seed (about 60 min), the retrains at 0.3x the learning rate: read beside cpu-seeds' seed 0 (1x)
-    "cpu-warm": EffortProfile(cases=3, alternative=None, strategies=("suggest", "suggest-spread", "random"), warm_lr=0.3),
+    "cpu-warm": EffortProfile(cases=3, alternative=None, strategies=("suggest", "suggest-plain", "random"), warm_lr=0.3),
     "gpu": EffortProfile(cases=6, rounds=9, seeds=(0, 1, 2)),
 }
 THRESHOLDS = (0.85, 0.90)

@@ -11,6 +11,7 @@ from .report import machine_line
 CURVES = "effort-curves.png"
 STRATEGY_TEXT = {
     "suggest": "**suggest** (the top of *Suggest slices to annotate*)",
+    "suggest-plain": "**suggest-plain** (the same list without weighing it away from the painted slices: the dock's before)",
     "suggest-spread": "**suggest-spread** (the same, weighed away from the painted slices: a candidate)",
     "random": "**random** (a random unannotated presence slice)",
     "oracle": "**oracle** (the unannotated presence slice with the worst Dice, as issue #21 defines it: the ceiling of a "
