@@ -73,3 +73,24 @@ def test_layers_of_two_orientations_become_channels_of_one_study(make_napari_vie
     im = widget.image
     assert im is not None, widget._last_error
     assert im.volume.data.shape[0] == 2 and np.array_equal(im.volume.data[0], im.volume.data[1])
+
+
+def test_a_study_image_keeps_its_own_axes_beside_a_file_of_another_orientation(make_napari_viewer, tmp_path, monkeypatch):
+    """The study's own layers hold its arrays in storage order (painting edits the study): they are never shown
+    in another file's axes; files opened afterwards are shown in the study image's."""
+    from napari_weakseg.io.case import read_volume
+    from napari_weakseg.study import Study
+    from napari_weakseg.study.folder import save_study
+
+    viewer, widget, _, (lps,), notes = open_heads(make_napari_viewer, tmp_path, ["LPS"], monkeypatch)
+    (tmp_path / "other").mkdir()
+    ras_path, _ = write(tmp_path / "other", "RAS")
+    study = Study()
+    study.add_image(read_volume(ras_path), name="ras")
+    save_study(study, tmp_path / "study")
+    assert widget.open_study(tmp_path / "study"), widget._last_error
+    im = widget.image
+    assert widget.mask_layer.data is im.mask and widget.layers[im.name][0][0].data.shape == im.volume.shape
+    assert notes == []
+    (psr,) = viewer.open(write(tmp_path / "other", "PSR")[0], plugin=PLUGIN)
+    assert psr.data.shape == im.volume.shape and np.array_equal(psr.data, im.volume.data[0])

@@ -101,9 +101,11 @@ def volume_layer_data(volume: Volume, name: str) -> list[tuple]:
     return [(volume.data, {**meta, "name": names, "channel_axis": 0, "visible": visible, "blending": "translucent"}, "image")]
 
 
-def nifti_metadata(affine, header, sources) -> dict:
-    """What layers carry so that results can be written back on the source grid."""
-    return {"weakseg": {"affine": np.asarray(affine), "header": header, "sources": list(sources)}}
+def nifti_metadata(affine, header, sources, study: bool = False) -> dict:
+    """What layers carry so that results can be written back on the source grid; ``study``: a layer of a study
+    image (its data is the study's, in the image's storage order: never shown in other axes)."""
+    info = {"affine": np.asarray(affine), "header": header, "sources": list(sources)}
+    return {"weakseg": {**info, "study": True} if study else info}
 
 
 def write_single_layer(path: str, data, attributes: dict) -> list[str]:

@@ -228,8 +228,9 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, TagEdits, QWidget):
                 first = reuse_images[0]
                 scale = first.scale[-3:] if first.ndim >= 3 else (1.0, *first.scale)
                 translate = first.translate[-3:] if first.ndim >= 3 else (0.0, *first.translate)
+                meta = {**first.metadata, "weakseg": {**first.metadata.get("weakseg", {}), "study": True}}
                 mask_layer = self.viewer.add_labels(
-                    im.mask, name=f"{im.name} mask", scale=scale, translate=translate, metadata=first.metadata, opacity=0.6
+                    im.mask, name=f"{im.name} mask", scale=scale, translate=translate, metadata=meta, opacity=0.6
                 )
                 layers[im.name] = (list(reuse_images), mask_layer)
             else:

@@ -17,9 +17,12 @@ from ..io.shared_frame import frame_transform, in_frame
 
 
 def oriented_info(layer) -> dict | None:
-    """The ``weakseg`` metadata of a 3-D layer of this plugin's reader that knows its anatomy, else None."""
+    """The ``weakseg`` metadata of a 3-D layer of this plugin's reader that knows its anatomy, else None (also for
+    the layers of a study image and its outputs: their data is the study's, in its storage order)."""
     info = (getattr(layer, "metadata", None) or {}).get("weakseg") or {}
-    if getattr(layer, "ndim", 0) != 3 or "affine" not in info or not header_is_oriented(info.get("header")):
+    if getattr(layer, "ndim", 0) != 3 or "affine" not in info or info.get("study"):
+        return None
+    if not header_is_oriented(info.get("header")):
         return None
     return info
 

@@ -102,7 +102,7 @@ def add_layers(viewer, im: StudyImage):
     Returns ``(image_layers, mask_layer)``.
     """
     v = im.volume
-    meta = nifti_metadata(v.affine, v.header, v.sources)
+    meta = nifti_metadata(v.affine, v.header, v.sources, study=True)
     image_layers = []
     for c, name in enumerate(v.channel_names):
         layer = viewer.add_image(
