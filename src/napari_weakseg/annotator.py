@@ -9,7 +9,7 @@ to the benchmark (``weakseg bench effort``), so the same loop can drive a user s
 
 Strategies for the next slice: ``suggest`` (the top of *Suggest slices to annotate*, which weighs the expected wrong
 pixels away from the painted slices, ``SUGGEST_SPREAD``), ``suggest-plain`` (the same unweighed: the dock's list
-before that was measured better), ``suggest-spread`` (weighed by ``SPREAD``: the candidate of earlier runs), ``random`` (an
+before that was measured better), ``suggest-spread`` (earlier runs' name for the weighed list, now ``suggest``), ``random`` (an
 unannotated presence slice drawn at random), ``oracle`` (the unannotated presence slice whose Dice is worst:
 the ceiling of any suggestion), ``replay`` (a given order: another run's slices, e.g. for seg-only).
 """
@@ -35,8 +35,7 @@ from .training.dock_defaults import (
 )
 
 STRATEGIES = ("suggest", "suggest-plain", "suggest-spread", "random", "oracle", "replay")
-SPREAD = 3.0  # suggest-spread: the suggestions' ``spread`` (slices), the candidate measured against plain suggestions
-SPREADS = {"suggest": SUGGEST_SPREAD, "suggest-plain": 0.0, "suggest-spread": SPREAD}
+SPREADS = {"suggest": SUGGEST_SPREAD, "suggest-plain": 0.0, "suggest-spread": SUGGEST_SPREAD}  # the suggestions' ``spread``
 TOP = 10  # the suggestions' check: the worst-Dice slices among the top TOP suggestions, against chance
 
 
