@@ -105,3 +105,16 @@ def test_results_written_before_seeds_are_read():
 
     old = {**{k: v for k, v in EffortProfile().__dict__.items() if k != "seeds"}, "seed": 3, "strategies": ["suggest"]}
     assert settings_profile(old).seeds == (3,) and settings_profile(old).strategies == ("suggest",)
+
+
+def test_a_profiles_overrides_reach_every_methods_training_and_the_report(tmp_path, brats):
+    from napari_weakseg.training.checkpoint import read_run_info
+
+    prof = EffortProfile(cases=1, rounds=1, steps=2, retrain_steps=2, strategies=("suggest",), alternative=None, overrides={"input_size": 16})
+    out = tmp_path / "out"
+    results = run_effort_suite(brats, out, prof, device="cpu", log=lambda m: None, work=tmp_path / "work")
+    runs = [r["run_dir"] for c in results["curves"] for r in c["rounds"]]
+    assert len(runs) == 4  # genseg and seg-only, first training and one retrain each
+    assert {read_run_info(r)["method_config"]["input_size"] for r in runs} == {16}  # the dock's default is 64
+    assert "quick preset with `input_size` 16 (every method; not the dock's default)" in (out / "report.md").read_text()
+    assert results["settings"]["overrides"] == {"input_size": 16}

@@ -74,7 +74,7 @@ def _run_case(case: Path, seed: int, prof: EffortProfile, folder: Path, results:
 
     base = folder / "start"
     truth = build_case_study(case, base, prof.halves)
-    settings = LoopSettings(prof.method, prof.steps, prof.retrain_steps, prof.warm_lr, device=device, seed=seed)
+    settings = LoopSettings(prof.method, prof.steps, prof.retrain_steps, prof.warm_lr, device=device, seed=seed, overrides=dict(prof.overrides))
     first = SimulatedAnnotator(base, truth, settings)
     start = spread_slices(candidates(first.image), prof.start)
     first.paint(start)

@@ -47,6 +47,13 @@ def _rate(warm_lr: float) -> str:
     return f" at {warm_lr:g}x the learning rate, where the dock's default is {WARM_LR:g}x"
 
 
+def _overrides(overrides: dict | None) -> str:
+    """The profile's method-config overrides, as the report names them (none: the dock's own)."""
+    if not overrides:
+        return ""
+    return " with " + ", ".join(f"`{k}` {v}" for k, v in overrides.items()) + " (every method; not the dock's default)"
+
+
 def write_effort_report(results: dict, out: Path) -> Path:
     from dataclasses import asdict
 
@@ -74,7 +81,7 @@ def write_effort_report(results: dict, out: Path) -> Path:
         + f"): FLAIR + T1c at the stored 240x240, all axial slices, {unit} tags from "
         "the whole-tumour mask inside the brain mask (slices without brain unknown), no mask but "
         f"{st['start']} painted slice(s) (evenly spread over the presence slices). It trains with the dock's "
-        f"defaults (Train: {st['method']}, quick preset, {st['steps']} steps, validation as the dock decides), predicts "
+        f"defaults (Train: {st['method']}, quick preset{_overrides(st.get('overrides'))}, {st['steps']} steps, validation as the dock decides), predicts "
         "the whole volume as Run model does (threshold 0.5), then paints one more slice from the ground truth, "
         f"accepts it and retrains (the dock's Retrain: warm start, {st['retrain_steps']} steps{_rate(st.get('warm_lr', 1.0))}), "
         f"{st['rounds']} rounds. "
