@@ -110,7 +110,8 @@ def test_results_written_before_seeds_are_read():
 def test_a_profiles_overrides_reach_every_methods_training_and_the_report(tmp_path, brats):
     from napari_weakseg.training.checkpoint import read_run_info
 
-    prof = EffortProfile(cases=1, rounds=1, steps=2, retrain_steps=2, strategies=("suggest",), alternative=None, overrides={"input_size": 16})
+    small = {"input_size": 16}
+    prof = EffortProfile(cases=1, rounds=1, steps=2, retrain_steps=2, strategies=("suggest",), alternative=None, overrides=small)
     out = tmp_path / "out"
     results = run_effort_suite(brats, out, prof, device="cpu", log=lambda m: None, work=tmp_path / "work")
     runs = [r["run_dir"] for c in results["curves"] for r in c["rounds"]]

@@ -74,7 +74,8 @@ def _run_case(case: Path, seed: int, prof: EffortProfile, folder: Path, results:
 
     base = folder / "start"
     truth = build_case_study(case, base, prof.halves)
-    settings = LoopSettings(prof.method, prof.steps, prof.retrain_steps, prof.warm_lr, device=device, seed=seed, overrides=dict(prof.overrides))
+    overrides = dict(prof.overrides)
+    settings = LoopSettings(prof.method, prof.steps, prof.retrain_steps, prof.warm_lr, device=device, seed=seed, overrides=overrides)
     first = SimulatedAnnotator(base, truth, settings)
     start = spread_slices(candidates(first.image), prof.start)
     first.paint(start)
