@@ -195,7 +195,7 @@ def test_accept_corrections_suggest_and_retrain(qtbot, docks):
     scores = [x.score for x in ranked]
     assert scores == sorted(scores, reverse=True) and ranked
     assert all(not im.annotated()[x.slice] and x.reason for x in ranked)
-    assert train.suggestions.item(0).text() == f"slice {ranked[0].slice}  {ranked[0].score:.2f}: {ranked[0].reason}"
+    assert train.suggestions.item(0).text() == f"1. slice {ranked[0].slice}: {ranked[0].reason}"
     train.suggestions.setCurrentRow(0)
     assert ann.current_slice() == ranked[0].slice
     train.next_btn.click()

@@ -64,8 +64,8 @@ class RetrainPanel:
             return []
         ranked = suggestions(im, np.asarray(self.viewer.layers[prob_name].data), limit, self.threshold.value() / 100)
         self.suggestions.clear()
-        for x in ranked:
-            self.suggestions.addItem(f"slice {x.slice}  {x.score:.2f}: {x.reason}")
+        for rank, x in enumerate(ranked, 1):  # the reason gives the pixels; the ranking's weighed score is not shown
+            self.suggestions.addItem(f"{rank}. slice {x.slice}: {x.reason}")
         if not ranked:
             show_info("No unannotated slice left to suggest")
         self._suggested = [x.slice for x in ranked]
