@@ -73,6 +73,10 @@ def test_layers_of_two_orientations_become_channels_of_one_study(make_napari_vie
     im = widget.image
     assert im is not None, widget._last_error
     assert im.volume.data.shape[0] == 2 and np.array_equal(im.volume.data[0], im.volume.data[1])
+    images, mask = widget.layers[im.name]
+    assert images == [first, ras]  # the open layers became the study image's, marked so (never re-expressed)
+    assert all(layer.metadata["weakseg"].get("study") for layer in (*images, mask))
+    assert "stored" in ras.metadata["weakseg"]  # the way back to its file's grid is kept
 
 
 def test_a_study_image_keeps_its_own_axes_beside_a_file_of_another_orientation(make_napari_viewer, tmp_path, monkeypatch):

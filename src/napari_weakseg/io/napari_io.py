@@ -104,8 +104,14 @@ def volume_layer_data(volume: Volume, name: str) -> list[tuple]:
 def nifti_metadata(affine, header, sources, study: bool = False) -> dict:
     """What layers carry so that results can be written back on the source grid; ``study``: a layer of a study
     image (its data is the study's, in the image's storage order: never shown in other axes)."""
-    info = {"affine": np.asarray(affine), "header": header, "sources": list(sources)}
-    return {"weakseg": {**info, "study": True} if study else info}
+    info = {"weakseg": {"affine": np.asarray(affine), "header": header, "sources": list(sources)}}
+    return study_metadata(info) if study else info
+
+
+def study_metadata(metadata: dict) -> dict:
+    """``metadata`` (a layer's) with its ``weakseg`` part marked as a study image's layer (never re-expressed in
+    another file's axes: ``widgets.layer_frames``)."""
+    return {**metadata, "weakseg": {**(metadata.get("weakseg") or {}), "study": True}}
 
 
 def write_single_layer(path: str, data, attributes: dict) -> list[str]:

@@ -225,10 +225,14 @@ class AnnotationWidget(StudyFiles, PaintWatch, HalfTagging, TagEdits, QWidget):
         layers = {}
         for i, im in enumerate(study.images):
             if i == 0 and reuse_images:
+                from ..io.napari_io import study_metadata
+
                 first = reuse_images[0]
                 scale = first.scale[-3:] if first.ndim >= 3 else (1.0, *first.scale)
                 translate = first.translate[-3:] if first.ndim >= 3 else (0.0, *first.translate)
-                meta = {**first.metadata, "weakseg": {**first.metadata.get("weakseg", {}), "study": True}}
+                for layer in reuse_images:  # the open layers become the study image's own
+                    layer.metadata = study_metadata(layer.metadata)
+                meta = study_metadata(first.metadata)
                 mask_layer = self.viewer.add_labels(
                     im.mask, name=f"{im.name} mask", scale=scale, translate=translate, metadata=meta, opacity=0.6
                 )
