@@ -98,3 +98,23 @@ def test_a_study_image_keeps_its_own_axes_beside_a_file_of_another_orientation(m
     assert notes == []
     (psr,) = viewer.open(write(tmp_path / "other", "PSR")[0], plugin=PLUGIN)
     assert psr.data.shape == im.volume.shape and np.array_equal(psr.data, im.volume.data[0])
+
+
+def test_a_layer_shown_in_other_axes_keeps_its_files_other_header_fields(make_napari_viewer, tmp_path, monkeypatch):
+    from test_orientation import stored_as
+
+    viewer, widget, _, (first,), _ = open_heads(make_napari_viewer, tmp_path, ["LPS"], monkeypatch)
+    stored, affine = stored_as("PSR", head())
+    img = nib.Nifti1Image(stored, affine)
+    img.header["descrip"] = b"scanner 7"
+    img.set_sform(affine, 2)  # aligned to another scan
+    img.header.set_xyzt_units("mm", "msec")
+    nib.save(img, tmp_path / "head-PSR-aligned.nii.gz")
+    (psr,) = viewer.open(tmp_path / "head-PSR-aligned.nii.gz", plugin=PLUGIN)
+    info = psr.metadata["weakseg"]
+    hdr = info["header"]
+    assert "stored" in info and np.array_equal(psr.data, first.data)  # shown in the LPS axes
+    assert hdr["descrip"].tobytes().rstrip(b"\0") == b"scanner 7" and int(hdr["sform_code"]) == 2
+    assert hdr.get_xyzt_units() == ("mm", "msec")
+    assert np.allclose(hdr.get_best_affine(), info["affine"]) and tuple(hdr.get_data_shape()) == psr.data.shape[::-1]
+    assert np.allclose(psr.scale, first.scale)

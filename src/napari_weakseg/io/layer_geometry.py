@@ -55,15 +55,20 @@ def affine_from_metadata(metadata: dict | None) -> np.ndarray | None:
     return None
 
 
-def header_for(affine: np.ndarray, shape_zyx: tuple[int, int, int]):
+def header_for(affine: np.ndarray, shape_zyx: tuple[int, int, int], like=None):
     """A NIfTI-1 header for data of napari shape (Z, Y, X) with ``affine`` as its scanner transform (sform; the
-    qform too unless the affine shears, which a qform cannot hold)."""
+    qform too unless the affine shears, which a qform cannot hold). ``like``: a NIfTI-1 header whose other fields
+    (data type, intensity scaling, units, description, the forms' codes) the new one keeps."""
     import nibabel as nib
 
-    img = nib.Nifti1Image(np.zeros(tuple(shape_zyx)[::-1], np.uint8), affine)
+    like = like if isinstance(like, nib.Nifti1Header) else None
+    img = nib.Nifti1Image(np.zeros(tuple(shape_zyx)[::-1], np.uint8), affine, header=like.copy() if like else None)
     rot = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
-    img.set_sform(affine, 1)
+    sform_code = int(like["sform_code"]) if like is not None and int(like["sform_code"]) else 1
+    qform_code = int(like["qform_code"]) if like is not None and int(like["qform_code"]) else 1
+    img.set_sform(affine, sform_code)
     rigid = np.allclose(rot.T @ rot, np.eye(3), atol=1e-6)
-    img.set_qform(affine if rigid else None, 1 if rigid else 0)
-    img.header.set_xyzt_units("mm")
+    img.set_qform(affine if rigid else None, qform_code if rigid else 0)
+    if like is None:
+        img.header.set_xyzt_units("mm")
     return img.header

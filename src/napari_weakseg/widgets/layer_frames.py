@@ -47,8 +47,8 @@ def show_in_frame(layer, ref_affine: np.ndarray) -> str | None:
     if transform is None:
         return None
     shown, shown_affine = in_frame(layer.data, affine, transform)
-    header = header_for(shown_affine, shown.shape)
     stored = info.get("stored") or {"affine": affine, "header": info.get("header")}
+    header = header_for(shown_affine, shown.shape, like=stored["header"])  # the file's other header fields kept
     layer.metadata = {**layer.metadata, "weakseg": {**info, "affine": shown_affine, "header": header, "stored": stored}}
     layer.data = shown
     layer.scale = spacing_from_header(header)
