@@ -172,7 +172,7 @@ def test_a_bench_config_file_layers_method_options_over_the_profile(tmp_path, ca
     assert main(["bench", "brats", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--config", str(bad)]) != 0
     assert "a JSON config is an object" in capsys.readouterr().err
     assert main(["bench", "speed", "--out", str(tmp_path / "o"), "--config", str(cfg)]) != 0
-    assert "--config applies to a run of the digits, hc18 or brats suite" in capsys.readouterr().err
+    assert "--config applies to a run of the digits, hc18, brats or effort suite" in capsys.readouterr().err
 
 
 def test_the_long_digits_profile_is_the_papers_setting_as_far_as_the_data_allows():

@@ -54,7 +54,28 @@ def test_the_suite_runs_the_plan_and_reports_from_results_json(tmp_path, brats):
 
 def test_options_that_do_not_apply_are_refused(tmp_path, brats, capsys):
     assert main(["bench", "effort", "--data", str(brats), "--out", str(tmp_path / "o"), "--methods", "genseg"]) != 0
-    assert "do not apply" in capsys.readouterr().err
+    assert "does not apply" in capsys.readouterr().err
+    assert main(["bench", "effort", "--data", str(brats), "--out", str(tmp_path / "o"), "--seeds", "2", "--seed-list", "3"]) != 0
+    assert "not both" in capsys.readouterr().err
+    assert main(["bench", "effort", "--data", str(brats), "--out", str(tmp_path / "o"), "--seed-list", "2;3"]) != 0
+    assert "whole numbers separated by commas" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # refused before anything ran
+
+
+def test_the_command_line_makes_a_custom_profile_of_seeds_steps_and_overrides(tmp_path):
+    from napari_weakseg.bench_commands import effort_profile
+    from napari_weakseg.cli import build_parser
+
+    def parse(*extra):
+        return effort_profile(build_parser().parse_args(["bench", "effort", "--out", str(tmp_path), *extra]))
+
+    assert parse() == "cpu" and parse("--profile", "cpu-96") == "cpu-96"  # unchanged: the profile's own name
+    held_out = parse("--profile", "cpu-96", "--seed-list", "2,3")
+    assert held_out.seeds == (2, 3) and held_out.overrides == {"input_size": 96} and held_out.strategies == ("suggest", "random")
+    assert parse("--seeds", "3", "--steps", "50").seeds == (0, 1, 2) and parse("--steps", "50").retrain_steps == 50
+    (tmp_path / "c.json").write_text('{"net": {"seg_head_kernel": 7}}')
+    merged = parse("--profile", "cpu-96", "--config", str(tmp_path / "c.json"))
+    assert merged.overrides == {"input_size": 96, "net": {"seg_head_kernel": 7}}
 
 
 def test_a_suite_stopped_early_reports_its_complete_volumes_only(tmp_path):

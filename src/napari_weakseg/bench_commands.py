@@ -38,7 +38,7 @@ def run_bench(args) -> int:
         "effort": (_run_effort, _report_effort),
     }[args.suite]
     if args.config and (args.suite == "speed" or args.report_only):
-        raise InputError("--config applies to a run of the digits, hc18 or brats suite")
+        raise InputError("--config applies to a run of the digits, hc18, brats or effort suite")
     results = report(args.out) if args.report_only else run(args)
     if args.docs:
         update_docs_section(args.docs, args.docs_key or f"{args.suite}-{results['profile']}", args.out)
@@ -143,23 +143,43 @@ def _report_brats(out: Path) -> dict:
     return load_and_report(out)
 
 
-def _run_effort(args) -> dict:
+def effort_profile(args):
+    """The effort suite's profile from the command line: ``--profile`` by name, or a copy (profile ``custom``)
+    with ``--steps`` (Train and Retrain), ``--seeds N`` (0..N-1) or ``--seed-list`` (e.g. ``2,3``: held-out
+    seeds), and ``--config``'s method-config overrides merged on top of the profile's (every method)."""
     from dataclasses import replace
 
     from .bench.common import resolve_profile
-    from .bench.effort import PROFILES, EffortProfile, run_effort_suite
+    from .bench.effort import PROFILES, EffortProfile
+    from .methods.config import merge_options
 
-    if args.data is None:
-        raise InputError("--data is required (the folder holding brats2015/CASE/ with FLAIR, T1c, OTMultiClass and brainmask)")
-    if args.config or args.methods:
-        raise InputError("effort: --config and --methods do not apply (the suite runs the dock's defaults)")
+    if args.methods:
+        raise InputError("effort: --methods does not apply (the suite runs the dock's default, seg-only and the alternative)")
+    if args.seeds and args.seed_list:
+        raise InputError("effort: give --seeds or --seed-list, not both")
     prof = resolve_profile(args.profile, PROFILES, EffortProfile)[0]
+    extra = read_config(args.config)
     if args.steps:
         prof = replace(prof, steps=args.steps, retrain_steps=args.steps)
     if args.seeds:
         prof = replace(prof, seeds=tuple(range(args.seeds)))
-    changed = args.steps or args.seeds
-    return run_effort_suite(args.data, args.out, prof if changed else args.profile, args.device, log=_log, work=args.work)
+    if args.seed_list:
+        try:
+            seeds = tuple(int(s) for s in args.seed_list.split(","))
+        except ValueError:
+            raise InputError(f"--seed-list {args.seed_list!r}: give whole numbers separated by commas, e.g. 2,3") from None
+        prof = replace(prof, seeds=seeds)
+    if extra:
+        prof = replace(prof, overrides=merge_options(prof.overrides, extra))
+    return prof if (args.steps or args.seeds or args.seed_list or extra) else args.profile
+
+
+def _run_effort(args) -> dict:
+    from .bench.effort import run_effort_suite
+
+    if args.data is None:
+        raise InputError("--data is required (the folder holding brats2015/CASE/ with FLAIR, T1c, OTMultiClass and brainmask)")
+    return run_effort_suite(args.data, args.out, effort_profile(args), args.device, log=_log, work=args.work)
 
 
 def _report_effort(out: Path) -> dict:
@@ -193,14 +213,15 @@ def add_bench_parser(sub) -> None:
     bench.add_argument(
         "--profile",
         default="cpu",
-        help="cpu: reduced scale for a small CPU; gpu: the paper's scale; effort also has cpu-seeds (3 volumes, 2 seeds, "
-        "the targets' curves only)",
+        help="cpu: reduced scale for a small CPU; gpu: the paper's scale; effort also has cpu-seeds, cpu-spread, cpu-warm "
+        "and cpu-96 (docs/cli.md)",
     )
     bench.add_argument(
         "--seeds",
         type=int,
         help="seeds per run (default: digits 3, hc18 1, brats the profile's: 2 on cpu; effort: seeds 0..N-1, default the profile's)",
     )
+    bench.add_argument("--seed-list", help="effort: these seeds, comma-separated (e.g. 2,3: seeds held out from a choice)")
     bench.add_argument("--steps", type=int, help="override the profile's training steps")
     bench.add_argument("--methods", help="comma-separated subset of methods")
     bench.add_argument("--device", default="auto")
@@ -212,7 +233,7 @@ def add_bench_parser(sub) -> None:
     bench.add_argument(
         "--config",
         type=Path,
-        help="digits, hc18, brats: JSON with method-config overrides on top of the "
-        'profile\'s, e.g. {"net": {"seg_head_kernel": 7}} (the results then say profile "custom")',
+        help="digits, hc18, brats, effort: JSON with method-config overrides on top of the "
+        'profile\'s, e.g. {"net": {"seg_head_kernel": 7}} (the results then say profile "custom"; effort: every method)',
     )
     bench.set_defaults(run=run_bench)
