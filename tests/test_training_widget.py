@@ -192,8 +192,8 @@ def test_accept_corrections_suggest_and_retrain(qtbot, docks):
     assert not im.annotated()[target] and not im.mask[target].any()
 
     ranked = train.suggest()
-    scores = [x.score for x in ranked]
-    assert scores == sorted(scores, reverse=True) and ranked
+    scores = [x.score for x in ranked if "likely failing" not in x.reason]  # the rank of expected wrong pixels...
+    assert scores == sorted(scores, reverse=True) and ranked  # ... interleaved with the likely failing slices
     assert all(not im.annotated()[x.slice] and x.reason for x in ranked)
     assert train.suggestions.item(0).text() == f"1. slice {ranked[0].slice}: {ranked[0].reason}"
     train.suggestions.setCurrentRow(0)
