@@ -151,14 +151,12 @@ def effort_profile(args):
 
     from .bench.common import resolve_profile
     from .bench.effort import PROFILES, EffortProfile
-    from .methods.config import merge_options
 
     if args.methods:
         raise InputError("effort: --methods does not apply (the suite runs the dock's default, seg-only and the alternative)")
     if args.seeds and args.seed_list:
         raise InputError("effort: give --seeds or --seed-list, not both")
-    prof = resolve_profile(args.profile, PROFILES, EffortProfile)[0]
-    extra = read_config(args.config)
+    prof = resolve_profile(_profile(args, PROFILES), PROFILES, EffortProfile)[0]  # --config merged as every suite's
     if args.steps:
         prof = replace(prof, steps=args.steps, retrain_steps=args.steps)
     if args.seeds:
@@ -169,9 +167,7 @@ def effort_profile(args):
         except ValueError:
             raise InputError(f"--seed-list {args.seed_list!r}: give whole numbers separated by commas, e.g. 2,3") from None
         prof = replace(prof, seeds=seeds)
-    if extra:
-        prof = replace(prof, overrides=merge_options(prof.overrides, extra))
-    return prof if (args.steps or args.seeds or args.seed_list or extra) else args.profile
+    return prof if (args.steps or args.seeds or args.seed_list or args.config) else args.profile
 
 
 def _run_effort(args) -> dict:
