@@ -120,3 +120,16 @@ def test_a_branch_continues_in_its_own_folder(tmp_path, phantom):
     assert ann.study.counts()["annotated"] == 1 and other.study.counts()["annotated"] == 2
     with pytest.raises(InputError, match="exists"):
         ann.branch(tmp_path / "b")
+
+
+def test_the_working_size_follows_the_slices():
+    """``dock_input_size``: at most 2.5x downsampling, the preset's size at least, 128 at most, a multiple of
+    2^depth; the paper preset (native) and no study keep the preset's."""
+    from napari_weakseg.methods import method_preset
+    from napari_weakseg.training.dock_defaults import dock_input_size
+
+    quick, paper = method_preset("genseg", "quick"), method_preset("genseg", "paper")
+    sizes = {side: dock_input_size(quick, side) for side in (28, 96, 160, 240, 256, 512)}
+    assert sizes == {28: 64, 96: 64, 160: 64, 240: 96, 256: 104, 512: 128}
+    assert all(s % 2**quick.net.depth == 0 for s in sizes.values())
+    assert dock_input_size(quick, None) == 64 and dock_input_size(paper, 240) is None

@@ -118,6 +118,7 @@ def test_every_curve_runs_once_per_seed_and_the_report_gives_the_spread(tmp_path
     assert all(c["rounds"][1]["fit_step"] in (0, 2) for c in results["curves"])  # best.pt: the warm start or step 2
     report = (out / "report.md").read_text()
     assert "seeds 0, 1: each curve once per seed" in report and f"{row['mean']['2']:.3f} ({row['seed_sd']['2']:.3f})" in report
+    assert {c["input_size"] for c in results["curves"]} == {64} and "quick preset, working size 64x64," in report  # 32x32 slices
     assert "kept its weights" in report and ", ae" not in report
 
 
@@ -138,5 +139,6 @@ def test_a_profiles_overrides_reach_every_methods_training_and_the_report(tmp_pa
     runs = [r["run_dir"] for c in results["curves"] for r in c["rounds"]]
     assert len(runs) == 4  # genseg and seg-only, first training and one retrain each
     assert {read_run_info(r)["method_config"]["input_size"] for r in runs} == {16}  # the dock's default is 64
-    assert "quick preset with `input_size` 16 (every method; not the dock's default)" in (out / "report.md").read_text()
+    assert {c["input_size"] for c in results["curves"]} == {16}
+    assert "quick preset with `input_size` 16 (every method, in place of the dock's), working size 16x16" in (out / "report.md").read_text()
     assert results["settings"]["overrides"] == {"input_size": 16}

@@ -424,3 +424,38 @@ def test_the_docks_defaults_are_what_the_simulated_annotator_runs(make_napari_vi
     assert train.train_config()["warm_lr"] == 0.5
     train.settings.advanced.setChecked(False)  # Advanced off: the default again
     assert train.train_config()["warm_lr"] == WARM_LR
+
+
+def test_the_docks_input_size_follows_the_studys_slices_as_the_annotators_does(make_napari_viewer, tmp_path):
+    """Opening a study sets the quick preset's input size for its slices (``dock_input_size``): 240x240 slices
+    train at 96, the demo's 96x96 at 64; the effort benchmark's annotator runs the same config as the form."""
+    from napari_weakseg.annotator import SimulatedAnnotator
+    from napari_weakseg.data import make_phantom
+    from napari_weakseg.methods import merge, method_preset
+    from napari_weakseg.study import Study, save_study
+
+    case = make_phantom(shape=(4, 240, 240), channels=2, n_lesions=1, seed=0)
+    st = Study()
+    st.add_image(case.volume, name="big", mask=case.mask.copy())
+    save_study(st, tmp_path / "big")
+    viewer = make_napari_viewer()
+    _, ann = viewer.window.add_plugin_dock_widget(PLUGIN, ANNOTATION_WIDGET)
+    _, train = viewer.window.add_plugin_dock_widget(PLUGIN, "Train and inspect")
+    assert train.settings.input_size.value() == 64  # no study: the preset's
+    train.settings.width.setValue(12)  # the user's edit outlives opening a study
+    ann.open_study(tmp_path / "big")
+    assert train.settings.input_size.value() == 96 and train.settings.width.value() == 12
+    train.settings.width.setValue(8)
+    form = train.train_config()
+    core = SimulatedAnnotator(tmp_path / "big", case.mask).round_config()
+
+    def resolved(c):
+        return merge(method_preset(c["method"], c["preset"], 2), c["overrides"])
+
+    assert resolved(form) == resolved(core) and resolved(core).input_size == 96
+    train.settings.preset.setCurrentText("paper")
+    assert train.settings.input_size.value() == 0  # the paper preset: native size
+    train.settings.preset.setCurrentText("quick")
+    assert train.settings.input_size.value() == 96
+    ann.open_study(build_demo_study(tmp_path / "demo"))
+    assert train.settings.input_size.value() == 64

@@ -26,12 +26,15 @@ from .errors import InputError, WeaksegError
 from .study.model import Study, StudyImage, Tag
 from .training.dock_defaults import (
     DEFAULT_METHOD,
+    DEFAULT_PRESET,
     DEFAULT_STEPS,
     DEFAULT_THRESHOLD,
     RETRAIN_STEPS,
     SUGGEST_SPREAD,
     WARM_LR,
+    dock_input_size,
     dock_train_config,
+    study_slice_side,
 )
 
 STRATEGIES = ("suggest", "suggest-plain", "suggest-spread", "random", "oracle", "replay")
@@ -201,17 +204,26 @@ class SimulatedAnnotator:
         self.study.accept_masks(self.index, slices, np.moveaxis(self.truth, im.axis, 0)[slices].astype(im.mask.dtype))
         save_study(self.study, self.folder)
 
+    def round_config(self) -> dict:
+        """The next round's train config, as the dock's form gives it: the input size follows the study's slices
+        (``dock_input_size``, what the form shows when the study opens) unless the overrides set one."""
+        from .methods import method_preset
+
+        s = self.settings
+        steps = s.steps if self.last_run is None else s.retrain_steps
+        size = dock_input_size(method_preset(s.method, DEFAULT_PRESET), study_slice_side(self.study))
+        overrides = {"input_size": size, **s.overrides}
+        n = self.study.counts()["annotated"]
+        return dock_train_config(n, s.method, steps, device=s.device, seed=s.seed, overrides=overrides, warm_lr=s.warm_lr)
+
     def train_round(self) -> Round:
         """Train (Train at first, then Retrain), predict the image, score it."""
         from .inference import TrainedModel
         from .training.checkpoint import read_run_info
         from .training.trainer import resolve_device
 
+        config = self.round_config()
         s = self.settings
-        steps = s.steps if self.last_run is None else s.retrain_steps
-        config = dock_train_config(
-            self.study.counts()["annotated"], s.method, steps, device=s.device, seed=s.seed, overrides=s.overrides, warm_lr=s.warm_lr
-        )
         run_dir = self.folder / "runs" / f"{s.method}-round{len(self.rounds):02d}"
         init = None
         if self.last_run is not None:

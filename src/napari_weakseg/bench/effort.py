@@ -88,7 +88,8 @@ def _run_case(case: Path, seed: int, prof: EffortProfile, folder: Path, results:
             trained[method].settings.method = method
             trained[method].run(strategy, 0)
         ann = trained[method].branch(folder / f"{method}-{strategy}")
-        curve = {"case": case.name, "seed": seed, "method": method, "strategy": strategy, "start": start, "rounds": []}
+        size = ann.round_config()["overrides"]["input_size"]  # the working size: the dock's for these slices, or the profile's
+        curve = {"case": case.name, "seed": seed, "method": method, "strategy": strategy, "start": start, "input_size": size, "rounds": []}
         results["curves"].append(curve)
 
         def saved(rnd, curve=curve, ann=ann):

@@ -51,7 +51,13 @@ def _overrides(overrides: dict | None) -> str:
     """The profile's method-config overrides, as the report names them (none: the dock's own)."""
     if not overrides:
         return ""
-    return " with " + ", ".join(f"`{k}` {v}" for k, v in overrides.items()) + " (every method; not the dock's default)"
+    return " with " + ", ".join(f"`{k}` {v}" for k, v in overrides.items()) + " (every method, in place of the dock's)"
+
+
+def _working_size(curves: list[dict]) -> str:
+    """The working sizes the curves trained at (recorded since the dock's follows the slices; none in older results)."""
+    sizes = sorted({c["input_size"] for c in curves if "input_size" in c}, key=lambda s: s or 0)
+    return ", working size " + " / ".join("native" if s is None else f"{s}x{s}" for s in sizes) if sizes else ""
 
 
 def write_effort_report(results: dict, out: Path) -> Path:
@@ -72,6 +78,7 @@ def write_effort_report(results: dict, out: Path) -> Path:
     unit = "hemisphere" if st["halves"] else "slice"
     cases = results["summary"].get("cases", results["cases"])
     left_out = [c for c in results["cases"] if c not in cases]
+    size = _working_size(results["curves"])
     lines = [
         f"## Annotation effort: painted slices against Dice on the volume being annotated ({results['profile']} profile)",
         "",
@@ -81,7 +88,7 @@ def write_effort_report(results: dict, out: Path) -> Path:
         + f"): FLAIR + T1c at the stored 240x240, all axial slices, {unit} tags from "
         "the whole-tumour mask inside the brain mask (slices without brain unknown), no mask but "
         f"{st['start']} painted slice(s) (evenly spread over the presence slices). It trains with the dock's "
-        f"defaults (Train: {st['method']}, quick preset{_overrides(st.get('overrides'))}, {st['steps']} steps, "
+        f"defaults (Train: {st['method']}, quick preset{_overrides(st.get('overrides'))}{size}, {st['steps']} steps, "
         "validation as the dock decides), predicts "
         "the whole volume as Run model does (threshold 0.5), then paints one more slice from the ground truth, "
         f"accepts it and retrains (the dock's Retrain: warm start, {st['retrain_steps']} steps{_rate(st.get('warm_lr', 1.0))}), "

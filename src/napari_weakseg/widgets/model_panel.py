@@ -11,6 +11,7 @@ from napari.utils.notifications import show_error, show_info
 
 from ..errors import WeaksegError
 from ..study.runs import delete_run, study_runs
+from ..training.dock_defaults import study_slice_side
 from .output_layers import show_outputs, update_threshold
 
 
@@ -23,6 +24,7 @@ class ModelPanel:
         folder = ann.study.folder if ann is not None and ann.study is not None else None
         runs = study_runs(folder) if folder else []
         if not self.running:
+            self.settings.follow_study(study_slice_side(ann.study) if ann is not None and ann.study is not None else None)
             self.last_run = None
             self.model_label.setText("no model yet")
             if runs:

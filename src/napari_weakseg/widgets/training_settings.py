@@ -10,7 +10,16 @@ from __future__ import annotations
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox
 
-from ..training.dock_defaults import DEFAULT_METHOD, DEFAULT_PRESET, DEFAULT_STEPS, WARM_LR, dock_train_config
+from ..training.dock_defaults import (
+    DEFAULT_METHOD,
+    DEFAULT_PRESET,
+    DEFAULT_STEPS,
+    MAX_DOWNSAMPLE,
+    MAX_WORKING_SIZE,
+    WARM_LR,
+    dock_input_size,
+    dock_train_config,
+)
 from ..training.step_options import COMPILE_MODES, PRECISIONS
 from ..training.validation_default import MIN_ANNOTATED_FOR_VALIDATION, default_val_fraction
 from .spin_boxes import dspin, spin
@@ -46,6 +55,11 @@ class TrainingSettings(QGroupBox):
         self.preset.setCurrentText(DEFAULT_PRESET)
         self.steps = spin(1, 1_000_000, DEFAULT_STEPS)
         self.input_size = spin(0, 1024, 64, "0 = native size")
+        self.input_size.setToolTip(
+            f"slices are resized to this square size (0: native size); the quick preset's follows the study's slices: "
+            f"at most {MAX_DOWNSAMPLE:g}x downsampling, {MAX_WORKING_SIZE} at most"
+        )
+        self.slice_side: int | None = None  # the open study's longest slice side (``follow_study``)
         self.width = spin(2, 256, 8)
         self.seg_weight = dspin(0.0, 1e4, 10.0, 3)
         self.lr = dspin(1e-6, 1.0, 1e-3, 6)
@@ -109,12 +123,21 @@ class TrainingSettings(QGroupBox):
         from ..methods import method_preset
 
         cfg = method_preset(self.method.currentText(), name)
-        self.input_size.setValue(cfg.input_size or 0)
+        self.input_size.setValue(dock_input_size(cfg, self.slice_side) or 0)
         self.width.setValue(cfg.net.base)
         self.seg_weight.setValue(cfg.weights["seg"])
         self.lr.setValue(cfg.lr)
         self.batch.setValue(cfg.batch_size)
         self.ann_per_batch.setValue(cfg.annotated_per_batch)
+
+    def follow_study(self, slice_side: int | None) -> None:
+        """A study was opened whose longest slice side is ``slice_side`` (None: none is open): the input size for
+        its slices (``dock_input_size``); the other fields stay as the user set them."""
+        from ..methods import method_preset
+
+        self.slice_side = slice_side
+        cfg = method_preset(self.method.currentText(), self.preset.currentText())
+        self.input_size.setValue(dock_input_size(cfg, slice_side) or 0)
 
     def show_val_fraction(self, n_annotated: int) -> float:
         """The validation fraction a run uses; with Advanced off the (greyed) field shows the default."""
