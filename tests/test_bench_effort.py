@@ -142,3 +142,61 @@ def test_a_profiles_overrides_reach_every_methods_training_and_the_report(tmp_pa
     assert {c["input_size"] for c in results["curves"]} == {16}
     assert "quick preset with `input_size` 16 (every method, in place of the dock's), working size 16x16" in (out / "report.md").read_text()
     assert results["settings"]["overrides"] == {"input_size": 16}
+
+
+def _synthetic_results(prof, seeds, dice, profile="cpu"):
+    """Results as the suite writes them, for one volume: every planned curve on each seed, Dice ``dice[seed]``."""
+    from napari_weakseg.bench.effort import summarise
+
+    def curve(seed, method, strategy):
+        rounds = [
+            {"painted": list(range(k + 1)), "dice": d, "train_s": 1.0, "predict_s": 0.1, "next_slice": None}
+            for k, d in enumerate(dice[seed])
+        ]
+        return {"case": "a", "seed": seed, "method": method, "strategy": strategy, "start": [0], "rounds": rounds}
+
+    results = {
+        "suite": "effort",
+        "profile": profile,
+        "settings": {**prof.__dict__, "strategies": list(prof.strategies), "seeds": list(seeds)},
+        "cases": ["a"],
+        "machine": {"cpu": "x", "cpu_count": 2, "torch": "t", "device": "cpu", "torch_threads": 2},
+        "matmul_flops_per_s": 1e9,
+        "wall_s": 10.0,
+        "curves": [curve(s, m, st) for s in seeds for m, st in plan(prof)],
+    }
+    results["summary"] = summarise(results)
+    return results
+
+
+def test_runs_on_other_seeds_pool_into_one_report(tmp_path, capsys):
+    """``--pool A,B``: a profile's seeds and a held-out seed reported together; runs that differ are refused."""
+    from napari_weakseg.bench.common import save_results
+
+    prof = EffortProfile(rounds=1, strategies=("suggest",), alternative=None)
+    dice = {0: [0.5, 0.6], 1: [0.7, 0.8], 2: [0.6, 0.9]}
+    for name, seeds, label in (("a", (0, 1), "cpu"), ("b", (2,), "custom"), ("again", (1,), "custom")):
+        (tmp_path / name).mkdir()
+        save_results(_synthetic_results(prof, seeds, dice, label), tmp_path / name)
+    other = EffortProfile(rounds=1, strategies=("suggest",), alternative=None, steps=7)
+    (tmp_path / "steps").mkdir()
+    save_results(_synthetic_results(other, (3,), {3: [0.1, 0.2]}), tmp_path / "steps")
+    out = tmp_path / "pooled"
+    assert main(["bench", "effort", "--pool", f"{tmp_path / 'a'},{tmp_path / 'b'}", "--out", str(out)]) == 0
+    pooled = json.loads((out / "results.json").read_text())
+    row = pooled["summary"]["rows"]["genseg / suggest"]
+    assert pooled["settings"]["seeds"] == [0, 1, 2] and pooled["profile"] == "pooled" and pooled["wall_s"] == 20.0
+    assert row["mean"]["2"] == pytest.approx((0.6 + 0.8 + 0.9) / 3) and row["n_runs"] == {"1": 3, "2": 3}
+    report = (out / "report.md").read_text()
+    assert "seeds 0, 1, 2: each curve once per seed. Pooled from 2 runs of these settings (cpu, seeds 0, 1; custom, seeds 2)." in report
+    capsys.readouterr()
+    for pool, why in (
+        (f"{tmp_path / 'a'},{tmp_path / 'again'}", "a seed appears in two runs (seeds 0, 1, 1)"),
+        (f"{tmp_path / 'a'},{tmp_path / 'steps'}", "the runs differ in steps"),
+        (f"{tmp_path / 'a'}", "give two results folders or more"),
+        (f"{tmp_path / 'a'},{out}", "--out must be a new folder"),
+    ):
+        assert main(["bench", "effort", "--pool", pool, "--out", str(out)]) != 0 and why in capsys.readouterr().err
+    assert main(["bench", "effort", "--pool", f"{tmp_path / 'a'},{tmp_path / 'b'}", "--out", str(out), "--seeds", "2"]) != 0
+    assert "--pool applies to the effort suite alone" in capsys.readouterr().err
+    assert json.loads((out / "results.json").read_text()) == pooled  # nothing refused touched the pooled run

@@ -37,6 +37,8 @@ def run_bench(args) -> int:
         "brats": (_run_brats, _report_brats),
         "effort": (_run_effort, _report_effort),
     }[args.suite]
+    if args.pool and (args.suite != "effort" or args.report_only or args.config or args.seeds or args.seed_list or args.steps):
+        raise InputError("--pool applies to the effort suite alone, without --report-only or run options: it reports runs made")
     if args.config and (args.suite == "speed" or args.report_only):
         raise InputError("--config applies to a run of the digits, hc18, brats or effort suite")
     results = report(args.out) if args.report_only else run(args)
@@ -173,9 +175,27 @@ def effort_profile(args):
 def _run_effort(args) -> dict:
     from .bench.effort import run_effort_suite
 
+    if args.pool:
+        return _pool_effort(args)
     if args.data is None:
         raise InputError("--data is required (the folder holding brats2015/CASE/ with FLAIR, T1c, OTMultiClass and brainmask)")
     return run_effort_suite(args.data, args.out, effort_profile(args), args.device, log=_log, work=args.work)
+
+
+def _pool_effort(args) -> dict:
+    """``--pool A,B``: the results of runs A and B (one profile, other seeds) as one report in OUT (not A or B)."""
+    from .bench.common import load_suite_results, save_results
+    from .bench.effort import pool_results
+    from .bench.effort_report import write_effort_report
+
+    dirs = [Path(d) for d in args.pool.split(",") if d]
+    if any(d.resolve() == args.out.resolve() for d in dirs):
+        raise InputError("--pool: --out must be a new folder, not one of the pooled runs (its results.json would be replaced)")
+    results = pool_results([load_suite_results(d, "effort") for d in dirs])
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_results(results, args.out)
+    write_effort_report(results, args.out)
+    return results
 
 
 def _report_effort(out: Path) -> dict:
@@ -218,6 +238,9 @@ def add_bench_parser(sub) -> None:
         help="seeds per run (default: digits 3, hc18 1, brats the profile's: 2 on cpu; effort: seeds 0..N-1, default the profile's)",
     )
     bench.add_argument("--seed-list", help="effort: these seeds, comma-separated (e.g. 2,3: seeds held out from a choice)")
+    bench.add_argument(
+        "--pool", help="effort: report these results folders together (one profile run on other seeds), comma-separated, into --out"
+    )
     bench.add_argument("--steps", type=int, help="override the profile's training steps")
     bench.add_argument("--methods", help="comma-separated subset of methods")
     bench.add_argument("--device", default="auto")

@@ -103,6 +103,40 @@ def _run_case(case: Path, seed: int, prof: EffortProfile, folder: Path, results:
             order = [r.next_slice for r in ann.rounds if r.next_slice is not None]
 
 
+def pool_results(parts: list[dict]) -> dict:
+    """One results dict from runs of the same settings on other seeds (e.g. a profile's seeds and a held-out
+    ``--seed-list``): their curves together, the seeds in order, the profile ``pooled`` unless all share one.
+    Settings other than the seeds, or the volumes, that differ, or a seed run twice, are an InputError."""
+    from ..errors import InputError
+
+    if len(parts) < 2:
+        raise InputError("--pool: give two results folders or more")
+
+    def same(r):
+        return {k: v for k, v in r["settings"].items() if k != "seeds"}, r["cases"]
+
+    first = parts[0]["settings"]
+    for r in parts[1:]:
+        if same(r) != same(parts[0]):
+            diff = sorted(k for k in {**r["settings"], **first} if k != "seeds" and r["settings"].get(k) != first.get(k))
+            what = ", ".join(diff) or "their volumes"
+            raise InputError(f"--pool: the runs differ in {what}; pool only runs of one profile on other seeds")
+    seeds = [s for r in parts for s in r["settings"]["seeds"]]
+    if len(set(seeds)) < len(seeds):
+        raise InputError(f"--pool: a seed appears in two runs (seeds {', '.join(map(str, seeds))})")
+    names = {r["profile"] for r in parts}
+    pooled = {
+        **parts[0],
+        "profile": names.pop() if len(names) == 1 else "pooled",
+        "settings": {**parts[0]["settings"], "seeds": seeds},
+        "curves": [c for r in parts for c in r["curves"]],
+        "wall_s": sum(r.get("wall_s", 0.0) for r in parts),
+        "pooled_from": [{"profile": r["profile"], "seeds": r["settings"]["seeds"], "command": r.get("command")} for r in parts],
+    }
+    pooled["summary"] = summarise(pooled)
+    return pooled
+
+
 def complete_cases(results: dict) -> list[str]:
     """The volumes whose every planned curve ran all its rounds for every seed (a suite stopped early reports
     only those)."""

@@ -54,6 +54,15 @@ def _overrides(overrides: dict | None) -> str:
     return " with " + ", ".join(f"`{k}` {v}" for k, v in overrides.items()) + " (every method, in place of the dock's)"
 
 
+def _pooled(results: dict) -> str:
+    """Where a pooled report's runs came from (``weakseg bench effort --pool``)."""
+    parts = results.get("pooled_from")
+    if not parts:
+        return ""
+    runs = "; ".join(f"{p['profile']}, seeds {', '.join(map(str, p['seeds']))}" for p in parts)
+    return f" Pooled from {len(parts)} runs of these settings ({runs})."
+
+
 def _working_size(curves: list[dict]) -> str:
     """The working sizes the curves trained at (recorded since the dock's follows the slices; none in older results)."""
     sizes = sorted({c["input_size"] for c in curves if "input_size" in c}, key=lambda s: s or 0)
@@ -94,7 +103,8 @@ def write_effort_report(results: dict, out: Path) -> Path:
         f"accepts it and retrains (the dock's Retrain: warm start, {st['retrain_steps']} steps{_rate(st.get('warm_lr', 1.0))}), "
         f"{st['rounds']} rounds. "
         "Training runs in the dock's background process; "
-        + (f"seed {seeds[0]}, one run per curve." if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}: each curve once per seed."),
+        + (f"seed {seeds[0]}, one run per curve." if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}: each curve once per seed.")
+        + _pooled(results),
         "",
         "The next slice: " + ", ".join(STRATEGY_TEXT[k] for k in dict.fromkeys(("suggest", *st["strategies"])) if k in STRATEGY_TEXT) + ". "
         f"{st['method']} (the dock's default) runs each from one shared first round; "
