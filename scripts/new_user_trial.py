@@ -68,6 +68,7 @@ def main(data: str, case_name: str = "brats_2013_pat0005_1") -> int:
     assert ann.new_study_from_layers(), ann._last_error
     im = ann.image
     say(f"study {ann.study.folder}: {im.volume.data.shape[0]} channels, {im.n_slices} slices, {ann.views.plane_label.text()}")
+    say(f"the training dock's input size for these slices: {train.settings.input_size.value()}")
 
     # tags as a user gives them, by runs of slices: tumour visible, brain without tumour
     has_tumour, has_brain = truth.any(axis=(1, 2)), brain.any(axis=(1, 2))
