@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from napari_weakseg.bench.effort import EffortProfile, build_case_study, plan, run_effort_suite
 from napari_weakseg.cli import main
@@ -140,6 +141,9 @@ def test_a_profiles_overrides_reach_every_methods_training_and_the_report(tmp_pa
     assert len(runs) == 4  # genseg and seg-only, first training and one retrain each
     assert {read_run_info(r)["method_config"]["input_size"] for r in runs} == {16}  # the dock's default is 64
     assert {c["input_size"] for c in results["curves"]} == {16}
+    threads = results["threads"]
+    assert threads == torch.get_num_threads() and {read_run_info(r)["runtime"]["threads"] for r in runs} == {threads}
+    assert f"background process on {threads} thread(s), fixed" in (out / "report.md").read_text()
     assert "quick preset with `input_size` 16 (every method, in place of the dock's), working size 16x16" in (out / "report.md").read_text()
     assert results["settings"]["overrides"] == {"input_size": 16}
 

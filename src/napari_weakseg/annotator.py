@@ -54,6 +54,7 @@ class LoopSettings:
     device: str = "auto"
     seed: int = 0
     overrides: dict = field(default_factory=dict)  # the form's method-config overrides (none by default)
+    threads: int = 0  # torch threads of each training process; 0: the dock's choice, the cores free at its start
 
 
 @dataclass
@@ -214,7 +215,8 @@ class SimulatedAnnotator:
         size = dock_input_size(method_preset(s.method, DEFAULT_PRESET), study_slice_side(self.study))
         overrides = {"input_size": size, **s.overrides}
         n = self.study.counts()["annotated"]
-        return dock_train_config(n, s.method, steps, device=s.device, seed=s.seed, overrides=overrides, warm_lr=s.warm_lr)
+        config = dock_train_config(n, s.method, steps, device=s.device, seed=s.seed, overrides=overrides, warm_lr=s.warm_lr)
+        return {**config, "threads": s.threads} if s.threads else config
 
     def train_round(self) -> Round:
         """Train (Train at first, then Retrain), predict the image, score it."""

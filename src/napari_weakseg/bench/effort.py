@@ -53,11 +53,15 @@ def run_effort_suite(data: Path, out: Path, profile="cpu", device: str = "auto",
     work = Path(work) if work else out / "work"
     cases = list_cases(find_brats(data), minimum=1)[: prof.cases]
     header = results_header("effort", name, resolve_device(device))
-    results = {**header, "settings": asdict(prof), "cases": [c.name for c in cases], "curves": []}
+    # every training process on the same threads: the dock takes the cores free at its start, and rounds run on
+    # 1 thread while another job ran gave other numbers (seed 2, pat0003: 0.651 against 0.694 at one painted slice)
+    threads = header["machine"]["torch_threads"]
+    results = {**header, "settings": asdict(prof), "threads": threads, "cases": [c.name for c in cases], "curves": []}
     t_suite = time.perf_counter()
     for case in cases:
         for seed in prof.seeds:
-            _run_case(case, seed, prof, work / case.name / (f"seed{seed}" if len(prof.seeds) > 1 else ""), results, out, device, log)
+            folder = work / case.name / (f"seed{seed}" if len(prof.seeds) > 1 else "")
+            _run_case(case, seed, prof, folder, results, out, device, log, threads)
     results["wall_s"] = time.perf_counter() - t_suite
     results["summary"] = summarise(results)
     save_results(results, out)
@@ -67,15 +71,18 @@ def run_effort_suite(data: Path, out: Path, profile="cpu", device: str = "auto",
     return results
 
 
-def _run_case(case: Path, seed: int, prof: EffortProfile, folder: Path, results: dict, out: Path, device: str, log) -> None:
-    """Every planned curve of one volume and seed (``plan``), appended to ``results["curves"]`` as it runs."""
+def _run_case(case: Path, seed: int, prof: EffortProfile, folder: Path, results: dict, out: Path, device: str, log, threads: int) -> None:
+    """Every planned curve of one volume and seed (``plan``), appended to ``results["curves"]`` as it runs; each
+    training process on ``threads`` torch threads."""
     from ..annotator import LoopSettings, SimulatedAnnotator, candidates, spread_slices
     from .common import save_results
 
     base = folder / "start"
     truth = build_case_study(case, base, prof.halves)
     overrides = dict(prof.overrides)
-    settings = LoopSettings(prof.method, prof.steps, prof.retrain_steps, prof.warm_lr, device=device, seed=seed, overrides=overrides)
+    settings = LoopSettings(
+        prof.method, prof.steps, prof.retrain_steps, prof.warm_lr, device=device, seed=seed, overrides=overrides, threads=threads
+    )
     first = SimulatedAnnotator(base, truth, settings)
     start = spread_slices(candidates(first.image), prof.start)
     first.paint(start)
@@ -124,10 +131,11 @@ def pool_results(parts: list[dict]) -> dict:
     seeds = [s for r in parts for s in r["settings"]["seeds"]]
     if len(set(seeds)) < len(seeds):
         raise InputError(f"--pool: a seed appears in two runs (seeds {', '.join(map(str, seeds))})")
-    names = {r["profile"] for r in parts}
+    names, threads = {r["profile"] for r in parts}, {r.get("threads") for r in parts}
     pooled = {
         **parts[0],
         "profile": names.pop() if len(names) == 1 else "pooled",
+        "threads": threads.pop() if len(threads) == 1 else None,  # fixed in every run, or not said
         "settings": {**parts[0]["settings"], "seeds": seeds},
         "curves": [c for r in parts for c in r["curves"]],
         "wall_s": sum(r.get("wall_s", 0.0) for r in parts),

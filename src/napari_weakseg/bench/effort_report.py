@@ -63,6 +63,13 @@ def _pooled(results: dict) -> str:
     return f" Pooled from {len(parts)} runs of these settings ({runs})."
 
 
+def _threads(threads: int | None) -> str:
+    """The training processes' thread count, where the suite fixed it (older results: the dock's choice)."""
+    if not threads:
+        return "; "
+    return f" on {threads} thread(s), fixed so that a rerun gives the same numbers (the dock takes the cores free at its start); "
+
+
 def _working_size(curves: list[dict]) -> str:
     """The working sizes the curves trained at (recorded since the dock's follows the slices; none in older results)."""
     sizes = sorted({c["input_size"] for c in curves if "input_size" in c}, key=lambda s: s or 0)
@@ -102,7 +109,8 @@ def write_effort_report(results: dict, out: Path) -> Path:
         "the whole volume as Run model does (threshold 0.5), then paints one more slice from the ground truth, "
         f"accepts it and retrains (the dock's Retrain: warm start, {st['retrain_steps']} steps{_rate(st.get('warm_lr', 1.0))}), "
         f"{st['rounds']} rounds. "
-        "Training runs in the dock's background process; "
+        "Training runs in the dock's background process"
+        + _threads(results.get("threads"))
         + (f"seed {seeds[0]}, one run per curve." if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}: each curve once per seed.")
         + _pooled(results),
         "",
