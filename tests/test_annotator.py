@@ -133,3 +133,29 @@ def test_the_working_size_follows_the_slices():
     assert sizes == {28: 64, 96: 64, 160: 64, 240: 96, 256: 104, 512: 128}
     assert all(s % 2**quick.net.depth == 0 for s in sizes.values())
     assert dock_input_size(quick, None) == 64 and dock_input_size(paper, 240) is None
+
+
+def test_the_wide_candidate_weighs_the_list_further_from_the_painted_slices(tmp_path):
+    """suggest-wide (``WIDE_SPREAD``): a big miss two slices from a painted one loses to a smaller miss far away,
+    which the dock's list (``SUGGEST_SPREAD``) ranks second."""
+    from napari_weakseg.annotator import WIDE_SPREAD
+    from napari_weakseg.io.volume import Volume
+    from napari_weakseg.training.dock_defaults import SUGGEST_SPREAD
+
+    assert WIDE_SPREAD > SUGGEST_SPREAD
+    truth = np.zeros((30, 16, 16), bool)
+    truth[10, 4:12, 4:12] = True  # the painted slice
+    truth[12, 2:12, 2:10] = True  # 80 px, two slices away
+    truth[25, 5:10, 5:10] = True  # 25 px, fifteen slices away
+    st = Study()
+    data = np.random.default_rng(0).normal(size=(1, *truth.shape)).astype(np.float32)
+    im = st.add_image(Volume(data), name="v", mask=np.zeros(truth.shape, np.uint8))
+    im.tags[:] = Tag.PRESENCE
+    save_study(st, tmp_path / "s")
+    ann = SimulatedAnnotator(tmp_path / "s", truth)
+    ann.paint([10])
+    prob = np.where(truth, 0.4, 0.0).astype(np.float32)  # both missed, faintly
+    prob[10] = truth[10]
+    rng = np.random.default_rng(0)
+    assert choose_next("suggest", ann.image, prob, truth, 0.5, rng) == 12
+    assert choose_next("suggest-wide", ann.image, prob, truth, 0.5, rng) == 25

@@ -9,7 +9,8 @@ to the benchmark (``weakseg bench effort``), so the same loop can drive a user s
 
 Strategies for the next slice: ``suggest`` (the top of *Suggest slices to annotate*, which weighs the expected wrong
 pixels away from the painted slices, ``SUGGEST_SPREAD``), ``suggest-plain`` (the same unweighed: the dock's list
-before that was measured better), ``suggest-spread`` (earlier runs' name for the weighed list, now ``suggest``), ``random`` (an
+before that was measured better), ``suggest-spread`` (earlier runs' name for the weighed list, now ``suggest``),
+``suggest-wide`` (the list weighed over ``WIDE_SPREAD`` slices instead: a candidate), ``random`` (an
 unannotated presence slice drawn at random), ``oracle`` (the unannotated presence slice whose Dice is worst:
 the ceiling of any suggestion), ``replay`` (a given order: another run's slices, e.g. for seg-only).
 """
@@ -37,8 +38,9 @@ from .training.dock_defaults import (
     study_slice_side,
 )
 
-STRATEGIES = ("suggest", "suggest-plain", "suggest-spread", "random", "oracle", "replay")
-SPREADS = {"suggest": SUGGEST_SPREAD, "suggest-plain": 0.0, "suggest-spread": SUGGEST_SPREAD}  # the suggestions' ``spread``
+STRATEGIES = ("suggest", "suggest-plain", "suggest-spread", "suggest-wide", "random", "oracle", "replay")
+WIDE_SPREAD = 8.0  # suggest-wide's: a candidate that weighs the list further from the painted slices (bench effort cpu-wide)
+SPREADS = {"suggest": SUGGEST_SPREAD, "suggest-plain": 0.0, "suggest-spread": SUGGEST_SPREAD, "suggest-wide": WIDE_SPREAD}
 TOP = 10  # the suggestions' check: the worst-Dice slices among the top TOP suggestions, against chance
 
 

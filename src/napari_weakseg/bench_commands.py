@@ -229,8 +229,8 @@ def add_bench_parser(sub) -> None:
     bench.add_argument(
         "--profile",
         default="cpu",
-        help="cpu: reduced scale for a small CPU; gpu: the paper's scale; effort also has cpu-seeds, cpu-spread, cpu-warm "
-        "and cpu-96 (docs/cli.md)",
+        help="cpu: reduced scale for a small CPU; gpu: the paper's scale; effort also has cpu-seeds, cpu-spread, cpu-warm, "
+        "cpu-96 and cpu-wide (docs/cli.md)",
     )
     bench.add_argument(
         "--seeds",

@@ -36,6 +36,9 @@ PROFILES = {
     "cpu-warm": EffortProfile(cases=3, alternative=None, strategies=("suggest", "suggest-plain", "random"), warm_lr=0.3),
     # the dock's loop at a 96x96 working size (quick: 64x64, which caps pat0005's Dice at 0.946): 3 volumes x 2 seeds
     "cpu-96": EffortProfile(cases=3, alternative=None, strategies=("suggest", "random"), seeds=(0, 1), overrides={"input_size": 96}),
+    # a wider weighing of the suggestions (WIDE_SPREAD 8 slices against 3), beside the dock's list and random, at the
+    # dock's working size: 3 volumes x 2 seeds, about 100 min
+    "cpu-wide": EffortProfile(cases=3, alternative=None, strategies=("suggest", "suggest-wide", "random"), seeds=(0, 1)),
     "gpu": EffortProfile(cases=6, rounds=9, seeds=(0, 1, 2)),
 }
 THRESHOLDS = (0.85, 0.90)

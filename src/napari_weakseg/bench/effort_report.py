@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..annotator import TOP
+from ..annotator import SPREADS, TOP
 from .published import VORONTSOV, fmt, table_ii
 from .report import machine_line
 
@@ -13,6 +13,8 @@ STRATEGY_TEXT = {
     "suggest": "**suggest** (the top of *Suggest slices to annotate*)",
     "suggest-plain": "**suggest-plain** (the same list without weighing it away from the painted slices: the dock's before)",
     "suggest-spread": "**suggest-spread** (the same, weighed away from the painted slices: a candidate)",
+    "suggest-wide": f"**suggest-wide** (the same list weighed away from the painted slices over {SPREADS['suggest-wide']:g} slices "
+    f"instead of {SPREADS['suggest']:g}: a candidate)",
     "random": "**random** (a random unannotated presence slice)",
     "oracle": "**oracle** (the unannotated presence slice with the worst Dice, as issue #21 defines it: the ceiling of a "
     "per-slice view; the volume's Dice weighs slices by their size, so it is not the volume's ceiling)",
