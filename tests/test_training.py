@@ -518,12 +518,14 @@ def test_a_run_built_before_the_preset_changed_can_be_resumed_and_warm_started(t
     old = tmp_path / "old"
     result, _ = train(study, old, config("genseg", steps=2, overrides={"net": {**TINY["net"], "seg_head_kernel": 0}}))
     assert isinstance(result, Finished)
-    now = config("genseg", steps=3)
-    assert Trainer(study, tmp_path / "fresh", now).method_config.net.seg_head_kernel == 3
+    now = config("genseg", steps=3, overrides={"input_size": 48})  # e.g. the dock's size for these slices, changed since
+    fresh = Trainer(study, tmp_path / "fresh", now).method_config
+    assert fresh.net.seg_head_kernel == 3 and fresh.input_size == 48
     for run, kw in ((tmp_path / "warm", {"init_weights": old / "best.pt"}), (old, {"resume": True})):
         result, _ = train(study, run, now, **kw)
         assert isinstance(result, Finished) and result.step == 3, result
-        assert json.loads((run / "run.json").read_text())["method_config"]["net"]["seg_head_kernel"] == 0
+        mc = json.loads((run / "run.json").read_text())["method_config"]
+        assert mc["net"]["seg_head_kernel"] == 0 and mc["input_size"] == 32  # the continued run's network and size
 
 
 def test_without_the_fit_check_best_is_the_last_step(tmp_path):

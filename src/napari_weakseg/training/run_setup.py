@@ -132,9 +132,11 @@ def per_class_overrides(study, method: str, overrides: dict | None = None) -> di
 
 
 def continued_architecture(method_config, run_dir, method: str):
-    """``method_config`` with the network (``net``) of the run in ``run_dir`` when that run trained ``method``:
-    a resume or a warm start continues that run's weights, whose shapes are those of the network it was built
-    with, not of the preset as it is now (e.g. a run saved before ``quick`` gained its 3x3 segmentation conv).
+    """``method_config`` with the network (``net``) and working size (``input_size``) of the run in ``run_dir`` when
+    that run trained ``method``: a resume or a warm start continues that run's weights, whose shapes are those of
+    the network it was built with, not of the preset as it is now (e.g. a run saved before ``quick`` gained its
+    3x3 segmentation conv), and whose filters learnt the scale it trained at (e.g. a run at the dock's former
+    fixed 64 retrains at 64, not at the 96 the dock now picks for 240x240 slices).
     Unchanged when ``run_dir`` is None or holds no readable run.json of ``method``."""
     from dataclasses import replace
 
@@ -151,4 +153,6 @@ def continued_architecture(method_config, run_dir, method: str):
     if info.get("method") != method or not isinstance(net, dict):
         return method_config
     known = NetConfig.__dataclass_fields__
-    return replace(method_config, net=NetConfig(**{**method_config.net.to_dict(), **{k: v for k, v in net.items() if k in known}}))
+    size = info["method_config"].get("input_size", method_config.input_size)
+    net = NetConfig(**{**method_config.net.to_dict(), **{k: v for k, v in net.items() if k in known}})
+    return replace(method_config, net=net, input_size=size)
