@@ -182,6 +182,25 @@ def test_resume_through_the_cli(seg_run, study, data, tmp_path):
     assert "resumed at step 3" in err and "completed at step 5" in err
 
 
+def test_train_picks_the_docks_working_size_for_the_studys_slices(data, tmp_path):
+    """``quick`` without an input size in --config trains 200x200 slices at the dock's 80 (at most 2.5x
+    downsampling), not the preset's 64; an input size in --config is kept."""
+    case = make_phantom(shape=(6, 200, 200), channels=1, seed=2)
+    image = write_nifti(tmp_path / "big.nii.gz", case.volume.data[0], affine=AFFINE)
+    mask = write_nifti(tmp_path / "big-truth.nii.gz", case.mask, affine=AFFINE)
+    assert_ok(cli("study", "create", tmp_path / "study", "--image", image, "--mask", mask, "--tags-from-masks"))
+    study = tmp_path / "study"
+    _, _, err = assert_ok(cli("train", study, "--method", "seg-only", "--out", tmp_path / "run", "--steps", "1", "--device", "cpu"))
+    assert "working size 80x80 for slices of side 200" in err
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["method_config"]["input_size"] == 80
+    small = tmp_path / "small.json"
+    small.write_text(json.dumps({"input_size": 32}))
+    args = ("--steps", "1", "--device", "cpu", "--config", small)
+    _, _, err = assert_ok(cli("train", tmp_path / "study", "--method", "seg-only", "--out", tmp_path / "run32", *args))
+    assert "working size" not in err
+    assert json.loads((tmp_path / "run32" / "run.json").read_text())["method_config"]["input_size"] == 32
+
+
 def test_unknown_method(study, data, tmp_path):
     assert_one_line_error(cli("train", study, "--method", "unet", "--out", tmp_path / "r", "--steps", "1"), "unknown method", "genseg")
     assert not (tmp_path / "r").exists()

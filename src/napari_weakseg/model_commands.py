@@ -40,6 +40,7 @@ def run_train(args) -> int:
     study = load_study(args.study)
     if args.per_class:
         overrides = per_class_overrides(study, args.method, overrides)
+    overrides = _working_size(study, args.method, args.preset, overrides)
     val_fraction = default_val_fraction(study.counts()["annotated"]) if args.val_fraction is None else args.val_fraction
     config = TrainConfig(
         method=args.method,
@@ -68,6 +69,23 @@ def run_train(args) -> int:
         kept = f"; {kept_note(result)}" if kept_note(result) else ""
         LOGGER.info(f"{result.reason} at step {result.step}{best}{kept}; run in {result.run_dir}")
     return 0
+
+
+def _working_size(study, method: str, preset: str, overrides: dict) -> dict:
+    """``overrides`` with the working size the dock's form picks for the study's slices (``dock_input_size``:
+    ``quick`` on 240x240 slices trains at 96, not 64) unless they set one, so that the CLI and the dock train the
+    same model by default; a resume continues its run's own size (``continued_architecture``)."""
+    from .methods import method_preset
+    from .training.dock_defaults import dock_input_size, study_slice_side
+
+    if "input_size" in overrides:
+        return overrides
+    cfg = method_preset(method, preset)
+    size = dock_input_size(cfg, study_slice_side(study))
+    if size == cfg.input_size:
+        return overrides
+    LOGGER.info(f"working size {size}x{size} for slices of side {study_slice_side(study)} (as the dock; --config input_size to change)")
+    return {**overrides, "input_size": size}
 
 
 class _ProgressPrinter:
