@@ -219,10 +219,12 @@ def test_save_and_load_a_model_with_its_provenance(qtbot, docks, tmp_path):
     assert {p.name for p in (tmp_path / "kept").iterdir()} >= {"run.json", "best.pt", "last.pt"}
     assert not train.save_model(tmp_path / "kept")  # not into a folder that holds something
     train.last_run = None
+    train.settings.method.setCurrentText("genseg")
     assert not train.load_model(tmp_path / "nothing-here")
     assert errors and "run.json" in errors[-1]
     assert train.load_model(tmp_path / "kept")
     assert "step 4 of 4" in train.model_label.text()
+    assert train.settings.method.currentText() == "seg-only"  # Retrain continues the loaded model's method
     worker = train.run_model()  # the loaded model predicts
     with qtbot.waitSignal(worker.finished, timeout=60_000):
         pass

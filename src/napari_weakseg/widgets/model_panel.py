@@ -185,6 +185,8 @@ class ModelPanel:
             show_error(str(exc))
             return False
         self.last_run = Path(run_dir)
+        if not self.running:
+            self.settings.follow_model(info.get("method"), info.get("train_config", {}).get("preset"))
         self.model_label.setText(describe_model(info, self.last_run))
         self._refresh()
         return True

@@ -139,6 +139,14 @@ class TrainingSettings(QGroupBox):
         cfg = method_preset(self.method.currentText(), self.preset.currentText())
         self.input_size.setValue(dock_input_size(cfg, slice_side) or 0)
 
+    def follow_model(self, method: str | None, preset: str | None) -> None:
+        """A model was loaded: show its method and preset (when the dock knows them), so that Retrain and Resume
+        continue that model rather than start another method from its weights; a change refills the preset's fields."""
+        if preset in [self.preset.itemText(i) for i in range(self.preset.count())]:
+            self.preset.setCurrentText(preset)
+        if method in [self.method.itemText(i) for i in range(self.method.count())]:
+            self.method.setCurrentText(method)
+
     def show_val_fraction(self, n_annotated: int) -> float:
         """The validation fraction a run uses; with Advanced off the (greyed) field shows the default."""
         if not self.advanced.isChecked():
