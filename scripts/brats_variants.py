@@ -1,27 +1,50 @@
-"""Variants of the BraTS cpu suite at 1 % annotated only (the notes under the BraTS section of
-docs/benchmarks.md): a longer schedule, or extra method-config overrides; not part of the suite.
+"""Variants of the BraTS cpu suite, masks on one training volume only (the notes under the BraTS section of
+docs/benchmarks.md): other method-config overrides, another working size, some folds; not part of the suite.
 
-usage: OMP_NUM_THREADS=1 python scripts/brats_variants.py DATA OUT STEPS METHODS [OVERRIDES_JSON]
-e.g.   ... ../shared/data /tmp/brats-1000 1000 seg-only,genseg
-       ... ../shared/data /tmp/brats-absempty 250 genseg '{"absence_as_empty": true}'
+usage: python scripts/brats_variants.py DATA OUT --methods genseg,seg-only [--size 240] [--folds 0,1]
+                                        [--seeds 1] [--steps 800] [--config '{"flip_halves": true}']
+e.g.   ... ../shared/data /tmp/brats-flip --methods genseg --folds 0,1 --seeds 1 --config '{"flip_halves": true}'
+       ... ../shared/data /tmp/brats-native --methods genseg --size 240 --config '{"train_crop": 48}'
 
-Same data, split (seed 0) and annotated slices as the suite; writes OUT/results.json and report.md.
+Same data, folds, validation volume and kept masks as the suite (``volumes``: which volume keeps its masks rotates
+with the seed); writes OUT/results.json and report.md and prints one line per run.
 """
 
+import argparse
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 from napari_weakseg.bench.brats import PROFILES, run_brats_suite
+from napari_weakseg.methods.config import merge_options
 
-data, out, steps, methods = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), tuple(sys.argv[4].split(","))
-extra = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
+p = argparse.ArgumentParser()
+p.add_argument("data", type=Path)
+p.add_argument("out", type=Path)
+p.add_argument("--methods", required=True)
+p.add_argument("--size", type=int, help="in-plane size the 240x240 slices are area-averaged to (the profile's: 48)")
+p.add_argument("--folds", help="comma-separated (default: every fold)")
+p.add_argument("--seeds", type=int, default=1)
+p.add_argument("--steps", type=int)
+p.add_argument("--config", default="{}", help="method-config overrides (JSON) on top of the profile's")
+args = p.parse_args()
 base = PROFILES["cpu"]
-prof = replace(base, curve_fractions=(base.base_fraction,), cyclegan_fractions=(), overrides={**base.overrides, **extra})
-results = run_brats_suite(data, out, prof, steps=steps, methods=methods, device="cpu", log=print, work=out / "work")
+extra = json.loads(args.config)
+prof = replace(
+    base,
+    size=args.size or base.size,
+    seeds=args.seeds,
+    seed_methods=tuple(args.methods.split(",")),
+    full_methods=(),
+    slice_methods=(),
+    overrides=merge_options(base.overrides, extra),
+)
+folds = [int(f) for f in args.folds.split(",")] if args.folds else None
+results = run_brats_suite(
+    args.data, args.out, prof, steps=args.steps, methods=tuple(args.methods.split(",")), log=print, work=args.out / "work", folds=folds
+)
 for run in results["runs"]:
     print(
-        f"{run['method']} at {run['fraction']:.0%}, {steps} steps, {extra or 'no overrides'}: Dice {run['dice_pooled']:.3f}, "
-        f"presence slices {run['dice_pooled_presence']:.3f}, FP pixels on absence slices {run['false_positive_pixels_absence']}"
+        f"{run['method']} fold {run['fold']} seed {run['seed']}, size {prof.size}, {extra or 'no overrides'}: Dice {run['dice']:.3f} "
+        f"(best validation {run['best_val_dice'] or 0:.3f} at step {run['best_step']}; {run['train_seconds']:.0f} s)"
     )

@@ -292,6 +292,25 @@ def test_training_rows_are_the_tagged_halves(flip):
     assert rows.masks[2, 0].sum() == 4 and rows.masks[2, 0, 1, (3 if flip else 1)] == 1
 
 
+def test_images_cut_at_other_positions_give_half_slices_of_one_shape_at_native_size():
+    """Each brain's midline is its own: halves of images cut at 5 and at 3 (of 10 columns) all come out 7 wide at
+    native size, padded on the side away from the cut (the cut stays at the edge the network learnt it at)."""
+    st = Study()
+    ims = [st.add_image(volume(seed=k), name=f"v{k}") for k in range(2)]
+    for im, at in zip(ims, (5, 3), strict=True):
+        st.set_split(im, HalfSplit(2, at))
+        st.set_tags(im, 0, "absence")
+    norm = Normaliser([0.0], [1.0])
+    rows = study_slices(st, norm, None, 1)
+    assert rows.images.shape == (4, 1, 8, 7) and rows.source == [(0, 0), (0, 0), (1, 0), (1, 0)]
+    v1 = norm.apply(ims[1].volume.data[:, 0])  # (1, 8, 10), cut at 3
+    assert torch.allclose(rows.images[2, :, :, 4:], torch.from_numpy(v1[..., :3]))  # half 0 ends at the cut
+    assert torch.allclose(rows.images[2, 0, :, 0], torch.from_numpy(v1[0, :, 0]))  # edge values away from it
+    assert torch.allclose(rows.images[3], torch.from_numpy(v1[..., 3:]))  # half 1: 7 columns from the cut
+    v0 = norm.apply(ims[0].volume.data[:, 0])
+    assert torch.allclose(rows.images[0, :, :, 2:], torch.from_numpy(v0[..., :5]))
+
+
 def test_split_across_rows_is_cut_on_the_transpose():
     st = Study()
     im = st.add_image(volume((3, 8, 6)))

@@ -130,17 +130,18 @@ def _rows(im: StudyImage) -> list[tuple[int, int]]:
     return [(int(r), int(h)) for r, h in zip(*np.nonzero(im.half_tags != Tag.UNKNOWN), strict=True)]
 
 
-def cut_half(x: np.ndarray, half: int, at: int, flip: bool) -> np.ndarray:
-    """(..., H, W) slice(s) -> half-slice ``half`` of the cut at ``at`` along the last axis, (..., H, max(at, W - at)):
-    ``flip`` mirrors half 1 so its cut lies on the right, as half 0's does; the narrower half is padded (edge
-    values) on the side away from the cut, so both halves have one shape. Whole slices (half -1) pass."""
+def cut_half(x: np.ndarray, half: int, at: int, flip: bool, width: int | None = None) -> np.ndarray:
+    """(..., H, W) slice(s) -> half-slice ``half`` of the cut at ``at`` along the last axis, (..., H, D) with
+    D = ``width`` or max(at, W - at): ``flip`` mirrors half 1 so its cut lies on the right, as half 0's does; a
+    narrower half is padded (edge values) on the side away from the cut, so all halves have one shape (``width``:
+    the halves of images cut at other positions too). Whole slices (half -1) pass."""
     if half < 0:
         return x
     n = x.shape[-1]
     part = half_of(x, half, at, x.ndim - 1)
     if flip and half == 1:
         part = part[..., ::-1]
-    pad = max(at, n - at) - part.shape[-1]
+    pad = (width or max(at, n - at)) - part.shape[-1]
     if pad:
         outer_left = half == 0 or flip
         part = np.pad(part, [(0, 0)] * (x.ndim - 1) + [(pad, 0) if outer_left else (0, pad)], mode="edge")
@@ -155,13 +156,20 @@ def put_half(y: np.ndarray, half: int, at: int, n: int, flip: bool) -> np.ndarra
     return part[..., ::-1] if flip and half == 1 else part
 
 
+def _half_width(study: Study) -> int | None:
+    """The widest half-slice over the study's split images (max(at, n - at) along the cut axis), so that images
+    cut at other positions (each brain's own midline) give half-slices of one shape at native size; None unsplit."""
+    widths = [max(im.split.at, im.volume.shape[im.split.axis] - im.split.at) for im in study.images if im.split is not None]
+    return max(widths) if widths else None
+
+
 def study_slices(
     study: Study, normaliser: Normaliser, size: int | None, multiple: int, labels: bool = False, flip_halves: bool = False
 ) -> SliceSet:
     """Every presence/absence slice (or half-slice, on split images) of the study, normalised and resized.
     Masks are 0/1 (resized bilinearly, > 0.5), or with ``labels`` the integer labels (resized nearest-neighbour)."""
     images, masks, presence, annotated, source, halves = [], [], [], [], [], []
-    chans = None
+    chans, width = None, _half_width(study)
     for i, im in enumerate(study.images):
         c = im.volume.data.shape[0]
         if chans is None:
@@ -184,8 +192,8 @@ def study_slices(
         for half in sorted({h for _, h in rows}):
             sel = np.array([k for k, (_, hh) in enumerate(rows) if hh == half])
             at = im.split.at if im.split is not None else 0
-            v = np.ascontiguousarray(cut_half(vol[:, sel], half, at, flip_halves))
-            m = np.ascontiguousarray(cut_half(msk[sel], half, at, flip_halves))
+            v = np.ascontiguousarray(cut_half(vol[:, sel], half, at, flip_halves, width))
+            m = np.ascontiguousarray(cut_half(msk[sel], half, at, flip_halves, width))
             x = torch.from_numpy(np.ascontiguousarray(normaliser.apply(v).transpose(1, 0, 2, 3), dtype=np.float32))
             mt = torch.from_numpy((m if labels else m > 0).astype(np.float32))[:, None]
             images.append(resize_slices(x, size, multiple))
