@@ -53,6 +53,21 @@ def test_the_suite_runs_the_plan_and_reports_from_results_json(tmp_path, brats):
     assert main(["bench", "effort", "--out", str(out), "--report-only"]) == 0 and (out / "report.md").read_text() == report
 
 
+def test_on_hemispheres_each_half_is_tagged_and_the_model_trains_on_half_slices(tmp_path, brats):
+    from napari_weakseg.inference import TrainedModel
+
+    prof = EffortProfile(cases=1, rounds=1, steps=2, retrain_steps=2, strategies=("suggest",), alternative=None, halves=True)
+    results = run_effort_suite(brats, tmp_path / "out", prof, device="cpu", log=lambda m: None, work=tmp_path / "work")
+    im = load_study(tmp_path / "work" / "case0" / "start").images[0]
+    assert im.split is not None and (im.half_tags == Tag.PRESENCE).any() and (im.half_tags == Tag.ABSENCE).any()
+    curve = results["curves"][0]
+    assert [len(r["painted"]) for r in curve["rounds"]] == [1, 2]
+    run = tmp_path / "work" / "case0" / "genseg-suggest"
+    runs = sorted((run / "runs").iterdir())
+    assert TrainedModel.load(runs[-1]).on_halves  # the retrain, like the first round, drew half-slices
+    assert "hemisphere tags" in (tmp_path / "out" / "report.md").read_text()
+
+
 def test_options_that_do_not_apply_are_refused(tmp_path, brats, capsys):
     assert main(["bench", "effort", "--data", str(brats), "--out", str(tmp_path / "o"), "--methods", "genseg"]) != 0
     assert "does not apply" in capsys.readouterr().err

@@ -230,7 +230,7 @@ def add_bench_parser(sub) -> None:
         "--profile",
         default="cpu",
         help="cpu: reduced scale for a small CPU; gpu: the paper's scale; effort also has cpu-seeds, cpu-spread, cpu-warm, "
-        "cpu-96 and cpu-wide (docs/cli.md)",
+        "cpu-96, cpu-wide and cpu-halves (docs/cli.md)",
     )
     bench.add_argument(
         "--seeds",

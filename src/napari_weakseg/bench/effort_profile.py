@@ -39,6 +39,9 @@ PROFILES = {
     # a wider weighing of the suggestions (WIDE_SPREAD 8 slices against 3), beside the dock's list and random, at the
     # dock's working size: 3 volumes x 2 seeds, about 100 min
     "cpu-wide": EffortProfile(cases=3, alternative=None, strategies=("suggest", "suggest-wide", "random"), seeds=(0, 1)),
+    # the same loop on hemispheres (issue #21 via #14: each half-slice tagged on its own, as ``study create --halves``;
+    # the annotator still paints whole slices, training draws half-slices): 3 volumes x 2 seeds, read beside cpu-wide's
+    "cpu-halves": EffortProfile(cases=3, alternative=None, strategies=("suggest", "random"), seeds=(0, 1), halves=True),
     "gpu": EffortProfile(cases=6, rounds=9, seeds=(0, 1, 2)),
 }
 THRESHOLDS = (0.85, 0.90)
