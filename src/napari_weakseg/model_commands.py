@@ -80,11 +80,11 @@ def _working_size(study, method: str, preset: str, overrides: dict) -> dict:
 
     if "input_size" in overrides:
         return overrides
-    cfg = method_preset(method, preset)
-    size = dock_input_size(cfg, study_slice_side(study))
+    cfg, side = method_preset(method, preset), study_slice_side(study)
+    size = dock_input_size(cfg, side)
     if size == cfg.input_size:
         return overrides
-    LOGGER.info(f"working size {size}x{size} for slices of side {study_slice_side(study)} (as the dock; --config input_size to change)")
+    LOGGER.info(f"working size {size}x{size} for slices of side {side} (as the dock; --config input_size to change)")
     return {**overrides, "input_size": size}
 
 
