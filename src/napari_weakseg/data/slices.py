@@ -169,7 +169,7 @@ def study_slices(
     """Every presence/absence slice (or half-slice, on split images) of the study, normalised and resized.
     Masks are 0/1 (resized bilinearly, > 0.5), or with ``labels`` the integer labels (resized nearest-neighbour)."""
     images, masks, presence, annotated, source, halves = [], [], [], [], [], []
-    chans, width = None, _half_width(study)
+    chans, width = None, _half_width(study) if size is None else None  # resized rows need no common width
     for i, im in enumerate(study.images):
         c = im.volume.data.shape[0]
         if chans is None:
