@@ -4,6 +4,7 @@ thread choices, and the numerics of bf16 autocast for every method (real trainin
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,9 @@ from test_training import TINY, phantom_study
 from napari_weakseg.errors import InputError
 from napari_weakseg.losses.segmentation import dice_loss
 from napari_weakseg.methods import METHODS, build_method, method_preset
+from napari_weakseg.training import compile_trial as compile_trial_module
 from napari_weakseg.training import step_speed
+from napari_weakseg.training.compile_trial import run_child
 from napari_weakseg.training.step_speed import choose_threads, decide_compile, has_bf16_units, resolve_precision
 from napari_weakseg.training.trainer import TrainConfig, Trainer
 
@@ -135,8 +138,28 @@ def test_a_step_that_fails_to_compile_trains_eagerly_with_a_note(tmp_path, monke
     assert got == ref  # the same steps, eagerly
 
 
-@pytest.mark.skipif(not step_speed.compiler_available(), reason="no C++ compiler: inductor cannot compile on this CPU")
-def test_a_compiled_step_computes_what_the_eager_one_does(tmp_path):
+def test_a_trial_process_reports_how_it_ended(tmp_path):
+    log = tmp_path / "trial.log"
+    assert run_child(["-c", "print('hello')"], log) == ""
+    assert log.read_text() == "hello\n"  # the child's output goes to the log
+    assert run_child(["-c", "import os; os.abort()"], log) == "died of SIGABRT"  # as inductor's kernel on an AMD EPYC
+    assert run_child(["-c", "raise SystemExit(3)"], log) == "exited with code 3"
+    assert run_child(["-c", "import time; time.sleep(60)"], log, should_stop=lambda: True) == "was stopped"
+
+
+def test_a_compiled_step_that_kills_its_trial_process_trains_eagerly_with_a_note(tmp_path, monkeypatch):
+    """The trial's verdict decides: its job is written as for the real trial, and the child (a real process)
+    aborts as the compiled kernel did on an AMD EPYC; the run must neither die nor compile in-process, and
+    trains the eager steps."""
+    real_run_child = compile_trial_module.run_child
+
+    def aborting_child(args, log, should_stop):
+        assert (Path(args[-1]) / "job.pt").is_file() and (Path(args[-1]) / "job.json").is_file()
+        return real_run_child(["-c", "import os; os.abort()"], log, should_stop)
+
+    monkeypatch.setattr(compile_trial_module, "run_child", aborting_child)
+    monkeypatch.setattr(step_speed, "compiler_available", lambda: True)
+    monkeypatch.setattr(torch, "compile", lambda *a, **k: pytest.fail("compiled in-process after a failed trial"))
     study, _ = phantom_study()
     ref, _ = _losses(tmp_path, "seg-only", "fp32", study)
     cfg = TrainConfig(
@@ -144,9 +167,33 @@ def test_a_compiled_step_computes_what_the_eager_one_does(tmp_path):
     )
     Trainer(study, tmp_path / "c", cfg).run()
     runtime = json.loads((tmp_path / "c" / "run.json").read_text())["runtime"]
-    assert runtime["compile"] and runtime["note"] == ""
+    assert runtime["note"] == (
+        "compile: a trial compiled step died of SIGABRT in a separate process (its output: compile-trial.log); training eagerly"
+    )
+    assert not runtime["compile"] and (tmp_path / "c" / "compile-trial.log").is_file()
+    assert not (tmp_path / "c" / "compile-trial").exists()  # the job's files go; the log stays
+    lines = [json.loads(x) for x in (tmp_path / "c" / "metrics.jsonl").read_text().splitlines()]
+    assert [e["losses"] for e in lines if e["event"] == "progress"] == ref  # the same steps, eagerly
+
+
+@pytest.mark.skipif(not step_speed.compiler_available(), reason="no C++ compiler: inductor cannot compile on this CPU")
+def test_a_compiled_step_computes_what_the_eager_one_does(tmp_path):
+    """Where the trial survives (Intel Xeon), the compiled steps match the eager ones; where the compiled kernel
+    kills its process (AMD EPYC, torch 2.13), the run survives and trains the eager steps with the note."""
+    study, _ = phantom_study()
+    ref, _ = _losses(tmp_path, "seg-only", "fp32", study)
+    cfg = TrainConfig(
+        method="seg-only", steps=BF16_STEPS, device="cpu", val_fraction=0.0, overrides=TINY, compile="on", precision="fp32", threads=1
+    )
+    Trainer(study, tmp_path / "c", cfg).run()
+    runtime = json.loads((tmp_path / "c" / "run.json").read_text())["runtime"]
     lines = [json.loads(x) for x in (tmp_path / "c" / "metrics.jsonl").read_text().splitlines()]
     got = [e["losses"] for e in lines if e["event"] == "progress"]
+    if not runtime["compile"]:
+        assert runtime["note"].startswith("compile: a trial compiled step died of SIG"), runtime["note"]
+        assert got == ref
+        return
+    assert runtime["note"] == "" and not (tmp_path / "c" / "compile-trial.log").exists()
     assert got[0] == pytest.approx(ref[0], rel=1e-5, abs=1e-6)  # the same first step (fused kernels round a little apart)
     for a, b in zip(ref[1:], got[1:], strict=True):  # Adam's updates carry those roundings into later steps
         assert b == pytest.approx(a, rel=2e-2, abs=1e-3)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import InputError
+from ..log import LOGGER
 from .step_options import COMPILE_MODES, PRECISIONS
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -160,13 +161,27 @@ class StepRunner:
     """One phase of a training step: forward (autocast, compiled or eager) inside ``parametrize.cached()``,
     backward and the optimiser step (gradient-scaled for fp16). ``model`` is the method (or its DDP wrapper)."""
 
-    def __init__(self, model, phases, precision: str, device: torch.device, compile_model: bool):
+    def __init__(self, model, phases, precision: str, device: torch.device, compile_model: bool, trial=None):
+        """``trial(batch) -> note``: tried before compiling, on the first batch ('' to compile;
+        ``compile_trial``): a compiled step that kills its process cannot be caught in this one."""
         self.model, self.precision, self.device = model, precision, device
         self.scalers = Scalers(precision, phases)
-        self.compiled = torch.compile(model) if compile_model else None
-        self.note = ""  # set when compilation failed and the run went on eagerly
+        self.compiled = None
+        self._to_compile, self._trial = compile_model, trial
+        self.note = ""  # set when compilation failed (or its trial did) and the run went on eagerly
+
+    @property
+    def compiling(self) -> bool:
+        """Compiled, or still to be (not fallen back to eager)."""
+        return self.compiled is not None or self._to_compile
 
     def _forward(self, batch: dict, phase: str) -> dict:
+        if self._to_compile:
+            self._to_compile = False
+            self.note = self._trial(batch) if self._trial is not None else ""
+            self.compiled = None if self.note else torch.compile(self.model)
+            if self.note:
+                LOGGER.warning(self.note)
         if self.compiled is None:
             return self.model(batch, phase)
         try:
@@ -174,6 +189,7 @@ class StepRunner:
         except Exception as exc:  # the compiler failed (not the model: eager runs it below, and raises if it is the model)
             self.compiled = None
             self.note = f"compile failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}); training eagerly"
+            LOGGER.warning(self.note)
             return self.model(batch, phase)
 
     def phase(self, phase: str, batch: dict, optimizer: torch.optim.Optimizer) -> dict:

@@ -28,6 +28,7 @@ from ..log import log_event, run_log
 from ..methods import METHODS, build_method, merge, method_preset
 from ..study.model import Study
 from .checkpoint import clear_unstarted_run, has_checkpoint, load_tensors, read_run_info, save_tensors, write_run_info
+from .compile_trial import compile_trial
 from .distributed import DistInfo, all_reduce_mean, setup_distributed, teardown_distributed, wrap_ddp
 from .events import Checkpointed, Event, Failed, Finished, Preview, Progress, Started, Validated
 from .pace import Pace
@@ -211,7 +212,7 @@ class Trainer:
         method.prepare(self.train_set, self.pixel_mm, aux)
         total = self._total_steps()
         model = wrap_ddp(method, self.dist)
-        runner = self._runner(model, method.phases)
+        runner = self._runner(model, method.phases, self._compile_trial(method, aux))
         if self.dist.is_main:
             write_run_info(self.run_dir, self._run_info(state))
         torch.manual_seed(cfg.seed + 1000 * self.dist.rank + state["step"])  # per-rank noise (u, dropout)
@@ -390,7 +391,11 @@ class Trainer:
                 if self.started_from
                 else {}
             ),
-            "runtime": {**self.runtime, "note": self.runner.note or self.runtime["note"]} if hasattr(self, "runner") else {},
+            "runtime": (
+                {**self.runtime, "compile": self.runner.compiling, "note": self.runner.note or self.runtime["note"]}
+                if hasattr(self, "runner")
+                else {}
+            ),
             "halves": self.on_halves,  # trained on half-slices (prediction may stitch them: predict --stitch-halves)
             "torch": torch.__version__,
             "state": dict((state or {}).items()),
@@ -401,14 +406,37 @@ class Trainer:
         if info.get("method") != self.config.method:
             raise InputError(f"{self.run_dir}: was trained with method {info.get('method')}, not {self.config.method}; cannot resume")
 
-    def _runner(self, model, phases) -> StepRunner:
+    def _compile_trial(self, method, aux):
+        """On a CPU, the first batch's compiled step is tried in a throwaway process first (``compile_trial``:
+        a crash there cannot be caught here); elsewhere compile errors are exceptions, caught by ``StepRunner``."""
+        if self.device.type != "cpu" or self.dist.world > 1:
+            return None
+
+        def trial(batch: dict) -> str:
+            return compile_trial(
+                self.run_dir,
+                self._stop.is_set,
+                method=self.config.method,
+                config=self.method_config,
+                state=method.state_dict(),
+                slices=self.train_set,
+                pixel_mm=self.pixel_mm,
+                aux=aux,
+                batch=batch,
+                precision=self.runtime["precision"],
+                threads=torch.get_num_threads(),
+            )
+
+        return trial
+
+    def _runner(self, model, phases, trial=None) -> StepRunner:
         """The step's precision, compilation and threads, decided once per run (run.json's ``runtime``)."""
         precision = resolve_precision(self.config.precision, self.device)
         decision = decide_compile(self.config.compile, self.device)
         if decision.compile:  # compiled kernels kept between runs: a second run of the same network starts warm
             os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", compile_cache_dir())
         self.runtime = {"precision": precision, "compile": decision.compile, "threads": torch.get_num_threads(), "note": decision.note}
-        self.runner = StepRunner(model, phases, precision, self.device, decision.compile)
+        self.runner = StepRunner(model, phases, precision, self.device, decision.compile, trial)
         return self.runner
 
     def _note(self, sampler: PairSampler) -> str:
