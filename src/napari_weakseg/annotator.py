@@ -27,15 +27,13 @@ from .errors import InputError, WeaksegError
 from .study.model import Study, StudyImage, Tag
 from .training.dock_defaults import (
     DEFAULT_METHOD,
-    DEFAULT_PRESET,
     DEFAULT_STEPS,
     DEFAULT_THRESHOLD,
     RETRAIN_STEPS,
     SUGGEST_SPREAD,
     WARM_LR,
-    dock_input_size,
     dock_train_config,
-    study_slice_side,
+    study_working_size,
 )
 
 STRATEGIES = ("suggest", "suggest-plain", "suggest-spread", "suggest-wide", "random", "oracle", "replay")
@@ -210,12 +208,9 @@ class SimulatedAnnotator:
     def round_config(self) -> dict:
         """The next round's train config, as the dock's form gives it: the input size follows the study's slices
         (``dock_input_size``, what the form shows when the study opens) unless the overrides set one."""
-        from .methods import method_preset
-
         s = self.settings
         steps = s.steps if self.last_run is None else s.retrain_steps
-        size = dock_input_size(method_preset(s.method, DEFAULT_PRESET), study_slice_side(self.study))
-        overrides = {"input_size": size, **s.overrides}
+        overrides = {"input_size": study_working_size(self.study, s.method), **s.overrides}
         n = self.study.counts()["annotated"]
         config = dock_train_config(n, s.method, steps, device=s.device, seed=s.seed, overrides=overrides, warm_lr=s.warm_lr)
         return {**config, "threads": s.threads} if s.threads else config

@@ -76,15 +76,14 @@ def _working_size(study, method: str, preset: str, overrides: dict) -> dict:
     ``quick`` on 240x240 slices trains at 96, not 64) unless they set one, so that the CLI and the dock train the
     same model by default; a resume continues its run's own size (``continued_architecture``)."""
     from .methods import method_preset
-    from .training.dock_defaults import dock_input_size, study_slice_side
+    from .training.dock_defaults import study_slice_side, study_working_size
 
     if "input_size" in overrides:
         return overrides
-    cfg, side = method_preset(method, preset), study_slice_side(study)
-    size = dock_input_size(cfg, side)
-    if size == cfg.input_size:
+    size = study_working_size(study, method, preset)
+    if size == method_preset(method, preset).input_size:
         return overrides
-    LOGGER.info(f"working size {size}x{size} for slices of side {side} (as the dock; --config input_size to change)")
+    LOGGER.info(f"working size {size}x{size} for slices of side {study_slice_side(study)} (as the dock; --config input_size to change)")
     return {**overrides, "input_size": size}
 
 

@@ -45,6 +45,14 @@ def dock_input_size(cfg, slice_side: int | None) -> int | None:
     return max(preset_size, min(needed, cap))
 
 
+def study_working_size(study, method: str, preset: str | None = None) -> int | None:
+    """The working size the dock's form picks for ``method``'s ``preset`` (default: the dock's) on ``study``'s
+    slices (``dock_input_size``)."""
+    from ..methods import method_preset
+
+    return dock_input_size(method_preset(method, preset or DEFAULT_PRESET), study_slice_side(study))
+
+
 def dock_train_config(
     n_annotated: int,
     method: str = DEFAULT_METHOD,
