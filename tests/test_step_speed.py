@@ -92,9 +92,12 @@ BF16_STEPS = 4
 BF16_TOLERANCE = 0.1  # relative, on every loss term of every step (bf16 keeps 8 bits of mantissa)
 
 
-def _losses(tmp_path, method, precision, study):
-    cfg = TrainConfig(method=method, steps=BF16_STEPS, device="cpu", val_fraction=0.0, overrides=TINY, precision=precision, threads=1)
-    run = tmp_path / f"{method}-{precision}"
+def _losses(tmp_path, method, precision, study, compile="auto"):
+    """The progress events' losses and run.json's runtime of a BF16_STEPS run (one thread)."""
+    cfg = TrainConfig(
+        method=method, steps=BF16_STEPS, device="cpu", val_fraction=0.0, overrides=TINY, precision=precision, threads=1, compile=compile
+    )
+    run = tmp_path / f"{method}-{precision}-{compile}"
     Trainer(study, run, cfg).run()
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     info = json.loads((run / "run.json").read_text())
@@ -127,14 +130,8 @@ def test_a_step_that_fails_to_compile_trains_eagerly_with_a_note(tmp_path, monke
     monkeypatch.setattr(step_speed, "compiler_available", lambda: True)
     study, _ = phantom_study()
     ref, _ = _losses(tmp_path, "seg-only", "fp32", study)
-    cfg = TrainConfig(
-        method="seg-only", steps=BF16_STEPS, device="cpu", val_fraction=0.0, overrides=TINY, compile="on", precision="fp32", threads=1
-    )
-    Trainer(study, tmp_path / "c", cfg).run()
-    info = json.loads((tmp_path / "c" / "run.json").read_text())
-    assert info["runtime"]["note"] == "compile failed (RuntimeError: inductor: no backend for this op); training eagerly"
-    lines = [json.loads(x) for x in (tmp_path / "c" / "metrics.jsonl").read_text().splitlines()]
-    got = [e["losses"] for e in lines if e["event"] == "progress"]
+    got, runtime = _losses(tmp_path, "seg-only", "fp32", study, compile="on")
+    assert runtime["note"] == "compile failed (RuntimeError: inductor: no backend for this op); training eagerly"
     assert got == ref  # the same steps, eagerly
 
 
@@ -162,18 +159,14 @@ def test_a_compiled_step_that_kills_its_trial_process_trains_eagerly_with_a_note
     monkeypatch.setattr(torch, "compile", lambda *a, **k: pytest.fail("compiled in-process after a failed trial"))
     study, _ = phantom_study()
     ref, _ = _losses(tmp_path, "seg-only", "fp32", study)
-    cfg = TrainConfig(
-        method="seg-only", steps=BF16_STEPS, device="cpu", val_fraction=0.0, overrides=TINY, compile="on", precision="fp32", threads=1
-    )
-    Trainer(study, tmp_path / "c", cfg).run()
-    runtime = json.loads((tmp_path / "c" / "run.json").read_text())["runtime"]
+    got, runtime = _losses(tmp_path, "seg-only", "fp32", study, compile="on")
     assert runtime["note"] == (
         "compile: a trial compiled step died of SIGABRT in a separate process (its output: compile-trial.log); training eagerly"
     )
-    assert not runtime["compile"] and (tmp_path / "c" / "compile-trial.log").is_file()
-    assert not (tmp_path / "c" / "compile-trial").exists()  # the job's files go; the log stays
-    lines = [json.loads(x) for x in (tmp_path / "c" / "metrics.jsonl").read_text().splitlines()]
-    assert [e["losses"] for e in lines if e["event"] == "progress"] == ref  # the same steps, eagerly
+    run = tmp_path / "seg-only-fp32-on"
+    assert not runtime["compile"] and (run / "compile-trial.log").is_file()
+    assert not (run / "compile-trial").exists()  # the job's files go; the log stays
+    assert got == ref  # the same steps, eagerly
 
 
 @pytest.mark.skipif(not step_speed.compiler_available(), reason="no C++ compiler: inductor cannot compile on this CPU")
@@ -182,18 +175,12 @@ def test_a_compiled_step_computes_what_the_eager_one_does(tmp_path):
     kills its process (AMD EPYC, torch 2.13), the run survives and trains the eager steps with the note."""
     study, _ = phantom_study()
     ref, _ = _losses(tmp_path, "seg-only", "fp32", study)
-    cfg = TrainConfig(
-        method="seg-only", steps=BF16_STEPS, device="cpu", val_fraction=0.0, overrides=TINY, compile="on", precision="fp32", threads=1
-    )
-    Trainer(study, tmp_path / "c", cfg).run()
-    runtime = json.loads((tmp_path / "c" / "run.json").read_text())["runtime"]
-    lines = [json.loads(x) for x in (tmp_path / "c" / "metrics.jsonl").read_text().splitlines()]
-    got = [e["losses"] for e in lines if e["event"] == "progress"]
+    got, runtime = _losses(tmp_path, "seg-only", "fp32", study, compile="on")
     if not runtime["compile"]:
         assert runtime["note"].startswith("compile: a trial compiled step died of SIG"), runtime["note"]
         assert got == ref
         return
-    assert runtime["note"] == "" and not (tmp_path / "c" / "compile-trial.log").exists()
+    assert runtime["note"] == "" and not (tmp_path / "seg-only-fp32-on" / "compile-trial.log").exists()
     assert got[0] == pytest.approx(ref[0], rel=1e-5, abs=1e-6)  # the same first step (fused kernels round a little apart)
     for a, b in zip(ref[1:], got[1:], strict=True):  # Adam's updates carry those roundings into later steps
         assert b == pytest.approx(a, rel=2e-2, abs=1e-3)
