@@ -166,6 +166,8 @@ def test_a_compiled_step_that_kills_its_trial_process_trains_eagerly_with_a_note
     run = tmp_path / "seg-only-fp32-on"
     assert not runtime["compile"] and (run / "compile-trial.log").is_file()
     assert not (run / "compile-trial").exists()  # the job's files go; the log stays
+    finished = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()][-1]
+    assert finished["event"] == "finished" and finished["note"] == runtime["note"]  # the dock shows it at the end
     assert got == ref  # the same steps, eagerly
 
 

@@ -81,6 +81,7 @@ class Finished(Event):
     peak_memory_mb: float | None = None  # CUDA: peak allocated; CPU: the process's peak resident set
     fit_dice: float | None = None  # no validation split: best.pt's Dice on the annotated training slices
     fit_step: int | None = None  # ... and its step (0 for a warm start that training never bettered)
+    note: str = ""  # what changed how the run trained after it started (a compile that fell back to eager)
 
 
 def kept_note(event: Finished) -> str:

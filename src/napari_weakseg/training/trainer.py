@@ -286,7 +286,14 @@ class Trainer:
         if self.val_set is None and fit is None and self.dist.is_main and (self.run_dir / "last.pt").is_file():
             save_tensors(self.run_dir / "best.pt", {"model": method.state_dict(), "step": state["step"]})
         event = Finished(
-            state["step"], reason, state["best_dice"], str(self.run_dir), peak_memory_mb(self.device), state["fit_dice"], state["fit_step"]
+            state["step"],
+            reason,
+            state["best_dice"],
+            str(self.run_dir),
+            peak_memory_mb(self.device),
+            state["fit_dice"],
+            state["fit_step"],
+            runner.note,
         )
         self._emit(event)
         return event

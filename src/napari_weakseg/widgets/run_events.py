@@ -122,6 +122,8 @@ class RunEvents:
             show_info(f"Training {event.reason}; run saved in {event.run_dir}")
             if kept:  # a retrain that made the model worse on the user's own masks does not replace it
                 show_warning(kept[0].upper() + kept[1:])
+            if event.note:  # e.g. the compiled step asked for in Advanced crashed its trial: trained eagerly
+                show_warning(event.note[0].upper() + event.note[1:])
             self.run_model()  # the trained model's layers for the image on screen, without a click
         self._refresh()
         self.finished.emit(event)
