@@ -4,6 +4,10 @@ thread choices, and the numerics of bf16 autocast for every method (real trainin
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -143,6 +147,25 @@ def test_a_trial_process_reports_how_it_ended(tmp_path):
     assert run_child(["-c", "raise SystemExit(3)"], log) == "exited with code 3"
     assert run_child(["-c", "import time; time.sleep(60)"], log, should_stop=lambda: True) == "was stopped"
 
+    # a trial whose parent dies (the dock killed its training process) ends too: here the parent is a Python
+    # process that starts the trial-like child, passes on its pid and exits
+    trial = f"import sys; sys.path[:0] = {sys.path!r}; from napari_weakseg.training.compile_trial import exit_with_parent; "
+    trial += "import os, time; exit_with_parent(os.getppid(), 0.05); print(os.getpid(), flush=True); time.sleep(60)"
+    parent = f"import subprocess, sys; p = subprocess.Popen([sys.executable, '-c', {trial!r}], stdout=subprocess.PIPE); "
+    parent += "print(p.stdout.readline().decode().strip(), flush=True)"
+    pid = int(subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, timeout=120).stdout.split()[0])
+
+    def running() -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.time() + 20
+    while running() and time.time() < deadline:
+        time.sleep(0.1)
+    assert not running()
+
 
 def test_a_compiled_step_that_kills_its_trial_process_trains_eagerly_with_a_note(tmp_path, monkeypatch):
     """The trial's verdict decides: its job is written as for the real trial, and the child (a real process)
@@ -151,7 +174,8 @@ def test_a_compiled_step_that_kills_its_trial_process_trains_eagerly_with_a_note
     real_run_child = compile_trial_module.run_child
 
     def aborting_child(args, log, should_stop):
-        assert (Path(args[-1]) / "job.pt").is_file() and (Path(args[-1]) / "job.json").is_file()
+        folder = Path(args[-2])
+        assert (folder / "job.pt").is_file() and (folder / "job.json").is_file() and args[-1] == str(os.getpid())
         return real_run_child(["-c", "import os; os.abort()"], log, should_stop)
 
     monkeypatch.setattr(compile_trial_module, "run_child", aborting_child)

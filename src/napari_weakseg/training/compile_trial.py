@@ -16,6 +16,7 @@ The job goes to the child as tensors and JSON only (``RUN/compile-trial/``, load
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -109,7 +110,7 @@ def compile_trial(run_dir: Path, should_stop: Callable[[], bool] = lambda: False
     folder, log = run_dir / TRIAL_DIR, run_dir / TRIAL_LOG
     try:
         write_job(folder, **job)
-        why = run_child(["-m", __name__, str(folder)], log, should_stop)
+        why = run_child(["-m", __name__, str(folder), str(os.getpid())], log, should_stop)
     finally:
         shutil.rmtree(folder, ignore_errors=True)  # made here, for the child only
     if why in ("", "was stopped"):
@@ -119,5 +120,18 @@ def compile_trial(run_dir: Path, should_stop: Callable[[], bool] = lambda: False
     return why and f"compile: a trial compiled step {why} in a separate process (its output: {TRIAL_LOG}); training eagerly"
 
 
-if __name__ == "__main__":
+def exit_with_parent(parent: int, every_s: float = 1.0) -> None:
+    """End this process when ``parent`` does (a dock's training process that was killed): a daemon thread."""
+    import threading
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
+if __name__ == "__main__":  # python -m napari_weakseg.training.compile_trial FOLDER PARENT_PID
+    exit_with_parent(int(sys.argv[2]))
     compiled_steps(Path(sys.argv[1]))
