@@ -10,7 +10,8 @@ when the child ends cleanly does the run compile in-process (what the trial comp
 cache, so the run's own compile is mostly cache hits); otherwise it trains eagerly with a one-line note and
 keeps the child's output as ``compile-trial.log`` in the run folder.
 
-The job goes to the child as tensors and JSON only (``RUN/compile-trial/``, loaded with ``weights_only``).
+The job goes to the child as tensors and JSON only (``RUN/compile-trial/``, through the checkpoints' own
+``save_tensors`` / ``load_tensors``: loaded with ``weights_only``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+from ..atomic import write_json_atomic
+from .checkpoint import load_tensors, save_tensors
 
 TRIAL_DIR = "compile-trial"
 TRIAL_LOG = "compile-trial.log"
@@ -47,9 +51,9 @@ def write_job(folder: Path, method: str, config, state: dict, slices, pixel_mm, 
     }
     if aux is not None:
         tensors["aux"] = aux
-    torch.save(tensors, folder / "job.pt")
+    save_tensors(folder / "job.pt", tensors)
     info = {"method": method, "config": config.to_dict(), "pixel_mm": pixel_mm, "precision": precision, "threads": threads}
-    (folder / "job.json").write_text(json.dumps(info))
+    write_json_atomic(folder / "job.json", info)
 
 
 def compiled_steps(folder: Path, steps: int = TRIAL_STEPS) -> None:
@@ -60,7 +64,7 @@ def compiled_steps(folder: Path, steps: int = TRIAL_STEPS) -> None:
     from .step_speed import StepRunner
 
     info = json.loads((folder / "job.json").read_text())
-    job = torch.load(folder / "job.pt", weights_only=True)
+    job = load_tensors(folder / "job.pt")
     torch.set_num_threads(info["threads"])
     method = build_method(info["method"], MethodConfig.from_dict(info["config"]))
     method.load_state_dict(job["model"])
